@@ -86,6 +86,8 @@ export interface ModelResponse {
   costUsd: number;
   provider: ProviderName;
   model: string;
+  /** When the attempt that answered ran (epoch ms), and which attempt it was. */
+  timing: { startedAt: number; endedAt: number; attempt: number };
 }
 
 /** Retry policy of one step, in Temporal's terms. */

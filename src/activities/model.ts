@@ -1,0 +1,48 @@
+import { Context } from '@temporalio/activity';
+import type { ModelRequest, ModelResponse } from '../types';
+import { classifyProviderError, toApplicationFailure, type ProviderErrorLike } from './errors';
+import { costOf } from './cost';
+import { ProviderRegistry } from './providers';
+
+/** Heartbeat often enough that a dead worker is noticed within the heartbeat timeout. */
+function heartbeatEvery(heartbeatTimeoutMs: number | undefined): number {
+  return heartbeatTimeoutMs ? Math.max(100, Math.floor(heartbeatTimeoutMs / 3)) : 1000;
+}
+
+/**
+ * The model-call activities. `env` is the worker's environment, where keys and base URLs live.
+ *
+ * @example new Worker({ activities: createModelActivities(), ... })
+ */
+export function createModelActivities(opts: { env?: NodeJS.ProcessEnv } = {}) {
+  const providers = new ProviderRegistry(opts.env ?? process.env);
+
+  return {
+    /** One model call: the step's messages in, text, tool calls, usage and cost out. */
+    async callModel(req: ModelRequest): Promise<ModelResponse> {
+      const ctx = Context.current();
+      const provider = providers.get(req.profile);
+      const startedAt = Date.now();
+      // Heartbeats keep a slow call alive and are how a cancel reaches a running activity.
+      const beat = setInterval(() => ctx.heartbeat(), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
+      try {
+        const reply = await provider.complete(req, { signal: ctx.cancellationSignal });
+        return {
+          ...reply,
+          costUsd: costOf(reply.usage, req.profile.pricing),
+          provider: req.profile.provider,
+          timing: { startedAt, endedAt: Date.now(), attempt: ctx.info.attempt },
+        };
+      } catch (err) {
+        // A cancelled activity reports the cancellation, not the SDK's abort error.
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+        const e = err as ProviderErrorLike;
+        // Only the SDKs' HTTP and connection errors are classified; anything else is a bug to see as it is.
+        if (e?.status === undefined && !/Connection|Timeout/.test(e?.name ?? '')) throw err;
+        throw toApplicationFailure(classifyProviderError(e, req.profile.provider));
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  };
+}

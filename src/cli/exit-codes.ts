@@ -1,0 +1,29 @@
+/** Exit codes of the `baton` command, as documented in `baton --help` and the README. */
+import { RunFailedError } from '../client';
+import { UnknownProfileError } from '../config/profiles';
+import { TemporalUnavailableError } from '../server';
+
+export const EXIT = { ok: 0, runFailed: 1, badInput: 2, temporalUnavailable: 3, internal: 4 } as const;
+
+/** Errors that mean the user's input was wrong (set by config loading and argument checks). */
+export class BadInputError extends Error {
+  override name = 'BadInputError';
+}
+
+/** Map an error to the exit code its kind documents. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof RunFailedError) return EXIT.runFailed;
+  if (err instanceof TemporalUnavailableError) return EXIT.temporalUnavailable;
+  if (err instanceof BadInputError || err instanceof UnknownProfileError) return EXIT.badInput;
+  const name = (err as Error)?.name;
+  if (name === 'EnsembleError') return EXIT.badInput;
+  // gRPC "unavailable" from the Temporal client: nothing listens at the address.
+  if (/UNAVAILABLE|ECONNREFUSED|Failed to connect/i.test(String((err as Error)?.message))) return EXIT.temporalUnavailable;
+  return EXIT.internal;
+}
+
+/** The error as the user should read it: its message, without a stack. */
+export function oneLine(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

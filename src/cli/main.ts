@@ -1,0 +1,72 @@
+/**
+ * The `baton` command line. Each command is a thin shell over the typed client, the worker or
+ * the server helpers; errors print as one line with what to do, and set a documented exit code.
+ */
+import { Command, CommanderError } from 'commander';
+import { runDemo } from './demo';
+import { EXIT, exitCodeFor, oneLine } from './exit-codes';
+import { runServerCommand } from './server-command';
+import { runWorkerCommand } from './worker-command';
+
+const program = new Command();
+
+program
+  .name('baton')
+  .description('Durable LLM agent workflows on Temporal.')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Environment:
+  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY   use an existing Temporal cluster (else a local dev server is started)
+  OPENAI_API_KEY, OPENAI_BASE_URL                          OpenAI, or an OpenAI-compatible endpoint (read by the worker only)
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL                    Anthropic (read by the worker only)
+  BATON_TASK_QUEUE                                         task queue of workers and runs (default: baton)
+
+Exit codes:
+  0 success   1 the run failed   2 bad input (usage, ensemble, profile)   3 Temporal unreachable   4 internal error`,
+  );
+
+program
+  .command('demo')
+  .description('Start a dev server (unless TEMPORAL_ADDRESS is set), a worker, and a demo run; print each step and the usage')
+  .option('--topic <text>', 'what the demo chain writes about')
+  .action(async (o: { topic?: string }) => {
+    await runDemo(o.topic ? { topic: o.topic } : {});
+  });
+
+program
+  .command('worker')
+  .description('Run a worker: it executes runs from the task queue until SIGINT/SIGTERM (scale out by starting more)')
+  .option('--task-queue <name>', 'task queue to poll (default: BATON_TASK_QUEUE or baton)')
+  .option('--max-activities <n>', 'model and tool calls running at once (default 500)')
+  .action(async (o: { taskQueue?: string; maxActivities?: string }) => {
+    await runWorkerCommand(o);
+  });
+
+program
+  .command('server')
+  .description('Start a local Temporal dev server with its Web UI, tuned for Baton; runs until Ctrl-C')
+  .option('--port <n>', 'gRPC port', '7233')
+  .option('--ui-port <n>', 'Web UI port', '8233')
+  .option('--db-file <path>', 'keep workflows in this SQLite file across restarts (default: in memory)')
+  .action(async (o: { port: string; uiPort: string; dbFile?: string }) => {
+    await runServerCommand(o);
+  });
+
+async function main(): Promise<void> {
+  program.exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+      return;
+    }
+    process.stderr.write(`baton: ${oneLine(err)}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+void main();

@@ -1,0 +1,28 @@
+/** Formatting shared by CLI commands: step tables, usage lines, one-line errors. */
+import type { RunProgress, StepProgress } from '../workflows/api';
+
+export const fmtUsd = (n: number) => `$${n.toFixed(n > 0 && n < 0.01 ? 6 : 4)}`;
+
+/** One line per step: status, name, model, tokens, cost, duration. */
+export function stepLine(s: StepProgress): string {
+  const icon = { pending: '·', running: '…', completed: '✓', failed: '✗', skipped: '-', waiting: '⏸' }[s.status];
+  const took = s.startedAt !== undefined && s.endedAt !== undefined ? `${s.endedAt - s.startedAt} ms` : '';
+  const tokens = s.calls ? `${s.usage.inputTokens} in / ${s.usage.outputTokens} out` : '';
+  const parts = [`${icon} ${s.name.padEnd(18)}`, (s.model ?? '').padEnd(18), tokens.padEnd(20), s.calls ? fmtUsd(s.costUsd) : '', took];
+  let line = parts.join(' ').trimEnd();
+  if (s.error) line += `\n    ${s.error.type}: ${s.error.message}`;
+  if (s.reason) line += `  (${s.reason})`;
+  return line;
+}
+
+/** The run's totals. */
+export function usageLine(p: RunProgress): string {
+  const u = p.usage;
+  return `usage: ${u.inputTokens} input tokens (${u.cachedInputTokens} cached), ${u.outputTokens} output tokens, cost ${fmtUsd(p.costUsd)}`;
+}
+
+/** Shorten long outputs for a terminal line. */
+export function preview(text: string, max = 160): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}

@@ -1,0 +1,28 @@
+import { NativeConnection } from '@temporalio/worker';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { createWorker, workerSettingsFromEnv } from '../worker';
+import { BadInputError } from './exit-codes';
+
+/** `baton worker`: connect where TEMPORAL_ADDRESS (or the Temporal config profile) says and poll until stopped. */
+export async function runWorkerCommand(o: { taskQueue?: string; maxActivities?: string }): Promise<void> {
+  const max = o.maxActivities === undefined ? undefined : Number(o.maxActivities);
+  if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
+    throw new BadInputError(`--max-activities ${o.maxActivities} is not a positive whole number`);
+  }
+  const config = loadClientConnectConfig();
+  const address = config.connectionOptions.address ?? '127.0.0.1:7233';
+  const connection = await NativeConnection.connect({ ...config.connectionOptions, address });
+  const taskQueue = o.taskQueue ?? workerSettingsFromEnv().taskQueue;
+  try {
+    const worker = await createWorker({
+      connection,
+      namespace: config.namespace ?? 'default',
+      taskQueue,
+      ...(max !== undefined && { maxConcurrentActivities: max }),
+    });
+    process.stderr.write(`baton worker: polling task queue '${taskQueue}' at ${address}; Ctrl-C to stop\n`);
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Build and run a Baton worker: it polls a task queue, runs the run workflow and the model
+ * activities. Scale out by starting more workers on the same task queue.
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from './activities';
+
+export const DEFAULT_TASK_QUEUE = 'baton';
+
+export interface BatonWorkerOptions {
+  connection: NativeConnection;
+  namespace?: string;
+  /** Default: BATON_TASK_QUEUE or 'baton'. */
+  taskQueue?: string;
+  /** The environment model calls read keys and base URLs from (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** Model calls running at once; give more than the widest fan-out (default 500). */
+  maxConcurrentActivities?: number;
+  /** Workflow tasks running at once (default 100). */
+  maxConcurrentWorkflowTasks?: number;
+  /** Runs kept in memory between tasks; lower it to bound memory with many parked runs (default 1000). */
+  maxCachedWorkflows?: number;
+  /** A prebuilt workflow bundle (tests build one and share it); default: bundle src/workflows. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Extra Temporal worker options, applied last. */
+  overrides?: Partial<WorkerOptions>;
+}
+
+/** Read worker settings from the environment, refusing values that are not whole numbers. */
+export function workerSettingsFromEnv(env: NodeJS.ProcessEnv = process.env) {
+  const int = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw} is not a positive whole number`);
+    return n;
+  };
+  return {
+    taskQueue: env.BATON_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+    maxConcurrentActivities: int('BATON_MAX_CONCURRENT_ACTIVITIES'),
+    maxConcurrentWorkflowTasks: int('BATON_MAX_CONCURRENT_WORKFLOW_TASKS'),
+    maxCachedWorkflows: int('BATON_MAX_CACHED_WORKFLOWS'),
+  };
+}
+
+/**
+ * Create (but do not run) a worker. Call `worker.run()`; it returns after `worker.shutdown()`,
+ * which the SDK also calls on SIGINT and SIGTERM, letting running activities finish first.
+ *
+ * @example const worker = await createWorker({ connection: await NativeConnection.connect({ address }) });
+ */
+export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
+  const fromEnv = workerSettingsFromEnv(opts.env ?? process.env);
+  const source = opts.workflowBundle
+    ? { workflowBundle: opts.workflowBundle }
+    : { workflowsPath: require.resolve('./workflows') };
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace ?? 'default',
+    taskQueue: opts.taskQueue ?? fromEnv.taskQueue,
+    ...source,
+    activities: createActivities(opts.env ? { env: opts.env } : {}),
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500,
+    maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks ?? fromEnv.maxConcurrentWorkflowTasks ?? 100,
+    maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,
+    ...opts.overrides,
+  });
+}

@@ -1,0 +1,151 @@
+/**
+ * The interpreter for declarative ensembles: a graph of steps joined by `dependsOn`, run in
+ * phases. Every step whose dependencies are done starts at once; outputs flow downstream.
+ */
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import type { AgentStep, Condition, LoopStep, StepDefinition } from '../types';
+import type { RunOptions } from './api';
+import { evaluateCondition, splitItems } from './conditions';
+import { StepError, describeError } from './errors';
+import { runApprovalStep } from './approval';
+import { parallel } from './patterns/parallel';
+import { runToolAgent } from './patterns/react-agent';
+import type { RunState } from './run-state';
+import { runAgentCall } from './step';
+import type { TemplateScope } from './template';
+
+/** What every step of one run shares. */
+export interface GraphContext {
+  state: RunState;
+  input: string;
+  options?: RunOptions;
+}
+
+type Settled = 'completed' | 'skipped' | 'failed';
+
+const describeCondition = (c: Condition) =>
+  `${c.ref} ${c.op}${c.value !== undefined ? ` ${JSON.stringify(c.value)}` : ''}`;
+
+/**
+ * Run a graph of steps and return each step's output by name. `outer` holds outputs of steps
+ * outside this graph (a loop body sees the steps before the loop); `prefix` names steps in progress.
+ * When a step fails, no new step starts, the ones already running finish (their results are
+ * kept), and the first failure is thrown as a StepError.
+ */
+export async function runGraph(
+  ctx: GraphContext,
+  steps: StepDefinition[],
+  outer: Record<string, string> = {},
+  prefix = '',
+  loop?: TemplateScope['loop'],
+): Promise<Record<string, string>> {
+  const outputs: Record<string, string> = {};
+  const settled = new Map<string, Settled>();
+  const running = new Map<string, Promise<void>>();
+  const failures: StepError[] = [];
+  const local = new Set(steps.map((s) => s.name));
+  // Dependencies outside this graph (loop bodies naming outer steps) are done by construction.
+  const ready = (s: StepDefinition) => s.dependsOn.every((d) => !local.has(d) || settled.has(d));
+  let pending = [...steps];
+
+  const settle = (s: StepDefinition, how: Settled) => settled.set(s.name, how);
+
+  for (;;) {
+    // Start every ready step; skipping one can make others ready, so repeat until nothing moves.
+    let moved = true;
+    while (moved && failures.length === 0) {
+      moved = false;
+      for (const s of pending.filter(ready)) {
+        pending = pending.filter((p) => p !== s);
+        moved = true;
+        const key = prefix + s.name;
+        const localDeps = s.dependsOn.filter((d) => local.has(d));
+        if (localDeps.length > 0 && localDeps.every((d) => settled.get(d) === 'skipped')) {
+          ctx.state.skip(key, 'every step it depends on was skipped');
+          settle(s, 'skipped');
+          continue;
+        }
+        const known = { ...outer, ...outputs };
+        if (s.when && !evaluateCondition(s.when, known)) {
+          ctx.state.skip(key, `condition '${describeCondition(s.when)}' was false`);
+          settle(s, 'skipped');
+          continue;
+        }
+        ctx.state.start(key);
+        const scope: TemplateScope = { input: ctx.input, steps: known, ...(loop && { loop }) };
+        const run = runStep(ctx, s, key, scope).then(
+          (out) => {
+            outputs[s.name] = out;
+            ctx.state.complete(key, out);
+            settle(s, 'completed');
+          },
+          (err: unknown) => {
+            settle(s, 'failed');
+            if (!(err instanceof StepError)) ctx.state.fail(key, describeError(err));
+            failures.push(err instanceof StepError ? err : new StepError(key, describeError(err), err));
+          },
+        );
+        running.set(
+          s.name,
+          run.finally(() => running.delete(s.name)),
+        );
+      }
+    }
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+  }
+
+  if (failures.length) {
+    const cancelled = failures.find((f) => isCancellation(f.original));
+    throw cancelled ? cancelled.original : failures[0];
+  }
+  if (pending.length) {
+    // Static checks refuse cycles before a run starts; this guards definitions built by hand.
+    throw ApplicationFailure.create({
+      type: 'InvalidDefinition',
+      nonRetryable: true,
+      message: `steps ${pending.map((p) => `'${p.name}'`).join(', ')} can never start: their depends_on form a cycle or name a missing step`,
+    });
+  }
+  return outputs;
+}
+
+/** Run one step of any kind and return its output text. */
+async function runStep(ctx: GraphContext, s: StepDefinition, key: string, scope: TemplateScope): Promise<string> {
+  switch (s.kind) {
+    case 'agent':
+      return s.fanOut ? runFanOut(ctx, s, key, scope) : runAgent(ctx, s, key, scope);
+    case 'approval':
+      return runApprovalStep(ctx.state, key, s, scope);
+    case 'loop':
+      return runLoop(ctx, s, key, scope);
+  }
+}
+
+function runAgent(ctx: GraphContext, s: AgentStep, key: string, scope: TemplateScope): Promise<string> {
+  return s.tools?.length ? runToolAgent(ctx.state, key, s, scope, ctx.options) : runAgentCall(ctx.state, key, s, scope, ctx.options);
+}
+
+/** One instance of the step per upstream item; the output is a JSON array of the instances' outputs. */
+async function runFanOut(ctx: GraphContext, s: AgentStep, key: string, scope: TemplateScope): Promise<string> {
+  const items = splitItems(scope.steps[s.fanOut!.from] ?? '');
+  const limit = s.fanOut!.maxConcurrency;
+  const results = await parallel(items, (item) => runAgent(ctx, s, key, { ...scope, item }), limit ? { limit } : {});
+  return JSON.stringify(results);
+}
+
+/**
+ * Repeat the body until `until` holds or `maxIterations` is reached. Each iteration sees
+ * `{{loop.iteration}}` and `{{loop.previous}}` (the last body step's output of the iteration before).
+ */
+async function runLoop(ctx: GraphContext, s: LoopStep, key: string, scope: TemplateScope): Promise<string> {
+  const last = s.body[s.body.length - 1]!.name;
+  let previous: string | undefined;
+  for (let iteration = 1; iteration <= s.maxIterations; iteration++) {
+    const loop = { iteration, ...(previous !== undefined && { previous }) };
+    const outputs = await runGraph(ctx, s.body, scope.steps, `${key}/`, loop);
+    previous = outputs[last] ?? previous;
+    if (evaluateCondition(s.until, { ...scope.steps, ...outputs })) break;
+  }
+  return previous ?? '';
+}

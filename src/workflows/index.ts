@@ -1,0 +1,45 @@
+/**
+ * Every workflow type the worker registers. Deterministic code only: all I/O happens in
+ * activities (src/activities), reached through proxyActivities.
+ */
+import { ApplicationFailure, isCancellation, setHandler } from '@temporalio/workflow';
+import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, type RunInput, type RunResult } from './api';
+import { runGraph } from './ensemble';
+import { StepError, describeError } from './errors';
+import { RunState } from './run-state';
+
+
+/**
+ * One Baton run: interpret the resolved ensemble in `input.definition` over `input.input`.
+ * Progress is readable at any time through the `progress` query.
+ */
+export async function batonRun(input: RunInput): Promise<RunResult> {
+  const def = input.definition;
+  const state = new RunState(def.name, def.budget);
+  state.declare(def.steps);
+  setHandler(progressQuery, () => state.snapshot());
+
+  try {
+    const outputs = await runGraph(
+      { state, input: input.input, ...(input.options && { options: input.options }) },
+      def.steps,
+    );
+    const outputStep = def.output ?? def.steps[def.steps.length - 1]?.name;
+    state.output = outputStep !== undefined ? (outputs[outputStep] ?? '') : '';
+    state.status = 'completed';
+    return state.snapshot() as RunResult;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const info = describeError(err);
+    const step = err instanceof StepError ? err.step : undefined;
+    state.status = 'failed';
+    state.error = { ...(step && { step }), ...info };
+    // The failure carries every result the run had, so nothing is lost and a retry can reuse it.
+    throw ApplicationFailure.create({
+      type: info.type === BUDGET_EXCEEDED ? BUDGET_EXCEEDED : STEP_FAILED,
+      nonRetryable: true,
+      message: step ? `step '${step}' failed: ${info.message}` : info.message,
+      details: [state.snapshot()],
+    });
+  }
+}

@@ -1,0 +1,89 @@
+import type { Duration as TemporalDuration } from '@temporalio/common';
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { createModelActivities } from '../activities/model';
+import { NON_RETRYABLE_MODEL_ERRORS } from '../error-types';
+import type { AgentStep, ChatMessage, Duration, ModelRequest, ModelResponse, StepRetry } from '../types';
+import type { RunOptions } from './api';
+import type { RunState } from './run-state';
+import { renderTemplate, type TemplateScope } from './template';
+
+type ModelActivities = ReturnType<typeof createModelActivities>;
+
+const DEFAULTS = {
+  timeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+} as const;
+
+/** How one model call is run: its timeout and retry policy. */
+export interface CallSettings {
+  timeout?: Duration;
+  retry?: StepRetry;
+  options?: RunOptions;
+}
+
+/** Activity options for a model call: explicit timeouts, and a retry policy that stops on errors no retry can fix. */
+export function modelActivityOptions(profileTimeout: Duration | undefined, s: CallSettings, summary?: string): ActivityOptions {
+  // Our durations are validated strings or numbers; Temporal's type is a narrower template literal.
+  const d = (x: Duration) => x as TemporalDuration;
+  const r = { ...DEFAULTS.retry, ...s.retry };
+  return {
+    startToCloseTimeout: d(s.timeout ?? profileTimeout ?? s.options?.defaultTimeout ?? DEFAULTS.timeout),
+    heartbeatTimeout: d(s.options?.heartbeatTimeout ?? DEFAULTS.heartbeatTimeout),
+    retry: {
+      initialInterval: d(r.initialInterval),
+      backoffCoefficient: r.backoffCoefficient,
+      maximumInterval: d(r.maximumInterval),
+      maximumAttempts: r.maximumAttempts,
+      nonRetryableErrorTypes: NON_RETRYABLE_MODEL_ERRORS,
+    },
+    ...(summary && { summary }),
+  };
+}
+
+/**
+ * Make one model call as an activity, counted against the step and the run's budget.
+ *
+ * @example const res = await callModel(state, 'draft', { profile, messages }, { timeout: '1 minute' });
+ */
+export async function callModel(
+  state: RunState,
+  stepName: string,
+  req: ModelRequest,
+  settings: CallSettings = {},
+): Promise<ModelResponse> {
+  state.checkBudget(stepName);
+  const acts = proxyActivities<ModelActivities>(modelActivityOptions(req.profile.timeout, settings, stepName));
+  const res = await acts.callModel(req);
+  state.record(stepName, res);
+  return res;
+}
+
+/** The messages an agent step sends: its system prompt, then its rendered prompt. */
+export function agentMessages(step: Pick<AgentStep, 'system' | 'prompt'>, scope: TemplateScope): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  if (step.system) messages.push({ role: 'system', content: renderTemplate(step.system, scope) });
+  messages.push({ role: 'user', content: renderTemplate(step.prompt, scope) });
+  return messages;
+}
+
+/**
+ * Run one agent step that makes a single model call (no tools) and return its output text.
+ * With an output schema the output is the model's JSON.
+ */
+export async function runAgentCall(
+  state: RunState,
+  stepKey: string,
+  step: AgentStep,
+  scope: TemplateScope,
+  options?: RunOptions,
+): Promise<string> {
+  const req: ModelRequest = { profile: step.profile, messages: agentMessages(step, scope) };
+  if (step.outputSchema) req.responseFormat = { name: 'output', schema: step.outputSchema };
+  const res = await callModel(state, stepKey, req, {
+    ...(step.timeout !== undefined && { timeout: step.timeout }),
+    ...(step.retry && { retry: step.retry }),
+    ...(options && { options }),
+  });
+  return res.text;
+}
