@@ -102,9 +102,8 @@ export class BatonClient {
         workflowId: runId,
         taskQueue: opts.taskQueue ?? this.taskQueue,
         args: [args],
-        // A second start with the same id, while the first is running, attaches to it.
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        // ...and once it has ended, is refused, which we turn into "already exists" below.
+        // A second start with the same id, running or ended, is refused; we answer with the existing run.
+        workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         memo: { ensemble: definition.name, ...(definition.description && { description: definition.description }) },
         staticSummary: `${definition.name}: ${definition.steps.length} steps`,

@@ -124,7 +124,8 @@ export function toApplicationFailure(c: ClassifiedError, cause?: Error): Applica
     type: c.type,
     message: c.message,
     nonRetryable: !c.retryable,
-    ...(c.retryAfterMs !== undefined && c.retryable && { nextRetryDelay: c.retryAfterMs }),
+    // A zero delay would end the retries; "retry now" is the policy's own backoff.
+    ...(c.retryAfterMs !== undefined && c.retryAfterMs > 0 && c.retryable && { nextRetryDelay: c.retryAfterMs }),
     ...(cause && { cause }),
   });
 }

@@ -1,0 +1,77 @@
+/**
+ * A real worker on the shared test server, with the real SDK clients pointed at a fake model
+ * server. One per test file: each gets its own task queue, so files can run in parallel.
+ */
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { Connection } from '@temporalio/client';
+import { BatonClient } from '../../src/client';
+import { createWorker } from '../../src/worker';
+import { FakeModelServer } from './fake-model-server';
+import { testTemporal } from './temporal-env';
+
+let bundlePromise: ReturnType<typeof bundleWorkflowCode> | undefined;
+
+/** The workflow bundle, built once per jest worker process. */
+export function workflowBundle(): ReturnType<typeof bundleWorkflowCode> {
+  bundlePromise ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../src/workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
+  return bundlePromise;
+}
+
+/** The environment a test worker's model calls read: keys and base URLs pointing at the fake. */
+export function fakeEnv(fake: FakeModelServer): NodeJS.ProcessEnv {
+  return {
+    OPENAI_API_KEY: 'sk-test-openai',
+    OPENAI_BASE_URL: fake.openaiBaseURL,
+    ANTHROPIC_API_KEY: 'sk-ant-test',
+    ANTHROPIC_BASE_URL: fake.anthropicBaseURL,
+  };
+}
+
+export interface Harness {
+  fake: FakeModelServer;
+  baton: BatonClient;
+  taskQueue: string;
+  address: string;
+  namespace: string;
+  worker: Worker;
+  close(): Promise<void>;
+}
+
+let seq = 0;
+
+/** Start a fake model server, a worker and a client on a fresh task queue. */
+export async function startHarness(opts: { env?: NodeJS.ProcessEnv; taskQueue?: string } = {}): Promise<Harness> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const { address, namespace, connectionOptions } = testTemporal();
+  const fake = await FakeModelServer.start();
+  const taskQueue = opts.taskQueue ?? `test-${process.pid}-${++seq}-${Date.now()}`;
+  const nativeConnection = await NativeConnection.connect(connectionOptions);
+  const worker = await createWorker({
+    connection: nativeConnection,
+    namespace,
+    taskQueue,
+    env: opts.env ?? fakeEnv(fake),
+    workflowBundle: await workflowBundle(),
+  });
+  const running = worker.run();
+  const connection = await Connection.connect(connectionOptions);
+  const baton = await BatonClient.connect({ connection, namespace, taskQueue });
+  return {
+    fake,
+    baton,
+    taskQueue,
+    address,
+    namespace,
+    worker,
+    async close() {
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+      await fake.close();
+    },
+  };
+}
