@@ -1,0 +1,27 @@
+/**
+ * A Baton worker in its own process, for crash tests: the test kills it with SIGKILL and starts
+ * another. Settings come from the environment the test passes.
+ */
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { createWorker } from '../../src/worker';
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const address = process.env.BATON_TEST_TEMPORAL_ADDRESS!;
+  const connection = await NativeConnection.connect({ address });
+  const worker = await createWorker({
+    connection,
+    namespace: process.env.BATON_TEST_TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: process.env.BATON_TASK_QUEUE!,
+    env: process.env,
+  });
+  // Tell the parent we poll, so it starts the run only once a worker can take it.
+  process.stdout.write('worker-ready\n');
+  await worker.run();
+  await connection.close();
+}
+
+main().catch((err) => {
+  process.stderr.write(`worker-process: ${(err as Error).stack}\n`);
+  process.exit(1);
+});
