@@ -8,4 +8,8 @@ module.exports = {
   testTimeout: 120000,
   // Two jest workers on a 2-core machine: the server, the workers under test and jest share it.
   maxWorkers: 2,
+  // .ci/run reads the totals from this report; a plain `npm test` writes none.
+  ...(process.env.BATON_JEST_JSON && {
+    reporters: ['default', ['<rootDir>/test/support/json-reporter.js', { outputFile: process.env.BATON_JEST_JSON }]],
+  }),
 };

@@ -46,7 +46,7 @@ function providerMessage(err: ProviderErrorLike): string {
   const body = err.error as { message?: unknown; error?: { message?: unknown } } | undefined;
   const fromBody =
     typeof body?.message === 'string' ? body.message : typeof body?.error?.message === 'string' ? body.error.message : undefined;
-  return (fromBody ?? err.message ?? String(err)).trim();
+  return (fromBody ?? err.message ?? 'no message').trim();
 }
 
 /** Collect the codes and types an error carries, wherever the SDK put them. */
