@@ -3,7 +3,7 @@
  * activities. Scale out by starting more workers on the same task queue.
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { createActivities, type Notifier, type ToolDefinition } from './activities';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
 
@@ -20,6 +20,12 @@ export interface BatonWorkerOptions {
   maxConcurrentWorkflowTasks?: number;
   /** Runs kept in memory between tasks; lower it to bound memory with many parked runs (default 1000). */
   maxCachedWorkflows?: number;
+  /** Tools agents may call on this worker. */
+  tools?: ToolDefinition[];
+  /** Where escalated approval gates are announced. */
+  notifier?: Notifier;
+  /** Your own workflows module (it should re-export Baton's: `export * from 'baton/workflows'`). */
+  workflowsPath?: string;
   /** A prebuilt workflow bundle (tests build one and share it); default: bundle src/workflows. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Extra Temporal worker options, applied last. */
@@ -53,13 +59,17 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
   const fromEnv = workerSettingsFromEnv(opts.env ?? process.env);
   const source = opts.workflowBundle
     ? { workflowBundle: opts.workflowBundle }
-    : { workflowsPath: require.resolve('./workflows') };
+    : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? fromEnv.taskQueue,
     ...source,
-    activities: createActivities(opts.env ? { env: opts.env } : {}),
+    activities: createActivities({
+      ...(opts.env && { env: opts.env }),
+      ...(opts.tools && { tools: opts.tools }),
+      ...(opts.notifier && { notifier: opts.notifier }),
+    }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500,
     maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks ?? fromEnv.maxConcurrentWorkflowTasks ?? 100,
     maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,

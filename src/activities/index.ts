@@ -3,16 +3,27 @@
  * lives here, never in workflow code.
  */
 import { createModelActivities } from './model';
+import { createNotifyActivities, type Notifier } from './notify';
+import { createToolActivities, type ToolDefinition } from './tools';
+
+export type { ToolDefinition } from './tools';
+export type { Notifier } from './notify';
 
 export interface ActivityDeps {
   /** The worker's environment: API keys and base URLs are read from it. */
   env?: NodeJS.ProcessEnv;
+  /** Tools agents may call on this worker. */
+  tools?: ToolDefinition[];
+  /** Where escalated approval gates are announced (default: the worker's log). */
+  notifier?: Notifier;
 }
 
 /** Build the activity implementations for a worker. */
 export function createActivities(deps: ActivityDeps = {}) {
   return {
     ...createModelActivities(deps.env ? { env: deps.env } : {}),
+    ...createToolActivities(deps.tools),
+    ...createNotifyActivities(deps.notifier),
   };
 }
 

@@ -3,6 +3,7 @@
  * the server helpers; errors print as one line with what to do, and set a documented exit code.
  */
 import { Command, CommanderError } from 'commander';
+import { commandGroups } from './commands';
 import { runDemo } from './demo';
 import { EXIT, exitCodeFor, oneLine } from './exit-codes';
 import { runServerCommand } from './server-command';
@@ -53,6 +54,9 @@ program
   .action(async (o: { port: string; uiPort: string; dbFile?: string }) => {
     await runServerCommand(o);
   });
+
+// Command groups register themselves, one file each under ./commands.
+for (const register of commandGroups) register(program);
 
 async function main(): Promise<void> {
   program.exitOverride();
