@@ -48,7 +48,14 @@ export async function runGraph(
   const ready = (s: StepDefinition) => s.dependsOn.every((d) => !local.has(d) || settled.has(d));
   let pending = [...steps];
 
-  const settle = (s: StepDefinition, how: Settled) => settled.set(s.name, how);
+  // One waiter woken by whichever step settles next; racing every running promise on each
+  // turn would attach O(n²) callbacks in a wide fan-out.
+  let wake: (() => void) | undefined;
+  const settle = (s: StepDefinition, how: Settled) => {
+    settled.set(s.name, how);
+    running.delete(s.name);
+    wake?.();
+  };
 
   for (;;) {
     // Start every ready step; skipping one can make others ready, so repeat until nothing moves.
@@ -85,14 +92,12 @@ export async function runGraph(
             failures.push(err instanceof StepError ? err : new StepError(key, describeError(err), err));
           },
         );
-        running.set(
-          s.name,
-          run.finally(() => running.delete(s.name)),
-        );
+        running.set(s.name, run);
       }
     }
     if (running.size === 0) break;
-    await Promise.race(running.values());
+    await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
   }
 
   if (failures.length) {
