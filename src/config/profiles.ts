@@ -119,7 +119,8 @@ export function resolveProfile(
   userProfiles: Record<string, ModelProfile> = {},
   where?: string,
 ): ModelProfile {
-  const found = userProfiles[name] ?? BUILTIN_PROFILES[name];
+  // Own keys only: 'constructor' or 'toString' must not resolve to Object.prototype members.
+  const found = findProfile(name, userProfiles);
   if (!found) throw new UnknownProfileError(name, [...new Set([...Object.keys(userProfiles), ...Object.keys(BUILTIN_PROFILES)])], where);
   return { ...found };
 }
