@@ -2,7 +2,7 @@
  * `baton demo` (what `npm start` runs): a Temporal server (started if none is configured), a
  * worker in this process, and one durable run, printed step by step with its usage.
  */
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { BatonClient } from '../client';
 import { chain } from '../define';
 import { acquireTemporal } from '../server';
@@ -26,8 +26,6 @@ export async function runDemo(opts: { topic?: string; log?: (line: string) => vo
   const { profile, note } = demoProfile(process.env);
   log(`baton demo: ${note}`);
 
-  // The SDK logs every worker state change at INFO; the demo shows the run instead.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
   const temporal = await acquireTemporal({ log: (l) => log(`temporal: ${l}`) });
   log(
     temporal.source === 'env'

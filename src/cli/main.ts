@@ -2,6 +2,7 @@
  * The `baton` command line. Each command is a thin shell over the typed client, the worker or
  * the server helpers; errors print as one line with what to do, and set a documented exit code.
  */
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
 import { commandGroups } from './commands';
 import { runDemo } from './demo';
@@ -58,7 +59,19 @@ program
 // Command groups register themselves, one file each under ./commands.
 for (const register of commandGroups) register(program);
 
+/**
+ * The SDK logs every worker event; a command's own output says what matters. A long-running
+ * worker keeps INFO. BATON_LOG_LEVEL overrides either.
+ */
+function installLogger(argv: string[]): void {
+  const level = (process.env.BATON_LOG_LEVEL ?? (argv[2] === 'worker' ? 'INFO' : 'ERROR')).toUpperCase();
+  const levels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+  const chosen = levels.find((l) => l === level) ?? 'ERROR';
+  Runtime.install({ logger: new DefaultLogger(chosen) });
+}
+
 async function main(): Promise<void> {
+  installLogger(process.argv);
   program.exitOverride();
   try {
     await program.parseAsync(process.argv);

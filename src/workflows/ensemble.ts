@@ -53,6 +53,8 @@ export async function runGraph(
   let wake: (() => void) | undefined;
   const settle = (s: StepDefinition, how: Settled) => {
     settled.set(s.name, how);
+    // A skipped step reads as empty text downstream, so a join after a router sees every branch.
+    if (how === 'skipped') outputs[s.name] = '';
     running.delete(s.name);
     wake?.();
   };

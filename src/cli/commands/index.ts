@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerRunCommands } from './runs';
 
 /** Each command group adds its commands to the program; add new groups to this list. */
-export const commandGroups: ((program: Command) => void)[] = [];
+export const commandGroups: ((program: Command) => void)[] = [registerRunCommands];

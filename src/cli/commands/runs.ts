@@ -1,0 +1,243 @@
+/** `baton validate | run | status | result | list | cancel`: ensembles and runs from the command line. */
+import { NativeConnection } from '@temporalio/worker';
+import { Option, type Command } from 'commander';
+import { BatonClient, RunFailedError } from '../../client';
+import { findConfigDirs, findEnsemble, loadEnsembleFile, missingKeysMessage } from '../../config';
+import { acquireTemporal, type TemporalHandle } from '../../server';
+import type { EnsembleDefinition } from '../../types';
+import { createWorker } from '../../worker';
+import type { RunProgress } from '../../workflows/api';
+import { configuredTemporal, connectExisting } from '../connect';
+import { BadInputError } from '../exit-codes';
+import { resolveInput } from '../input';
+import { preview, stepLine, usageLine } from '../output';
+import { followRun, richStep } from '../watch';
+
+type Output = 'rich' | 'json' | 'text';
+const outputOption = () =>
+  new Option('-o, --output <format>', 'rich (live progress), json (machine-readable), or text (the output only)')
+    .choices(['rich', 'json', 'text'])
+    .default('rich');
+
+const out = (s: string): void => void process.stdout.write(`${s}\n`);
+const err = (s: string): void => void process.stderr.write(`${s}\n`);
+
+/** Load an ensemble by path or by name from .baton/ensembles or ~/.config/baton/ensembles. */
+export function loadEnsemble(nameOrPath: string): EnsembleDefinition {
+  const dirs = findConfigDirs();
+  let file: string;
+  try {
+    file = findEnsemble(nameOrPath, dirs);
+  } catch (e) {
+    throw new BadInputError((e as Error).message);
+  }
+  return loadEnsembleFile(file, { configDirs: dirs });
+}
+
+function printProgress(p: RunProgress, format: Output): void {
+  if (format === 'json') return out(JSON.stringify(p, null, 2));
+  if (format === 'text') return out(p.output ?? '');
+  out(`${p.name}: ${p.status}`);
+  for (const s of p.steps) out(stepLine(s));
+  if (p.error) out(`error${p.error.step ? ` in step '${p.error.step}'` : ''}: ${p.error.type}: ${p.error.message}`);
+  if (p.output !== undefined) out(`output: ${preview(p.output, 400)}`);
+  out(usageLine(p));
+}
+
+interface RunFlags {
+  inputFile?: string;
+  output: Output;
+  runId?: string;
+  detach?: boolean;
+  localWorker?: boolean;
+  taskQueue?: string;
+}
+
+/** Warn when nothing polls the task queue: the run would wait for a worker that never comes. */
+async function warnWithoutWorkers(baton: BatonClient): Promise<void> {
+  try {
+    const r = await baton.temporal.workflowService.describeTaskQueue({
+      namespace: baton.temporal.options.namespace,
+      taskQueue: { name: baton.taskQueue },
+    });
+    if ((r.pollers ?? []).length === 0) {
+      err(`warning: no worker polls task queue '${baton.taskQueue}'; the run waits until one does (start one with \`baton worker\`, or pass --local-worker)`);
+    }
+  } catch {
+    // Advisory only.
+  }
+}
+
+async function runCommand(ensemble: string, inputArg: string | undefined, f: RunFlags): Promise<void> {
+  // Everything the user gave is checked before anything starts.
+  const definition = loadEnsemble(ensemble);
+  const input = await resolveInput(inputArg, f.inputFile);
+  const external = Boolean(process.env.TEMPORAL_ADDRESS);
+  const localWorker = f.localWorker ?? !external;
+  if (localWorker) {
+    // The worker is ours, so its environment is this one: refuse a run it could not make.
+    const missing = missingKeysMessage(definition, process.env);
+    if (missing) throw new BadInputError(missing);
+  }
+  if (f.detach && !external) {
+    throw new BadInputError('--detach needs a Temporal server that outlives this command: run `baton server` and set TEMPORAL_ADDRESS');
+  }
+
+  let temporal: TemporalHandle | undefined;
+  let baton: BatonClient;
+  if (external) {
+    baton = await connectExisting(f.taskQueue ? { taskQueue: f.taskQueue } : {});
+  } else {
+    temporal = await acquireTemporal({ log: err });
+    if (f.output === 'rich') err(`temporal: dev server for this run at ${temporal.address} (its runs end with this command; \`baton server\` keeps them)`);
+    baton = await BatonClient.connect({ address: temporal.address, namespace: temporal.namespace, ...(f.taskQueue && { taskQueue: f.taskQueue }) });
+  }
+
+  let stopWorker = async () => {};
+  try {
+    if (localWorker) {
+      const t = temporal ?? { connectionOptions: configuredTemporal().options, namespace: baton.temporal.options.namespace };
+      const connection = await NativeConnection.connect(t.connectionOptions as Parameters<typeof NativeConnection.connect>[0]);
+      const worker = await createWorker({ connection, namespace: t.namespace, taskQueue: baton.taskQueue });
+      const running = worker.run();
+      stopWorker = async () => {
+        worker.shutdown();
+        await running;
+        await connection.close();
+      };
+    } else {
+      await warnWithoutWorkers(baton);
+    }
+
+    const { runId, started } = await baton.start(definition, input, f.runId ? { runId: f.runId } : {});
+    if (f.output === 'rich') err(`run ${runId} ${started ? 'started' : 'already exists; following it'}: ${definition.name}, ${definition.steps.length} steps`);
+    if (f.detach) return out(f.output === 'json' ? JSON.stringify({ runId, started }) : runId);
+
+    try {
+      const result = await followRun(baton, runId, (s) => {
+        if (f.output === 'rich') err(richStep(s));
+      });
+      if (f.output === 'json') out(JSON.stringify({ runId, ...result }, null, 2));
+      else if (f.output === 'text') out(result.output);
+      else {
+        out(result.output);
+        err(`${usageLine(result)}, ${result.steps.filter((s) => s.calls).length} steps called a model`);
+      }
+    } catch (e) {
+      if (e instanceof RunFailedError && f.output === 'json') out(JSON.stringify({ runId, error: e.message, type: e.type, progress: e.progress }, null, 2));
+      throw e;
+    }
+  } finally {
+    await stopWorker();
+    await baton.close();
+    await temporal?.stop();
+  }
+}
+
+/** Register the run commands. */
+export function registerRunCommands(program: Command): void {
+  program
+    .command('validate')
+    .description('Check ensemble files (schema, dependencies, profiles, templates) without running anything')
+    .argument('<files...>', 'ensemble YAML files, or names under .baton/ensembles')
+    .addOption(outputOption())
+    .action((files: string[], o: { output: Output }) => {
+      let failed = 0;
+      for (const f of files) {
+        try {
+          const def = loadEnsemble(f);
+          if (o.output === 'json') out(JSON.stringify({ file: f, ok: true, name: def.name, steps: def.steps.length }));
+          else out(`ok  ${f}: ${def.name}, ${def.steps.length} steps`);
+        } catch (e) {
+          failed++;
+          const issues = (e as { issues?: unknown }).issues;
+          if (o.output === 'json') out(JSON.stringify({ file: f, ok: false, error: (e as Error).message, ...(issues !== undefined && { issues }) }));
+          else err((e as Error).message);
+        }
+      }
+      if (failed) throw new BadInputError(`${failed} of ${files.length} ensemble${files.length > 1 ? 's' : ''} refused`);
+    });
+
+  program
+    .command('run')
+    .description('Run an ensemble and follow it to the end (input from the argument, --input-file, or piped stdin)')
+    .argument('<ensemble>', 'ensemble YAML file, or a name under .baton/ensembles or ~/.config/baton/ensembles')
+    .argument('[input]', 'the run input ({{input}} in prompts)')
+    .option('--input-file <file>', 'read the input from a file')
+    .addOption(outputOption())
+    .option('--run-id <id>', 'your id for the run; running again with it follows the existing run instead of starting another')
+    .option('--detach', 'start the run, print its id and return (needs TEMPORAL_ADDRESS)')
+    .option('--local-worker', 'run a worker inside this command (default when TEMPORAL_ADDRESS is unset)')
+    .option('--no-local-worker', 'rely on workers elsewhere (default when TEMPORAL_ADDRESS is set)')
+    .option('--task-queue <name>', 'task queue (default: BATON_TASK_QUEUE or baton)')
+    .addHelpText('after', '\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json')
+    .action(runCommand);
+
+  program
+    .command('status')
+    .description("Show a run's steps: status, output, tokens, cost and timing")
+    .argument('<run>', 'run id')
+    .addOption(outputOption())
+    .action(async (runId: string, o: { output: Output }) => {
+      const baton = await connectExisting();
+      try {
+        printProgress(await baton.progress(runId), o.output);
+      } finally {
+        await baton.close();
+      }
+    });
+
+  program
+    .command('result')
+    .description('Wait for a run to end and print its output')
+    .argument('<run>', 'run id')
+    .addOption(outputOption())
+    .action(async (runId: string, o: { output: Output }) => {
+      const baton = await connectExisting();
+      try {
+        const r = await baton.result(runId);
+        printProgress(r, o.output);
+      } finally {
+        await baton.close();
+      }
+    });
+
+  program
+    .command('list')
+    .description('List recent runs')
+    .option('--limit <n>', 'how many', '20')
+    .addOption(new Option('--status <status>', 'only runs in this state').choices(['running', 'completed', 'failed', 'canceled', 'terminated']))
+    .addOption(outputOption())
+    .action(async (o: { limit: string; status?: string; output: Output }) => {
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit <= 0) throw new BadInputError(`--limit ${o.limit} is not a positive whole number`);
+      const baton = await connectExisting();
+      try {
+        const status = o.status ? ` AND ExecutionStatus = '${o.status[0]!.toUpperCase()}${o.status.slice(1)}'` : '';
+        const rows: { runId: string; ensemble: string; status: string; started: string }[] = [];
+        for await (const w of baton.temporal.workflow.list({ query: `WorkflowType = 'batonRun'${status}` })) {
+          rows.push({ runId: w.workflowId, ensemble: String(w.memo?.ensemble ?? ''), status: w.status.name, started: w.startTime.toISOString() });
+          if (rows.length >= limit) break;
+        }
+        if (o.output === 'json') out(JSON.stringify(rows, null, 2));
+        else for (const r of rows) out(`${r.started}  ${r.status.padEnd(10)} ${r.ensemble.padEnd(20)} ${r.runId}`);
+      } finally {
+        await baton.close();
+      }
+    });
+
+  program
+    .command('cancel')
+    .description('Cancel a run; its running model calls are aborted')
+    .argument('<run>', 'run id')
+    .action(async (runId: string) => {
+      const baton = await connectExisting();
+      try {
+        await baton.cancel(runId);
+        out(`cancel requested for ${runId}`);
+      } finally {
+        await baton.close();
+      }
+    });
+}
+
