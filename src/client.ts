@@ -7,14 +7,24 @@ import {
   Connection,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
+  WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import type { EnsembleDefinition } from './types';
 import { DEFAULT_TASK_QUEUE } from './worker';
 import {
+  DECISION_REFUSED,
+  PENDING_APPROVALS_MEMO,
   RUN_WORKFLOW,
+  SEARCH_ATTRIBUTES,
+  decideUpdate,
+  pendingApprovalsQuery,
   progressQuery,
+  type ApprovalDecision,
+  type DecisionInput,
+  type PendingApproval,
+  type PendingApprovalSummary,
   type RunInput,
   type RunOptions,
   type RunProgress,
@@ -22,6 +32,14 @@ import {
 } from './workflows/api';
 
 export type { RunInput, RunOptions, RunProgress, RunResult, StepProgress } from './workflows/api';
+export type {
+  ApprovalDecision,
+  ApprovalRequest,
+  DecisionInput,
+  PendingApproval,
+  PendingApprovalSummary,
+  ToolCallForApproval,
+} from './workflows/api';
 
 /** A run that ended in failure: which step failed, why, and every result it had. */
 export class RunFailedError extends Error {
@@ -56,7 +74,56 @@ export interface BatonClientOptions {
   address?: string;
   namespace?: string;
   taskQueue?: string;
+  /**
+   * Whether runs use Baton's search attributes (BatonEnsemble, BatonPendingApprovals). Default:
+   * yes when they are registered in the namespace (checked once per client). Without them,
+   * `listPendingApprovals` reads the memo of every running run instead.
+   */
+  searchAttributes?: boolean;
 }
+
+/** What a person sends to decide a gate. `gate` may be left out when exactly one gate waits. */
+export interface DecideOptions {
+  gate?: string;
+  /** Who decides (recorded with the decision). */
+  by: string;
+  /** Why (recorded with the decision). */
+  comment?: string;
+}
+
+/** Approve a gate, optionally with edits: a replaced draft, or replaced tool arguments. */
+export interface ApproveOptions extends DecideOptions {
+  editedDraft?: string;
+  editedArguments?: Record<string, unknown>;
+}
+
+/** A gate waiting for a decision, somewhere among the running runs. */
+export interface PendingApprovalListing extends PendingApprovalSummary {
+  runId: string;
+  ensemble?: string;
+}
+
+/** Why a decision was refused; the run is unchanged. */
+export type ApprovalRefusal = 'unknown-gate' | 'already-decided' | 'gate-required' | 'invalid' | 'run-not-found' | 'run-ended';
+
+/** A decision the run (or the server) refused: nothing was recorded, and the message says why. */
+export class ApprovalRefusedError extends Error {
+  override name = 'ApprovalRefusedError';
+  constructor(
+    readonly runId: string,
+    readonly reason: ApprovalRefusal,
+    message: string,
+  ) {
+    super(`run ${runId}: ${message}`);
+  }
+}
+
+const REFUSAL_BY_TYPE: Record<string, ApprovalRefusal> = {
+  [DECISION_REFUSED.unknownGate]: 'unknown-gate',
+  [DECISION_REFUSED.alreadyDecided]: 'already-decided',
+  [DECISION_REFUSED.gateRequired]: 'gate-required',
+  [DECISION_REFUSED.invalid]: 'invalid',
+};
 
 /** A handle to one run. */
 export interface RunHandle {
@@ -75,13 +142,15 @@ export interface RunHandle {
  */
 export class BatonClient {
   readonly taskQueue: string;
+  private searchAttributesReady?: Promise<boolean>;
 
   constructor(
     readonly temporal: Client,
-    opts: { taskQueue?: string } = {},
+    opts: { taskQueue?: string; searchAttributes?: boolean } = {},
     private readonly ownedConnection?: Connection,
   ) {
     this.taskQueue = opts.taskQueue ?? process.env.BATON_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
+    if (opts.searchAttributes !== undefined) this.searchAttributesReady = Promise.resolve(opts.searchAttributes);
   }
 
   /** Connect to Temporal (default: TEMPORAL_ADDRESS, else 127.0.0.1:7233). */
@@ -90,13 +159,19 @@ export class BatonClient {
       opts.connection ??
       (await Connection.connect({ address: opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }));
     const client = new Client({ connection, namespace: opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    return new BatonClient(client, opts.taskQueue ? { taskQueue: opts.taskQueue } : {}, opts.connection ? undefined : connection);
+    return new BatonClient(
+      client,
+      { ...(opts.taskQueue && { taskQueue: opts.taskQueue }), ...(opts.searchAttributes !== undefined && { searchAttributes: opts.searchAttributes }) },
+      opts.connection ? undefined : connection,
+    );
   }
 
   /** Start a run. With a `runId` that already names a run, returns that run instead of starting another. */
   async start(definition: EnsembleDefinition, input: string, opts: StartOptions = {}): Promise<RunHandle> {
     const runId = opts.runId ?? `${definition.name}-${crypto.randomUUID()}`;
     const args: RunInput = { definition, input, ...(opts.options && { options: opts.options }) };
+    // A run started with BatonEnsemble set also upserts BatonPendingApprovals; only set it where they are registered.
+    const searchAttributes = await this.searchAttributesAvailable();
     try {
       await this.temporal.workflow.start(RUN_WORKFLOW, {
         workflowId: runId,
@@ -107,6 +182,7 @@ export class BatonClient {
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         memo: { ensemble: definition.name, ...(definition.description && { description: definition.description }) },
         staticSummary: `${definition.name}: ${definition.steps.length} steps`,
+        ...(searchAttributes && { typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: definition.name }] }),
       });
       return { runId, started: true };
     } catch (err) {
@@ -148,6 +224,91 @@ export class BatonClient {
     await this.handle(runId).cancel();
   }
 
+  /**
+   * Approve a waiting gate, optionally with edits; returns the recorded decision at once.
+   * Throws ApprovalRefusedError (nothing recorded) for an unknown or already decided gate, or
+   * when `gate` is left out and more than one gate waits (the message lists them).
+   *
+   * @example await baton.approve('order-42', { by: 'alice', comment: 'looks right' });
+   */
+  async approve(runId: string, opts: ApproveOptions): Promise<ApprovalDecision> {
+    return this.decide(runId, { ...opts, outcome: 'approved' });
+  }
+
+  /** Reject a waiting gate; the step fails with `ApprovalRejected` (a tool gate: the agent is told). */
+  async reject(runId: string, opts: DecideOptions): Promise<ApprovalDecision> {
+    return this.decide(runId, { ...opts, outcome: 'rejected' });
+  }
+
+  /** Send a decision as an Update: the run validates it and answers with the recorded decision. */
+  async decide(runId: string, decision: DecisionInput): Promise<ApprovalDecision> {
+    const args: DecisionInput = { ...decision, decidedAt: decision.decidedAt ?? new Date().toISOString() };
+    try {
+      return await this.handle(runId).executeUpdate(decideUpdate, { args: [args] });
+    } catch (err) {
+      const refused = refusal(runId, err);
+      if (refused?.reason === 'run-ended') throw (await this.decidedBefore(runId, decision.gate)) ?? refused;
+      throw refused ?? err;
+    }
+  }
+
+  /** For a decision sent to a run that has ended: the decision the gate already got, if any. */
+  private async decidedBefore(runId: string, gate: string | undefined): Promise<ApprovalRefusedError | undefined> {
+    try {
+      const decisions = (await this.progress(runId)).decisions ?? [];
+      const earlier = gate === undefined ? (decisions.length === 1 ? decisions[0] : undefined) : decisions.find((d) => d.gate === gate);
+      if (!earlier) return undefined;
+      return new ApprovalRefusedError(
+        runId,
+        'already-decided',
+        `gate '${earlier.gate}' was already decided: ${earlier.outcome} by ${earlier.by} at ${earlier.decidedAt} (the run has ended)`,
+      );
+    } catch {
+      return undefined; // no worker to answer the query: the plain "run has ended" stands
+    }
+  }
+
+  /** The gates of one run waiting for a decision, with the full draft or tool call. */
+  async pendingApprovals(runId: string): Promise<PendingApproval[]> {
+    try {
+      return await this.handle(runId).query(pendingApprovalsQuery);
+    } catch (err) {
+      throw refusal(runId, err) ?? err;
+    }
+  }
+
+  /**
+   * Every gate waiting for a decision across running runs, oldest first. Uses the
+   * BatonPendingApprovals search attribute where it is registered, else the runs' memos.
+   * Visibility is eventually consistent: a gate decided a moment ago may still be listed.
+   */
+  async listPendingApprovals(): Promise<PendingApprovalListing[]> {
+    const query = (await this.searchAttributesAvailable())
+      ? `${SEARCH_ATTRIBUTES.pendingApprovals.name} IS NOT NULL AND ExecutionStatus = 'Running'`
+      : `WorkflowType = '${RUN_WORKFLOW}' AND ExecutionStatus = 'Running'`;
+    const out: PendingApprovalListing[] = [];
+    for await (const wf of this.temporal.workflow.list({ query })) {
+      const gates = wf.memo?.[PENDING_APPROVALS_MEMO];
+      if (!Array.isArray(gates)) continue;
+      const ensemble = typeof wf.memo?.ensemble === 'string' ? wf.memo.ensemble : undefined;
+      for (const g of gates as PendingApprovalSummary[]) out.push({ runId: wf.workflowId, ...(ensemble && { ensemble }), ...g });
+    }
+    return out.sort((a, b) => a.since.localeCompare(b.since) || a.runId.localeCompare(b.runId));
+  }
+
+  /** Whether Baton's search attributes are registered in this namespace (checked once, then remembered). */
+  async searchAttributesAvailable(): Promise<boolean> {
+    this.searchAttributesReady ??= this.temporal.connection.operatorService
+      .listSearchAttributes({ namespace: this.temporal.options.namespace })
+      .then(
+        ({ customAttributes }) =>
+          Object.values(SEARCH_ATTRIBUTES).every((key) => customAttributes?.[key.name] !== undefined),
+        // Some API keys may not read the namespace's attributes: run without them rather than fail.
+        () => false,
+      );
+    return this.searchAttributesReady;
+  }
+
   /** The underlying Temporal handle, for what this client does not wrap. */
   handle(runId: string): WorkflowHandle {
     return this.temporal.workflow.getHandle(runId);
@@ -157,4 +318,19 @@ export class BatonClient {
   async close(): Promise<void> {
     await this.ownedConnection?.close();
   }
+}
+
+/** Turn an Update's refusal, or a missing or ended run, into an ApprovalRefusedError. */
+function refusal(runId: string, err: unknown): ApprovalRefusedError | undefined {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+    const reason = REFUSAL_BY_TYPE[err.cause.type ?? ''];
+    if (reason) return new ApprovalRefusedError(runId, reason, err.cause.message);
+  }
+  if (err instanceof WorkflowNotFoundError) {
+    // The server says "not found" both for an unknown id and for a run that has ended.
+    return /completed|closed|finished/i.test(err.message)
+      ? new ApprovalRefusedError(runId, 'run-ended', 'the run has ended; nothing waits for a decision')
+      : new ApprovalRefusedError(runId, 'run-not-found', 'no such run');
+  }
+  return undefined;
 }

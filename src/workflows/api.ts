@@ -2,7 +2,8 @@
  * The contract between callers and the run workflow: input, progress, result, and the queries
  * that read them. Safe to import from clients (it defines, it does not run workflow code).
  */
-import { defineQuery } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Duration, EnsembleDefinition, Usage } from '../types';
 
 /** The workflow type every Baton run executes. */
@@ -52,6 +53,10 @@ export interface RunProgress {
   costUsd: number;
   output?: string;
   error?: { step?: string; type: string; message: string };
+  /** Gates waiting for a person now (present only while some are). */
+  pendingApprovals?: PendingApproval[];
+  /** Every decision taken on this run's gates, in order (present once there is one). */
+  decisions?: ApprovalDecision[];
 }
 
 export interface RunResult extends RunProgress {
@@ -66,3 +71,140 @@ export const progressQuery = defineQuery<RunProgress>('progress');
 export const STEP_FAILED = 'StepFailed';
 /** Failure type of a run stopped by its budget. */
 export const BUDGET_EXCEEDED = 'BudgetExceeded';
+
+// ---------------------------------------------------------------------------------------------
+// Approval gates: what a waiting gate shows, what a decision says, and how callers deliver one.
+// ---------------------------------------------------------------------------------------------
+
+/** What a gate does when nobody decides in time: reject, approve, or notify someone and wait again. */
+export type TimeoutOutcome = 'reject' | 'approve' | 'escalate';
+
+/** A tool call waiting for approval: the tool and the arguments the model chose. */
+export interface ToolCallForApproval {
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+/**
+ * What workflow code asks a person to decide (see `requestApproval` in src/workflows/approval.ts).
+ * A `draft` gate shows a text that can be approved as is or replaced; a `tool` gate shows a tool
+ * call whose arguments can be approved as is or replaced.
+ */
+export interface ApprovalRequest {
+  /** Id of the gate, unique in the run (a repeat gets `#2`, `#3`...). Callers name gates with it. */
+  gate: string;
+  /** The step the gate belongs to. */
+  step: string;
+  kind: 'draft' | 'tool';
+  /** One line for lists (`baton approvals`); the full draft or tool call is in progress. */
+  summary: string;
+  draft?: string;
+  tool?: ToolCallForApproval;
+  /** How long to wait before `onTimeout` applies (default 24 hours). */
+  deadline?: Duration;
+  /** Default `reject`: a gate nobody answered does not let work through. */
+  onTimeout?: TimeoutOutcome;
+  /** With `escalate`: how long to wait again after the notification (default: `deadline` again). */
+  escalationDeadline?: Duration;
+}
+
+/** A gate waiting for a decision, as progress, the memo and `listPendingApprovals` show it. */
+export interface PendingApproval {
+  gate: string;
+  step: string;
+  kind: 'draft' | 'tool';
+  summary: string;
+  draft?: string;
+  tool?: ToolCallForApproval;
+  /** When the gate opened (ISO 8601, workflow time). */
+  since: string;
+  /** When the current wait ends (ISO 8601); after an escalation, the end of the second wait. */
+  deadline: string;
+  onTimeout: TimeoutOutcome;
+  /** The first deadline passed and the notification activity ran. */
+  escalated?: boolean;
+}
+
+/** A pending gate as the run's memo holds it (no draft or arguments: memos stay small). */
+export type PendingApprovalSummary = Omit<PendingApproval, 'draft' | 'tool'>;
+
+/**
+ * A decision as a caller sends it, by Update or by Signal (same payload). `gate` may be left out
+ * when exactly one gate is pending. Edits go with `approved` only: `editedDraft` for a draft gate,
+ * `editedArguments` for a tool gate.
+ */
+export interface DecisionInput {
+  gate?: string;
+  /** `approve` and `reject` are accepted too, for people typing JSON in a terminal. */
+  outcome: 'approved' | 'rejected' | 'approve' | 'reject';
+  /** Who decided. */
+  by: string;
+  comment?: string;
+  /** When the person decided (ISO 8601); the client sets it, otherwise workflow time is used. */
+  decidedAt?: string;
+  editedDraft?: string;
+  editedArguments?: Record<string, unknown>;
+}
+
+/** A recorded decision: who, what, when and why. Kept in the run's result and history. */
+export interface ApprovalDecision {
+  gate: string;
+  step: string;
+  outcome: 'approved' | 'rejected';
+  /** A person's name, or `deadline` when the gate's timeout decided. */
+  by: string;
+  comment?: string;
+  /** ISO 8601. */
+  decidedAt: string;
+  editedDraft?: string;
+  editedArguments?: Record<string, unknown>;
+  /** Nobody decided in time; `onTimeout` did. */
+  timedOut?: boolean;
+  /** The gate escalated (notified someone) before this decision. */
+  escalated?: boolean;
+  /** How the decision arrived. */
+  via: 'update' | 'signal' | 'timeout';
+}
+
+/** Name of both the decision Update and the decision Signal. */
+export const DECIDE = 'decide';
+
+/**
+ * Decide a gate and get the recorded decision back at once. The validator refuses an unknown or
+ * already decided gate (and a malformed decision) before anything is written to history.
+ */
+export const decideUpdate = defineUpdate<ApprovalDecision, [DecisionInput]>(DECIDE);
+
+/**
+ * Decide a gate, fire-and-forget (`temporal workflow signal --name decide --input '{...}'`).
+ * A signal cannot be refused: one for an unknown or decided gate is logged and ignored.
+ */
+export const decideSignal = defineSignal<[DecisionInput]>(DECIDE);
+
+/** The gates waiting for a decision now. */
+export const pendingApprovalsQuery = defineQuery<PendingApproval[]>('pendingApprovals');
+
+/** Failure type of an approval step that was rejected (by a person or by its deadline). */
+export const APPROVAL_REJECTED = 'ApprovalRejected';
+
+/** Failure types of a refused decision (the Update's validator). */
+export const DECISION_REFUSED = {
+  unknownGate: 'UnknownGate',
+  alreadyDecided: 'AlreadyDecided',
+  gateRequired: 'GateRequired',
+  invalid: 'InvalidDecision',
+} as const;
+
+/** Memo key holding a short list of the pending gates (gate, step, kind, summary, since, deadline). */
+export const PENDING_APPROVALS_MEMO = 'pendingApprovals';
+
+/**
+ * Search attributes a run uses (registered by `baton server` and by `acquireTemporal`; see
+ * src/server/search-attributes.ts). A run upserts them only when it was started with
+ * `BatonEnsemble` set, which the client does only after checking they are all registered:
+ * upserting an unregistered attribute would fail the run's workflow tasks.
+ */
+export const SEARCH_ATTRIBUTES = {
+  ensemble: defineSearchAttributeKey('BatonEnsemble', SearchAttributeType.KEYWORD),
+  pendingApprovals: defineSearchAttributeKey('BatonPendingApprovals', SearchAttributeType.KEYWORD_LIST),
+} as const;

@@ -2,8 +2,9 @@
  * Every workflow type the worker registers. Deterministic code only: all I/O happens in
  * activities (src/activities), reached through proxyActivities.
  */
-import { ApplicationFailure, isCancellation, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, type RunInput, type RunResult } from './api';
+import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
 import { StepError, describeError } from './errors';
 import { RunState } from './run-state';
@@ -18,6 +19,7 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
   const state = new RunState(def.name, def.budget);
   state.declare(def.steps);
   setHandler(progressQuery, () => state.snapshot());
+  installApprovalHandlers(state);
 
   try {
     const outputs = await runGraph(
@@ -27,6 +29,8 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     const outputStep = def.output ?? def.steps[def.steps.length - 1]?.name;
     state.output = outputStep !== undefined ? (outputs[outputStep] ?? '') : '';
     state.status = 'completed';
+    // Let a decision handler that is still running finish before the run's result is fixed.
+    await condition(allHandlersFinished);
     return state.snapshot() as RunResult;
   } catch (err) {
     if (isCancellation(err)) throw err;
