@@ -11,7 +11,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import type { EnsembleDefinition } from './types';
+import { ZERO_USAGE, type EnsembleDefinition } from './types';
 import { DEFAULT_TASK_QUEUE } from './worker';
 import {
   DECISION_REFUSED,
@@ -216,7 +216,17 @@ export class BatonClient {
 
   /** Every step's status, output, timing and usage, while the run goes on or after it ended. */
   async progress(runId: string): Promise<RunProgress> {
-    return this.handle(runId).query(progressQuery);
+    const handle = this.handle(runId);
+    const { status } = await handle.describe();
+    // A running run answers its query; an ended one is read from history, so no worker is needed.
+    if (status.name === 'RUNNING') return handle.query(progressQuery);
+    try {
+      return await this.result(runId);
+    } catch (err) {
+      if (err instanceof RunFailedError && err.progress) return err.progress;
+      const message = err instanceof Error ? err.message : String(err);
+      return { name: runId, status: 'failed', steps: [], usage: { ...ZERO_USAGE }, costUsd: 0, error: { type: status.name, message } };
+    }
   }
 
   /** Ask a run to stop; running model calls are cancelled. */
