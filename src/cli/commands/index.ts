@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
+import { registerApprovalCommands } from './approvals';
 import { registerRunCommands } from './runs';
 
 /** Each command group adds its commands to the program; add new groups to this list. */
-export const commandGroups: ((program: Command) => void)[] = [registerRunCommands];
+export const commandGroups: ((program: Command) => void)[] = [registerRunCommands, registerApprovalCommands];

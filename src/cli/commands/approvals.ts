@@ -1,0 +1,203 @@
+/** `baton approvals | approve | reject`: find gates waiting for a person, and decide them. */
+import { readFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import {
+  ApprovalRefusedError,
+  type ApprovalDecision,
+  type BatonClient,
+  type PendingApprovalListing,
+} from '../../client';
+import type { PendingApproval, RunProgress } from '../../workflows/api';
+import { connectExisting } from '../connect';
+import { BadInputError } from '../exit-codes';
+import { preview } from '../output';
+
+type Output = 'rich' | 'json' | 'text';
+const outputOption = () =>
+  new Option(
+    '-o, --output <format>',
+    'rich (a table), json (machine-readable), or text (one plain line each)',
+  )
+    .choices(['rich', 'json', 'text'])
+    .default('rich');
+
+const out = (s: string): void => void process.stdout.write(`${s}\n`);
+
+/** How long ago (or until) an ISO time is, from now: `3m`, `2h 5m`, `1d 4h`. */
+export function relative(iso: string, now = Date.now()): string {
+  const ms = Math.abs(Date.parse(iso) - now);
+  const m = Math.floor(ms / 60_000);
+  if (m < 1) return `${Math.floor(ms / 1000)}s`;
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+/** One line per waiting gate of a run's progress, for `baton status` and `baton approve` hints. */
+export function pendingLines(p: Pick<RunProgress, 'pendingApprovals'>, now = Date.now()): string[] {
+  return (p.pendingApprovals ?? []).map((g: PendingApproval) => {
+    const due = Date.parse(g.deadline) > now ? `in ${relative(g.deadline, now)}` : 'now';
+    const what =
+      g.kind === 'tool' && g.tool ? `${g.tool.name}(${JSON.stringify(g.tool.arguments)})` : g.summary;
+    const then = g.escalated ? 'escalated; then reject' : `then ${g.onTimeout}`;
+    return `⏸ gate '${g.gate}' (${g.kind}) waits for a decision, deadline ${due} (${then}): ${preview(what, 100)}`;
+  });
+}
+
+/** A decision as one line: `approved gate 'ship' of run r-1 (by alice: looks right)`. */
+export function decisionLine(runId: string, d: ApprovalDecision): string {
+  const edited =
+    d.editedDraft !== undefined
+      ? ', with an edited draft'
+      : d.editedArguments !== undefined
+        ? ', with edited arguments'
+        : '';
+  return `${d.outcome} gate '${d.gate}' of run ${runId}${edited} (by ${d.by}${d.comment ? `: ${d.comment}` : ''})`;
+}
+
+function printListing(rows: PendingApprovalListing[], format: Output): void {
+  if (format === 'json') return out(JSON.stringify(rows, null, 2));
+  if (format === 'text') {
+    for (const r of rows) out(`${r.runId}\t${r.gate}`);
+    return;
+  }
+  if (rows.length === 0) return out('no gate is waiting for a decision');
+  const now = Date.now();
+  const runW = Math.max(3, ...rows.map((r) => r.runId.length));
+  const gateW = Math.max(4, ...rows.map((r) => r.gate.length));
+  out(`${'RUN'.padEnd(runW)}  ${'GATE'.padEnd(gateW)}  KIND   WAITING  DEADLINE     ON TIMEOUT  SUMMARY`);
+  for (const r of rows) {
+    const due = Date.parse(r.deadline) > now ? `in ${relative(r.deadline, now)}` : 'now';
+    const onTimeout = r.escalated ? 'reject (escalated)' : r.onTimeout;
+    out(
+      `${r.runId.padEnd(runW)}  ${r.gate.padEnd(gateW)}  ${r.kind.padEnd(5)}  ${relative(r.since, now).padEnd(7)}  ${due.padEnd(11)}  ${onTimeout.padEnd(10)}  ${preview(r.summary, 80)}`,
+    );
+  }
+  out(
+    `\n${rows.length} gate${rows.length > 1 ? 's' : ''} waiting. Decide with: baton approve <run> [gate] --comment "..."  |  baton reject <run> [gate] --comment "..."`,
+  );
+}
+
+interface DecideFlags {
+  comment?: string;
+  by?: string;
+  editFile?: string;
+  output: Output;
+}
+
+/** The edit in --edit-file, as the gate's kind needs it: a draft's new text, or a tool call's new arguments (JSON). */
+async function readEdit(baton: BatonClient, runId: string, gate: string | undefined, file: string) {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new BadInputError(`--edit-file ${file}: ${(e as Error).message}`);
+  }
+  const pending = await baton.pendingApprovals(runId);
+  const target =
+    gate === undefined
+      ? pending.length === 1
+        ? pending[0]
+        : undefined
+      : pending.find((p) => p.gate === gate);
+  // No match: send a draft edit and let the run say what is wrong (unknown gate, or which to name).
+  // An editor's final newline is not part of the draft.
+  if (target?.kind !== 'tool') return { editedDraft: text.replace(/\r?\n$/, '') };
+  let args: unknown;
+  try {
+    args = JSON.parse(text);
+  } catch (e) {
+    throw new BadInputError(
+      `--edit-file ${file}: gate '${target.gate}' is a tool call, so the file must hold its arguments as JSON (${(e as Error).message})`,
+    );
+  }
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+    throw new BadInputError(
+      `--edit-file ${file}: the arguments of tool '${target.tool?.name}' must be a JSON object`,
+    );
+  }
+  return { editedArguments: args as Record<string, unknown> };
+}
+
+async function decideCommand(
+  outcome: 'approved' | 'rejected',
+  runId: string,
+  gate: string | undefined,
+  f: DecideFlags,
+): Promise<void> {
+  const by = f.by ?? process.env.USER ?? process.env.USERNAME;
+  if (!by) throw new BadInputError('say who decides: pass --by <name> (USER is not set)');
+  const baton = await connectExisting();
+  try {
+    const edit = f.editFile ? await readEdit(baton, runId, gate, f.editFile) : {};
+    const base = {
+      by,
+      ...(gate !== undefined && { gate }),
+      ...(f.comment !== undefined && { comment: f.comment }),
+    };
+    const d =
+      outcome === 'approved'
+        ? await baton.approve(runId, { ...base, ...edit })
+        : await baton.reject(runId, base);
+    if (f.output === 'json') out(JSON.stringify({ runId, ...d }, null, 2));
+    else if (f.output === 'text') out(d.outcome);
+    else out(decisionLine(runId, d));
+  } catch (e) {
+    // A refused decision is the user's input being wrong: one line, exit code 2.
+    if (e instanceof ApprovalRefusedError) throw new BadInputError(e.message);
+    throw e;
+  } finally {
+    await baton.close();
+  }
+}
+
+/** Register `baton approvals`, `baton approve` and `baton reject`. */
+export function registerApprovalCommands(program: Command): void {
+  program
+    .command('approvals')
+    .description('List approval gates waiting for a decision, across all running runs')
+    .addOption(outputOption())
+    .action(async (o: { output: Output }) => {
+      const baton = await connectExisting();
+      try {
+        printListing(await baton.listPendingApprovals(), o.output);
+      } finally {
+        await baton.close();
+      }
+    });
+
+  const decide = (name: 'approve' | 'reject', outcome: 'approved' | 'rejected', description: string) => {
+    const cmd = program
+      .command(name)
+      .description(description)
+      .argument('<run>', 'run id')
+      .argument(
+        '[gate]',
+        'gate id (see `baton approvals`); may be left out when only one gate of the run waits',
+      )
+      .option('--comment <text>', 'why (recorded with the decision)')
+      .option('--by <name>', 'who decides (default: $USER)');
+    if (name === 'approve') {
+      cmd.option(
+        '--edit-file <file>',
+        'approve with edits: the replaced draft (text), or for a tool call its replaced arguments (JSON)',
+      );
+    }
+    cmd
+      .addOption(outputOption())
+      .addHelpText(
+        'after',
+        `\nExample:\n  baton ${name} order-42 ship-it --comment "${name === 'approve' ? 'looks right' : 'not this week'}"`,
+      )
+      .action((runId: string, gate: string | undefined, f: DecideFlags) =>
+        decideCommand(outcome, runId, gate, f),
+      );
+  };
+  decide(
+    'approve',
+    'approved',
+    'Approve a waiting gate (optionally with an edited draft or edited tool arguments)',
+  );
+  decide('reject', 'rejected', 'Reject a waiting gate: its step fails (a tool call is not made)');
+}
