@@ -38,6 +38,8 @@ export interface StepProgress {
   endedAt?: number;
   /** Model calls made by this step (a tool-using agent or a fan-out makes several). */
   calls: number;
+  /** Tool calls made by this step (a tool-using agent), when it made any. */
+  toolCalls?: number;
   /** Attempts of the last call (1 when it succeeded at once). */
   attempts?: number;
   usage: Usage;
@@ -53,10 +55,19 @@ export interface RunProgress {
   costUsd: number;
   output?: string;
   error?: { step?: string; type: string; message: string };
+  /** Model usage per role (planner, worker, solver; generator, evaluator...), when a pattern names roles. */
+  roles?: Record<string, RoleUsage>;
   /** Gates waiting for a person now (present only while some are). */
   pendingApprovals?: PendingApproval[];
   /** Every decision taken on this run's gates, in order (present once there is one). */
   decisions?: ApprovalDecision[];
+}
+
+/** What the model calls of one role cost: calls, tokens and dollars. */
+export interface RoleUsage {
+  calls: number;
+  usage: Usage;
+  costUsd: number;
 }
 
 export interface RunResult extends RunProgress {

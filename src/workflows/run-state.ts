@@ -7,6 +7,7 @@ import {
   type ApprovalDecision,
   type DecisionInput,
   type PendingApproval,
+  type RoleUsage,
   type RunProgress,
   type StepProgress,
 } from './api';
@@ -30,6 +31,7 @@ export class RunState {
   private readonly steps = new Map<string, StepProgress>();
   private usage: Usage = { ...ZERO_USAGE };
   private costUsd = 0;
+  private readonly roles = new Map<string, RoleUsage>();
   status: RunProgress['status'] = 'running';
   output?: string;
   error?: RunProgress['error'];
@@ -89,6 +91,38 @@ export class RunState {
     s.endedAt = res.timing.endedAt;
     this.usage = addUsage(this.usage, res.usage);
     this.costUsd = dollars(this.costUsd + res.costUsd);
+  }
+
+  /** Count a model call (already recorded against its step) against a role too: planner, solver... */
+  recordRole(role: string, res: Pick<ModelResponse, 'usage' | 'costUsd'>, calls = 1): void {
+    const r = this.roles.get(role) ?? { calls: 0, usage: { ...ZERO_USAGE }, costUsd: 0 };
+    this.roles.set(role, { calls: r.calls + calls, usage: addUsage(r.usage, res.usage), costUsd: dollars(r.costUsd + res.costUsd) });
+  }
+
+  /** Count a tool call against its step. */
+  recordTool(name: string): void {
+    const s = this.step(name);
+    s.toolCalls = (s.toolCalls ?? 0) + 1;
+  }
+
+  /**
+   * Count what a child workflow spent (its own progress) against a step and the run, so the
+   * run's totals and budget include work done in children.
+   */
+  recordChild(name: string, child: Pick<RunProgress, 'usage' | 'costUsd' | 'steps'>): void {
+    const s = this.step(name);
+    s.calls += child.steps.reduce((n, c) => n + c.calls, 0);
+    const tools = child.steps.reduce((n, c) => n + (c.toolCalls ?? 0), 0);
+    if (tools > 0) s.toolCalls = (s.toolCalls ?? 0) + tools;
+    s.usage = addUsage(s.usage, child.usage);
+    s.costUsd = dollars(s.costUsd + child.costUsd);
+    this.usage = addUsage(this.usage, child.usage);
+    this.costUsd = dollars(this.costUsd + child.costUsd);
+  }
+
+  /** What the run has spent so far: tokens and dollars. */
+  spent(): { usage: Usage; costUsd: number } {
+    return { usage: { ...this.usage }, costUsd: this.costUsd };
   }
 
   complete(name: string, output: string): void {
@@ -265,6 +299,9 @@ export class RunState {
       costUsd: this.costUsd,
       ...(this.output !== undefined && { output: this.output }),
       ...(this.error && { error: { ...this.error } }),
+      ...(this.roles.size > 0 && {
+        roles: Object.fromEntries([...this.roles].map(([k, r]) => [k, { ...r, usage: { ...r.usage } }])),
+      }),
       ...(this.gates.size > 0 && { pendingApprovals: this.pendingApprovals() }),
       ...(this.decisions.length > 0 && { decisions: this.decisions.map((d) => ({ ...d })) }),
     };
