@@ -9,6 +9,8 @@ import { runGraph } from './ensemble';
 import { StepError, describeError } from './errors';
 import { RunState } from './run-state';
 
+/** Sub-agents of the supervisor pattern run as this child workflow type. */
+export { batonSubAgent } from './patterns/supervisor';
 
 /**
  * One Baton run: interpret the resolved ensemble in `input.definition` over `input.input`.

@@ -1,20 +1,166 @@
+/**
+ * ReAct tool agent: the model proposes tool calls, each call runs as its own activity, and the
+ * results go back to the model as observations until it answers without calling a tool. Tools
+ * are registered on the worker (zod input schemas); each agent has an allowlist of them.
+ */
 import { ApplicationFailure } from '@temporalio/workflow';
-import type { AgentStep } from '../../types';
+import type { AgentStep, ChatMessage } from '../../types';
 import type { RunOptions } from '../api';
 import type { RunState } from '../run-state';
 import type { TemplateScope } from '../template';
+import { callAgent, messagesFor, scopeOf, stepKey, tracked, type Agent, type AgentContext } from './context';
+import { executeToolCall, loadTools, type ToolCallRecord } from './tools';
 
-/** A tool-using (ReAct) agent: the model proposes tool calls, each runs as its own activity. */
-export async function runToolAgent(
-  _state: RunState,
-  key: string,
-  _step: AgentStep,
-  _scope: TemplateScope,
-  _options?: RunOptions,
-): Promise<string> {
-  throw ApplicationFailure.create({
-    type: 'NotSupported',
-    nonRetryable: true,
-    message: `step '${key}': tool-using agents are not supported by this worker yet`,
+/** Default upper bound on model calls of a tool-using agent. */
+export const DEFAULT_MAX_ITERATIONS = 10;
+/** Failure type of an agent that used all its model calls without a final answer. */
+export const MAX_ITERATIONS_EXCEEDED = 'MaxIterationsExceeded';
+
+/** What a ReAct run did: its answer, its model calls and every tool call with its observation. */
+export interface ReactResult {
+  output: string;
+  /** Model calls made (the final formatting call for an output schema included). */
+  iterations: number;
+  toolCalls: ToolCallRecord[];
+  /** `answer`: the model answered; `max-iterations`: it ran out and was asked for an answer without tools. */
+  stoppedBy: 'answer' | 'max-iterations';
+}
+
+export interface ReactOptions {
+  /** Step name in progress (default: the agent's name). */
+  key?: string;
+  /** Role the model calls count under (`roles` in progress); none by default. */
+  role?: string;
+  /**
+   * When the model still calls tools after `maxIterations` calls: `fail` (default) fails the step
+   * with a non-retryable MaxIterationsExceeded; `answer` makes one more call, without tools, for
+   * the best answer from what was observed.
+   */
+  onMaxIterations?: 'fail' | 'answer';
+}
+
+/**
+ * The ReAct loop itself, without step bookkeeping (the caller marks the step running and done).
+ * Every model call and every tool call is an activity, so after a crash nothing that finished
+ * runs again: the loop replays from history up to where it was.
+ */
+export async function reactLoop(
+  ctx: AgentContext,
+  agent: Agent,
+  scope: TemplateScope,
+  opts: ReactOptions = {},
+): Promise<ReactResult> {
+  const key = opts.key ?? stepKey(ctx, agent.name);
+  const role = opts.role;
+  const max = agent.maxIterations ?? DEFAULT_MAX_ITERATIONS;
+  const tools = await loadTools(agent.tools);
+  const messages: ChatMessage[] = messagesFor(agent, scope);
+  const records: ToolCallRecord[] = [];
+  const settings = {
+    ...(agent.toolTimeout !== undefined && { timeout: agent.toolTimeout }),
+    ...(agent.toolApproval && { approval: agent.toolApproval }),
+  };
+
+  let iterations = 0;
+  let answer: string | undefined;
+  let stoppedBy: ReactResult['stoppedBy'] = 'answer';
+  while (answer === undefined) {
+    if (iterations >= max) {
+      const last = records.slice(-3).map((r) => r.name);
+      if (opts.onMaxIterations !== 'answer') {
+        throw ApplicationFailure.create({
+          type: MAX_ITERATIONS_EXCEEDED,
+          nonRetryable: true,
+          message:
+            `agent '${key}' made ${max} model calls (max_iterations) without a final answer; ` +
+            `it was still calling tools (last: ${last.join(', ') || 'none'}). Raise max_iterations or narrow the task.`,
+        });
+      }
+      messages.push({ role: 'user', content: 'You have used all your tool calls. Give your final answer now, from what you observed.' });
+      const res = await callAgent(ctx, agent, scope, { key, messages, ...(role && { role }) });
+      iterations++;
+      answer = res.text;
+      stoppedBy = 'max-iterations';
+      break;
+    }
+    const res = await callAgent(ctx, agent, scope, { key, messages, tools: tools.specs, ...(role && { role }) });
+    iterations++;
+    if (res.toolCalls.length === 0) {
+      answer = res.text;
+      break;
+    }
+    // Some compatible servers send no call ids; the provider APIs need them to pair results.
+    const calls = res.toolCalls.map((c, i) => ({ ...c, id: c.id || `call_${iterations}_${i}` }));
+    messages.push({ role: 'assistant', content: res.text, toolCalls: calls });
+    // Calls proposed in one turn are independent: they run at once, each its own activity.
+    const results = await Promise.all(calls.map((c) => executeToolCall(ctx, key, tools, c, settings)));
+    results.forEach((r, i) => {
+      records.push(r);
+      messages.push({ role: 'tool', toolCallId: calls[i]!.id, name: calls[i]!.name, content: r.content });
+    });
+  }
+
+  if (agent.outputSchema) {
+    // Tools and a forced JSON answer do not mix on every provider; ask for the format last.
+    messages.push({ role: 'assistant', content: answer });
+    messages.push({ role: 'user', content: 'Give that final answer as JSON matching the required schema.' });
+    const res = await callAgent(ctx, agent, scope, {
+      key,
+      messages,
+      responseFormat: { name: 'output', schema: agent.outputSchema },
+      ...(role && { role }),
+    });
+    iterations++;
+    answer = res.text;
+  }
+  return { output: answer, iterations, toolCalls: records, stoppedBy };
+}
+
+/**
+ * Run a tool-using agent as one step of a pattern: its prompt is rendered with `input` (and
+ * `vars`), it calls its allowed tools until it answers, at most `maxIterations` model calls.
+ *
+ * @example
+ * const res = await reactAgent(ctx, { name: 'researcher', profile, tools: ['search', 'calculator'], maxIterations: 6 }, question);
+ */
+export async function reactAgent(
+  ctx: AgentContext,
+  agent: Agent,
+  input: string | TemplateScope,
+  opts: ReactOptions & { vars?: Record<string, string> } = {},
+): Promise<ReactResult> {
+  const key = opts.key ?? stepKey(ctx, agent.name);
+  let result: ReactResult | undefined;
+  await tracked(ctx, key, async () => {
+    result = await reactLoop(ctx, agent, scopeOf(input, opts.vars), { ...opts, key });
+    return result.output;
   });
+  return result!;
+}
+
+/**
+ * A tool-using agent step of an ensemble (the interpreter calls this for agent steps with
+ * `tools`); the interpreter marks the step running and done, this returns its output.
+ */
+export async function runToolAgent(
+  state: RunState,
+  key: string,
+  step: AgentStep,
+  scope: TemplateScope,
+  options?: RunOptions,
+): Promise<string> {
+  const ctx: AgentContext = { state, ...(options && { options }) };
+  const agent: Agent = {
+    name: step.name,
+    profile: step.profile,
+    prompt: step.prompt,
+    ...(step.system !== undefined && { system: step.system }),
+    ...(step.timeout !== undefined && { timeout: step.timeout }),
+    ...(step.retry && { retry: step.retry }),
+    ...(step.tools && { tools: step.tools }),
+    ...(step.maxIterations !== undefined && { maxIterations: step.maxIterations }),
+    ...(step.outputSchema && { outputSchema: step.outputSchema }),
+  };
+  const res = await reactLoop(ctx, agent, scope, { key });
+  return res.output;
 }

@@ -1,0 +1,252 @@
+/**
+ * What every pattern shares: the run's bookkeeping (RunState), agents as plain data, and the
+ * one way a pattern makes a model call (callModel in ../step.ts). Workflow code only.
+ */
+import { allHandlersFinished, ApplicationFailure, condition, isCancellation, setHandler } from '@temporalio/workflow';
+import type { z } from 'zod';
+import { toJSONSchema } from 'zod';
+import type { Budget, ChatMessage, Duration, ModelProfile, ModelResponse, ResponseFormat, StepRetry, ToolRef, ToolSpec } from '../../types';
+import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, type RunOptions, type RunResult } from '../api';
+import { installApprovalHandlers } from '../approval';
+import { StepError, describeError } from '../errors';
+import { RunState } from '../run-state';
+import { agentMessages, callModel } from '../step';
+import type { TemplateScope } from '../template';
+import type { ToolApprovalSettings } from './tools';
+
+/** What a pattern runs in: the run's state (progress, usage, budget) and its options. */
+export interface AgentContext {
+  state: RunState;
+  options?: RunOptions;
+  /** The run's budget, so child workflows can be given what is left of it. */
+  budget?: Budget;
+  /** Put before every step name in progress, so a pattern nested in another stays apart. */
+  prefix?: string;
+}
+
+/**
+ * An agent as plain JSON: it can travel as workflow input (a child workflow's, an ensemble's).
+ * `prompt` is a template (`{{input}}` and the variables each pattern documents).
+ */
+export interface Agent {
+  name: string;
+  profile: ModelProfile;
+  /** What the agent is for; routers and supervisors show it to the model that chooses. */
+  description?: string;
+  system?: string;
+  prompt?: string;
+  /** Time one attempt of a model call may take; defaults to the profile's timeout. */
+  timeout?: Duration;
+  retry?: StepRetry;
+  /** Tools this agent may call (its allowlist); with tools it runs as a ReAct loop. */
+  tools?: Array<string | ToolRef>;
+  /** Upper bound on model calls of a tool-using agent (default 10). */
+  maxIterations?: number;
+  /** Time one tool call may take (default 2 minutes). */
+  toolTimeout?: Duration;
+  /** For tools that require approval: how long to wait for a person, and what a timeout decides (default 24 hours, reject). */
+  toolApproval?: ToolApprovalSettings;
+  /** JSON Schema the final output must match; the output is then JSON text. */
+  outputSchema?: Record<string, unknown>;
+}
+
+/** Options of a run built from patterns. */
+export interface RunContextOptions {
+  budget?: Budget;
+  options?: RunOptions;
+}
+
+/**
+ * Create the context for patterns in a workflow of your own, and answer the `progress` query
+ * from it (the same query `batonRun` answers, so `BatonClient.progress` works on your run), and
+ * the approval decision Update and Signal (for tools that require approval). Call it once, before
+ * the workflow's first `await`.
+ *
+ * @example const ctx = createRunContext('review', { budget: { maxTokens: 50_000 } });
+ */
+export function createRunContext(name: string, opts: RunContextOptions = {}): AgentContext {
+  const state = new RunState(name, opts.budget);
+  setHandler(progressQuery, () => state.snapshot());
+  installApprovalHandlers(state);
+  return { state, ...(opts.options && { options: opts.options }), ...(opts.budget && { budget: opts.budget }) };
+}
+
+/** A finished run built from patterns: progress, usage and output, plus what the pattern returned. */
+export type PatternRunResult<T> = RunResult & { result: T };
+
+/**
+ * Run a pattern as a whole workflow: create the context, run `body`, and return the run's
+ * progress with the body's result. A failure ends the run the way `batonRun` does: a
+ * non-retryable `StepFailed` (or `BudgetExceeded`) naming the step, carrying every result so far.
+ *
+ * @example
+ * export async function review(input: { text: string; profile: ModelProfile }) {
+ *   return runPattern('review', {}, (ctx) => evaluatorOptimizer(ctx, { generator, evaluator }, input.text));
+ * }
+ */
+export async function runPattern<T extends { output: string }>(
+  name: string,
+  opts: RunContextOptions,
+  body: (ctx: AgentContext) => Promise<T>,
+): Promise<PatternRunResult<T>> {
+  const ctx = createRunContext(name, opts);
+  const { state } = ctx;
+  try {
+    const result = await body(ctx);
+    state.output = result.output;
+    state.status = 'completed';
+    // Let a decision handler that is still running finish before the result is fixed.
+    await condition(allHandlersFinished);
+    return { ...(state.snapshot() as RunResult), result };
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    if (err instanceof StepError && isCancellation(err.original)) throw err.original;
+    const info = describeError(err);
+    const step = err instanceof StepError ? err.step : undefined;
+    state.status = 'failed';
+    state.error = { ...(step && { step }), ...info };
+    throw ApplicationFailure.create({
+      type: info.type === BUDGET_EXCEEDED ? BUDGET_EXCEEDED : STEP_FAILED,
+      nonRetryable: true,
+      message: step ? `step '${step}' failed: ${info.message}` : info.message,
+      details: [state.snapshot()],
+    });
+  }
+}
+
+/** The name a step of this context shows in progress. */
+export function stepKey(ctx: AgentContext, name: string): string {
+  return (ctx.prefix ?? '') + name;
+}
+
+/** A context whose steps show under `name/` in progress: for a pattern run inside another. */
+export function nested(ctx: AgentContext, name: string): AgentContext {
+  return { ...ctx, prefix: `${stepKey(ctx, name)}/` };
+}
+
+/** A template scope from the input and a pattern's variables (`{{name}}` reads `vars.name`). */
+export function scopeOf(input: string | TemplateScope, vars: Record<string, string> = {}): TemplateScope {
+  if (typeof input === 'string') return { input, steps: { ...vars } };
+  return { ...input, steps: { ...input.steps, ...vars } };
+}
+
+/**
+ * Run `fn` as one step in progress: running, then completed with its output, or failed. A
+ * failure leaves as a StepError naming the innermost step, which `runPattern` reports.
+ */
+export async function tracked(ctx: AgentContext, key: string, fn: () => Promise<string>): Promise<string> {
+  ctx.state.start(key);
+  try {
+    const out = await fn();
+    ctx.state.complete(key, out);
+    return out;
+  } catch (err) {
+    const info = describeError(err);
+    ctx.state.fail(key, info);
+    if (err instanceof StepError || isCancellation(err)) throw err;
+    throw new StepError(key, info, err);
+  }
+}
+
+/** How one model call of a pattern is made and counted. */
+export interface CallOptions {
+  /** Step name in progress (default: the agent's name). */
+  key?: string;
+  /** Role the call's usage is counted under (`roles` in progress): planner, solver, evaluator... */
+  role?: string;
+  /** Messages to send instead of the agent's system prompt and rendered prompt. */
+  messages?: ChatMessage[];
+  /** The agent's prompt when it has none. */
+  defaultPrompt?: string;
+  responseFormat?: ResponseFormat;
+  tools?: ToolSpec[];
+}
+
+/** The messages an agent sends for a scope: its system prompt, then its rendered prompt. */
+export function messagesFor(agent: Agent, scope: TemplateScope, defaultPrompt = '{{input}}'): ChatMessage[] {
+  return agentMessages({ ...(agent.system !== undefined && { system: agent.system }), prompt: agent.prompt ?? defaultPrompt }, scope);
+}
+
+/**
+ * One model call of an agent, as an activity (through callModel: timeouts, retries, budget,
+ * usage), counted against its step and, given a role, the role.
+ */
+export async function callAgent(
+  ctx: AgentContext,
+  agent: Agent,
+  scope: TemplateScope,
+  opts: CallOptions = {},
+): Promise<ModelResponse> {
+  const key = opts.key ?? stepKey(ctx, agent.name);
+  const messages = opts.messages ?? messagesFor(agent, scope, opts.defaultPrompt);
+  const res = await callModel(
+    ctx.state,
+    key,
+    {
+      profile: agent.profile,
+      messages,
+      ...(opts.tools?.length && { tools: opts.tools }),
+      ...(opts.responseFormat && { responseFormat: opts.responseFormat }),
+    },
+    {
+      ...(agent.timeout !== undefined && { timeout: agent.timeout }),
+      ...(agent.retry && { retry: agent.retry }),
+      ...(ctx.options && { options: ctx.options }),
+    },
+  );
+  if (opts.role) ctx.state.recordRole(opts.role, res);
+  return res;
+}
+
+/** A JSON Schema for structured output, from a zod schema (zod is pure JS: deterministic in workflows). */
+export function responseFormatOf(name: string, schema: z.ZodType): ResponseFormat {
+  const { $schema: _drop, ...json } = toJSONSchema(schema, { unrepresentable: 'any' }) as Record<string, unknown>;
+  return { name, schema: json };
+}
+
+/**
+ * Read a model's JSON reply: plain JSON, or JSON inside a ```json fence or surrounded by prose.
+ * Returns undefined when there is no JSON object to be found.
+ */
+export function parseJsonReply(text: string): unknown {
+  const trimmed = text.trim();
+  const candidates = [trimmed];
+  const fence = /```(?:json)?\s*([\s\S]*?)```/i.exec(trimmed);
+  if (fence) candidates.push(fence[1]!.trim());
+  const start = trimmed.indexOf('{');
+  const end = trimmed.lastIndexOf('}');
+  if (start >= 0 && end > start) candidates.push(trimmed.slice(start, end + 1));
+  for (const c of candidates) {
+    try {
+      return JSON.parse(c);
+    } catch {
+      // try the next reading
+    }
+  }
+  return undefined;
+}
+
+/** A structured reply checked against its zod schema: the value, or why it does not fit. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Check a model's JSON reply against a zod schema; the error says what is wrong, for the model to fix. */
+export function parseStructured<T>(text: string, schema: z.ZodType<T>): Parsed<T> {
+  const json = parseJsonReply(text);
+  if (json === undefined) return { ok: false, error: `the reply is not JSON: ${JSON.stringify(text.slice(0, 200))}` };
+  const r = schema.safeParse(json);
+  if (r.success) return { ok: true, value: r.data };
+  const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+  return { ok: false, error: `the reply does not match the schema: ${issues}` };
+}
+
+/** A model call asking for JSON that matches `schema`, and its parsed answer. */
+export async function callStructured<T>(
+  ctx: AgentContext,
+  agent: Agent,
+  scope: TemplateScope,
+  schema: z.ZodType<T>,
+  opts: CallOptions & { formatName: string },
+): Promise<{ res: ModelResponse; parsed: Parsed<T> }> {
+  const res = await callAgent(ctx, agent, scope, { ...opts, responseFormat: responseFormatOf(opts.formatName, schema) });
+  return { res, parsed: parseStructured(res.text, schema) };
+}

@@ -1,0 +1,250 @@
+/**
+ * Supervisor: a supervising model delegates tasks to sub-agents, reads what they return and
+ * decides when the work is done. Each delegated task runs as a child workflow (`batonSubAgent`),
+ * so a sub-agent's model and tool calls fill its own history, not the supervisor's, and show in
+ * Temporal as children of the run.
+ */
+import { ChildWorkflowFailure, executeChild, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Budget } from '../../types';
+import type { RunProgress, RunResult } from '../api';
+import { describeError, type StepErrorInfo } from '../errors';
+import { runAgent } from './agent';
+import { callAgent, callStructured, runPattern, scopeOf, stepKey, tracked, type Agent, type AgentContext, type RunContextOptions } from './context';
+
+/** The workflow type of a sub-agent; the worker registers it (src/workflows/index.ts exports it). */
+export const SUB_AGENT_WORKFLOW = 'batonSubAgent';
+
+/** Input of one sub-agent run. */
+export interface SubAgentInput {
+  agent: Agent;
+  task: string;
+  options?: RunContextOptions['options'];
+  /** What is left of the parent's budget. */
+  budget?: Budget;
+}
+
+/**
+ * One sub-agent doing one task, as its own workflow (with its own progress query): a single
+ * model call, or a ReAct loop when the agent has tools. Fails like any pattern run, with its
+ * progress in the failure's details.
+ */
+export async function batonSubAgent(input: SubAgentInput): Promise<RunResult & { result: { output: string } }> {
+  const opts: RunContextOptions = { ...(input.budget && { budget: input.budget }), ...(input.options && { options: input.options }) };
+  return runPattern(input.agent.name, opts, async (ctx) => ({ output: await runAgent(ctx, input.agent, input.task) }));
+}
+
+/** The supervisor's decision for these sub-agent names. */
+export function decisionSchema(agents: string[]) {
+  return z.object({
+    action: z.enum(['delegate', 'finish']).describe("'delegate' to hand out tasks, 'finish' when the task is done"),
+    delegations: z
+      .array(
+        z.object({
+          agent: z.enum(agents as [string, ...string[]]).describe('the sub-agent'),
+          task: z.string().describe('what it should do, self-contained: it sees nothing else'),
+        }),
+      )
+      .describe('with delegate: one or more tasks, run at the same time'),
+    answer: z.string().describe('with finish: the final answer to the task'),
+  });
+}
+export type Decision = z.infer<ReturnType<typeof decisionSchema>>;
+
+/** One delegated task and what came of it. */
+export interface Delegation {
+  agent: string;
+  task: string;
+  status: 'completed' | 'failed';
+  output?: string;
+  error?: StepErrorInfo;
+  /** The child workflow's id. */
+  workflowId: string;
+}
+
+export interface SupervisorRound {
+  round: number;
+  action: 'delegate' | 'finish' | 'invalid';
+  delegations: Delegation[];
+  /** Why the decision could not be used (action `invalid`). */
+  error?: string;
+}
+
+export interface SupervisorResult {
+  output: string;
+  rounds: SupervisorRound[];
+  /** `finish`: the supervisor finished; `max-rounds`: it was asked for the answer after the last round. */
+  stoppedBy: 'finish' | 'max-rounds';
+}
+
+export interface SupervisorSpec {
+  /**
+   * Decides each round. Its prompt may use `{{input}}`, `{{agents}}` (a `- name: description`
+   * list), `{{history}}` (every round so far), `{{round}}`, `{{maxRounds}}`.
+   */
+  supervisor: Agent;
+  /** Sub-agents to delegate to; give each a `description` the supervisor can choose by. */
+  agents: Agent[];
+  /** Delegation rounds at most (default 5); then the supervisor is asked for its answer. */
+  maxRounds?: number;
+  /** Task queue of the sub-agent workflows (default: the supervisor's). */
+  taskQueue?: string;
+}
+
+export const DEFAULT_SUPERVISOR_PROMPT = [
+  'You supervise a team. Task:',
+  '{{input}}',
+  '',
+  'Your team (each runs only the task you give it, and sees nothing else):',
+  '{{agents}}',
+  '',
+  'Work so far:',
+  '{{history}}',
+  '',
+  'This is round {{round}} of at most {{maxRounds}}. Decide: delegate one or more tasks (they run at the same time), ' +
+    'or finish with the final answer once the work so far is enough.',
+].join('\n');
+
+/** The rounds so far, as the supervisor reads them. */
+export function historyText(rounds: readonly SupervisorRound[]): string {
+  if (rounds.length === 0) return '(nothing yet)';
+  return rounds
+    .map((r) => {
+      if (r.action === 'invalid') return `Round ${r.round}: your decision could not be used: ${r.error}`;
+      const items = r.delegations.map((d) =>
+        d.status === 'completed'
+          ? `- ${d.agent} was asked: ${d.task}\n  It answered: ${d.output}`
+          : `- ${d.agent} was asked: ${d.task}\n  It failed: ${d.error?.message}`,
+      );
+      return [`Round ${r.round}:`, ...items].join('\n');
+    })
+    .join('\n\n');
+}
+
+/** The part of a budget not spent yet, for a child; undefined without a budget. */
+function remaining(ctx: AgentContext): Budget | undefined {
+  const b = ctx.budget;
+  if (!b) return undefined;
+  const { usage, costUsd } = ctx.state.spent();
+  const left: Budget = {};
+  if (b.maxTokens !== undefined) left.maxTokens = Math.max(1, b.maxTokens - usage.inputTokens - usage.outputTokens);
+  if (b.maxCostUsd !== undefined) left.maxCostUsd = Math.max(1e-9, b.maxCostUsd - costUsd);
+  return left;
+}
+
+async function delegate(
+  ctx: AgentContext,
+  spec: SupervisorSpec,
+  agent: Agent,
+  task: string,
+  round: number,
+  index: number,
+): Promise<Delegation> {
+  const key = stepKey(ctx, `${agent.name}#${round}.${index + 1}`);
+  const workflowId = `${workflowInfo().workflowId}/${agent.name}-${round}.${index + 1}`;
+  const budget = remaining(ctx);
+  const input: SubAgentInput = { agent, task, ...(ctx.options && { options: ctx.options }), ...(budget && { budget }) };
+  ctx.state.start(key);
+  try {
+    const res = await executeChild<typeof batonSubAgent>(SUB_AGENT_WORKFLOW, {
+      workflowId,
+      args: [input],
+      ...(spec.taskQueue && { taskQueue: spec.taskQueue }),
+      staticSummary: `${agent.name}: ${task.slice(0, 120)}`,
+    });
+    ctx.state.recordChild(key, res);
+    ctx.state.recordRole(agent.name, res, res.steps.reduce((n, s) => n + s.calls, 0));
+    ctx.state.complete(key, res.output);
+    return { agent: agent.name, task, status: 'completed', output: res.output, workflowId };
+  } catch (err) {
+    // A failed child reports what it spent in its failure's details: count it all the same.
+    const cause = err instanceof ChildWorkflowFailure ? err.cause : undefined;
+    const progress = cause instanceof ApplicationFailure ? (cause.details?.[0] as RunProgress | undefined) : undefined;
+    if (progress?.steps) {
+      ctx.state.recordChild(key, progress);
+      ctx.state.recordRole(agent.name, progress, progress.steps.reduce((n, s) => n + s.calls, 0));
+    }
+    if (!(err instanceof ChildWorkflowFailure)) throw err;
+    const error = describeError(err);
+    ctx.state.fail(key, error);
+    return { agent: agent.name, task, status: 'failed', error, workflowId };
+  }
+}
+
+/**
+ * Run the supervisor loop. The supervisor's calls show in progress as `name#1`, `name#2`...;
+ * each delegation as `agent#round.n` (its usage counted from the child's result, under the
+ * role named after the sub-agent). A sub-agent that fails is reported to the supervisor, which
+ * decides what to do next; the run does not fail for it.
+ *
+ * @example
+ * const res = await supervisor(ctx, {
+ *   supervisor: { name: 'lead', profile },
+ *   agents: [
+ *     { name: 'researcher', profile, description: 'finds facts', tools: ['search'] },
+ *     { name: 'writer', profile, description: 'writes prose from notes' },
+ *   ],
+ *   maxRounds: 4,
+ * }, 'Write a short brief on the population of France');
+ */
+export async function supervisor(ctx: AgentContext, spec: SupervisorSpec, input: string): Promise<SupervisorResult> {
+  const names = spec.agents.map((a) => a.name);
+  if (names.length === 0) throw new Error('supervisor: give at least one sub-agent');
+  if (new Set(names).size !== names.length) throw new Error('supervisor: sub-agents need distinct names');
+  const maxRounds = Math.max(1, spec.maxRounds ?? 5);
+  const agentList = spec.agents.map((a) => `- ${a.name}: ${a.description ?? 'no description'}`).join('\n');
+  const schema = decisionSchema(names);
+  const rounds: SupervisorRound[] = [];
+
+  for (let round = 1; round <= maxRounds; round++) {
+    const key = stepKey(ctx, `${spec.supervisor.name}#${round}`);
+    const vars = { agents: agentList, history: historyText(rounds), round: String(round), maxRounds: String(maxRounds) };
+    let decision: Decision | undefined;
+    let error = '';
+    await tracked(ctx, key, async () => {
+      const { res, parsed } = await callStructured(ctx, spec.supervisor, scopeOf(input, vars), schema, {
+        key,
+        role: 'supervisor',
+        formatName: 'decision',
+        defaultPrompt: DEFAULT_SUPERVISOR_PROMPT,
+      });
+      if (parsed.ok) decision = parsed.value;
+      else error = parsed.error;
+      return res.text;
+    });
+
+    if (decision?.action === 'finish') {
+      rounds.push({ round, action: 'finish', delegations: [] });
+      return { output: decision.answer, rounds, stoppedBy: 'finish' };
+    }
+    const wanted = (decision?.delegations ?? []).filter((d) => names.includes(d.agent));
+    if (!decision || wanted.length === 0) {
+      rounds.push({ round, action: 'invalid', delegations: [], error: error || 'delegate named no known sub-agent' });
+      continue;
+    }
+    // Delegations of one round run at once, each a child workflow.
+    const delegations = await Promise.all(
+      wanted.map((d, i) => delegate(ctx, spec, spec.agents.find((a) => a.name === d.agent)!, d.task, round, i)),
+    );
+    rounds.push({ round, action: 'delegate', delegations });
+  }
+
+  // Out of rounds: one last call, for the answer from the work so far.
+  const key = stepKey(ctx, `${spec.supervisor.name}#final`);
+  const output = await tracked(ctx, key, async () => {
+    const vars = { agents: agentList, history: historyText(rounds), round: String(maxRounds), maxRounds: String(maxRounds) };
+    const res = await callAgent(ctx, { ...spec.supervisor, prompt: FINAL_PROMPT }, scopeOf(input, vars), { key, role: 'supervisor' });
+    return res.text;
+  });
+  return { output, rounds, stoppedBy: 'max-rounds' };
+}
+
+const FINAL_PROMPT = [
+  'Task:',
+  '{{input}}',
+  '',
+  'Work your team did:',
+  '{{history}}',
+  '',
+  'No rounds are left. Write the final answer to the task now, from the work so far. Reply with the answer only.',
+].join('\n');
