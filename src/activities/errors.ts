@@ -72,7 +72,7 @@ export function classifyProviderError(err: ProviderErrorLike, provider: Provider
   const who = provider === 'openai-compatible' ? 'the OpenAI-compatible endpoint' : provider;
 
   if (status === undefined) {
-    const timedOut = /timeout|timed out/i.test(`${err.name} ${said}`);
+    const timedOut = /timeout|timed out/i.test(`${err.name} ${(err as object).constructor?.name ?? ''} ${said}`);
     return {
       type: ModelErrorType.Transient,
       retryable: true,

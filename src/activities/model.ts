@@ -38,7 +38,9 @@ export function createModelActivities(opts: { env?: NodeJS.ProcessEnv } = {}) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
         const e = err as ProviderErrorLike;
         // Only the SDKs' HTTP and connection errors are classified; anything else is a bug to see as it is.
-        if (e?.status === undefined && !/Connection|Timeout/.test(e?.name ?? '')) throw err;
+        // The SDKs' connection errors keep name 'Error'; their class names say what they are.
+        const kind = `${e?.name ?? ''} ${(err as object | undefined)?.constructor?.name ?? ''}`;
+        if (e?.status === undefined && !/Connection|Timeout/.test(kind)) throw err;
         throw toApplicationFailure(classifyProviderError(e, req.profile.provider));
       } finally {
         clearInterval(beat);

@@ -207,3 +207,13 @@ test('cancel stops a run and aborts its in-flight model call', async () => {
   for (let i = 0; i < 100 && h.fake.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 100));
   expect(h.fake.inFlight).toBe(0);
 });
+
+test('a connection that keeps breaking ends as ModelTransientError after the retries', async () => {
+  h.fake.on('always cut', { cut: true });
+  const def = chain('cut', [{ name: 'a', profile: openai, prompt: 'always cut {{input}}', retry: { ...retry, maximumAttempts: 2 } }]);
+  const err = (await h.baton.run(def, 'x', { runId: id('cut') }).catch((e: unknown) => e)) as RunFailedError;
+  expect(err).toBeInstanceOf(RunFailedError);
+  expect(err.progress?.steps[0]?.error?.type).toBe('ModelTransientError');
+  expect(err.message).toMatch(/Could not reach openai/);
+  expect(h.fake.count('always cut')).toBe(2);
+});

@@ -1,0 +1,118 @@
+/**
+ * Replay a run's recorded history against the current workflow code, and say in plain words
+ * where they disagree. A clean replay means running workflows will survive a deploy of this code.
+ */
+import type { Client } from '@temporalio/client';
+import { historyFromJSON, historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
+import { Worker, type WorkflowBundle } from '@temporalio/worker';
+import { readFileSync } from 'node:fs';
+
+export interface ReplayReport {
+  workflowId: string;
+  ok: boolean;
+  events: number;
+  /** What went wrong, in plain words: which event, which step, what the code did instead. */
+  problem?: string;
+  /** The SDK's own message, for the record. */
+  detail?: string;
+}
+
+export interface ReplayOptions {
+  /** The workflow code to replay against; default: Baton's own (src/workflows). */
+  workflowsPath?: string;
+  workflowBundle?: WorkflowBundle;
+}
+
+type Event = NonNullable<History['events']>[number];
+
+/** The history of a run, as Temporal recorded it. */
+export async function fetchRunHistory(client: Client, runId: string): Promise<History> {
+  return client.workflow.getHandle(runId).fetchHistory();
+}
+
+/** Read a history file: the JSON `temporal workflow show --output json` or `baton replay --save` writes. */
+export function readHistoryFile(file: string): History {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read history file ${file}: ${(err as Error).message}`);
+  }
+  // `temporal workflow show --output json` wraps the events; accept both shapes.
+  const events = (raw as { events?: unknown }).events ?? (raw as { history?: { events?: unknown } }).history?.events;
+  if (!Array.isArray(events)) throw new Error(`${file} holds no history: expected a JSON object with an "events" array`);
+  return historyFromJSON({ events });
+}
+
+/** Serialize a history to the JSON that readHistoryFile (and Temporal's own tools) read. */
+export function historyJSON(history: History): string {
+  return historyToJSON(history);
+}
+
+function decodePayloadText(p: { data?: Uint8Array | null } | null | undefined): string | undefined {
+  if (!p?.data) return undefined;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(p.data).toString('utf8'));
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Baton step an event belongs to: activities carry the step name as their summary. */
+export function stepOfEvent(history: History, eventId: number): string | undefined {
+  const events = history.events ?? [];
+  const byId = new Map(events.map((e) => [Number(e.eventId), e]));
+  let e: Event | undefined = byId.get(eventId);
+  // Started/completed/failed events point back at their scheduled event.
+  const a = e?.activityTaskStartedEventAttributes ?? e?.activityTaskCompletedEventAttributes ?? e?.activityTaskFailedEventAttributes;
+  if (a?.scheduledEventId) e = byId.get(Number(a.scheduledEventId));
+  return decodePayloadText(e?.userMetadata?.summary);
+}
+
+const EVENT_NAMES: Record<string, string> = {
+  ActivityTaskScheduled: 'scheduled a model or tool call',
+  TimerStarted: 'started a timer',
+  StartChildWorkflowExecutionInitiated: 'started a child workflow',
+  MarkerRecorded: 'recorded a marker (patch or local activity)',
+  WorkflowExecutionCompleted: 'completed the run',
+  WorkflowExecutionFailed: 'failed the run',
+  SignalExternalWorkflowExecutionInitiated: 'signalled another workflow',
+};
+
+/** Turn the SDK's nondeterminism message into a sentence an operator can act on. */
+export function explainNondeterminism(message: string, history: History): string {
+  const m = /id:\s*(\d+),\s*(\w+)/.exec(message) ?? /event\s*(?:id)?\s*(\d+)[^A-Za-z]*(\w+)?/i.exec(message);
+  if (!m) return `the current workflow code does not follow the recorded history: ${message}`;
+  const eventId = Number(m[1]);
+  const type = m[2] ?? '';
+  const step = stepOfEvent(history, eventId);
+  const recorded = EVENT_NAMES[type] ?? type;
+  const where = step ? ` (step '${step}')` : '';
+  return (
+    `at event ${eventId}${where} the run recorded that it ${recorded}, but the current code does something else there. ` +
+    'The workflow code changed the order or kind of its commands: guard the change with patched(), or deploy it only to new runs.'
+  );
+}
+
+/** Replay one history; never throws for a replay failure, returns it as a report. */
+export async function replayHistory(history: History, workflowId = 'replay', opts: ReplayOptions = {}): Promise<ReplayReport> {
+  const events = history.events?.length ?? 0;
+  const source = opts.workflowBundle
+    ? { workflowBundle: opts.workflowBundle }
+    : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
+  try {
+    await Worker.runReplayHistory(source, history, workflowId);
+    return { workflowId, ok: true, events };
+  } catch (err) {
+    const detail = (err as Error).message;
+    const nondeterministic = (err as Error).name === 'DeterminismViolationError' || /nondetermin/i.test(detail);
+    return {
+      workflowId,
+      ok: false,
+      events,
+      detail,
+      problem: nondeterministic ? explainNondeterminism(detail, history) : `replay failed: ${detail}`,
+    };
+  }
+}
