@@ -165,7 +165,8 @@ async function delegate(
       ctx.state.recordRole(agent.name, progress, progress.steps.reduce((n, s) => n + s.calls, 0));
     }
     if (!(err instanceof ChildWorkflowFailure)) throw err;
-    const error = describeError(err);
+    // The child's own error (ModelBadRequest, ...) says more than its run-level StepFailed.
+    const error: StepErrorInfo = progress?.error ? { type: progress.error.type, message: progress.error.message } : describeError(err);
     ctx.state.fail(key, error);
     return { agent: agent.name, task, status: 'failed', error, workflowId };
   }
