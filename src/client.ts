@@ -11,7 +11,8 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { ZERO_USAGE, type EnsembleDefinition } from './types';
+import { resolveProfile } from './config/profiles';
+import { ZERO_USAGE, type EnsembleDefinition, type ModelProfile } from './types';
 import { DEFAULT_TASK_QUEUE } from './worker';
 import {
   DECISION_REFUSED,
@@ -25,13 +26,14 @@ import {
   type DecisionInput,
   type PendingApproval,
   type PendingApprovalSummary,
+  type ResumeState,
   type RunInput,
   type RunOptions,
   type RunProgress,
   type RunResult,
 } from './workflows/api';
 
-export type { RunInput, RunOptions, RunProgress, RunResult, StepProgress } from './workflows/api';
+export type { ResumeState, RunInput, RunLineage, RunOptions, RunProgress, RunResult, StepProgress } from './workflows/api';
 export type {
   ApprovalDecision,
   ApprovalRequest,
@@ -66,6 +68,52 @@ export interface StartOptions {
   options?: RunOptions;
   /** Override the client's task queue for this run. */
   taskQueue?: string;
+  /** Start from an earlier run's completed steps (what retry and fork use). */
+  resume?: ResumeState;
+}
+
+/** A request the client refuses before anything starts: it says what is wrong and what to do. */
+export class InvalidRequestError extends Error {
+  override name = 'InvalidRequestError';
+}
+
+export interface RetryOptions {
+  /** Id of the new run (default: `<runId>-retry-<time>`); reusing it returns that run. */
+  runId?: string;
+  /** A corrected definition (e.g. a changed profile); steps are matched by name. Default: the failed run's. */
+  definition?: EnsembleDefinition;
+  options?: RunOptions;
+}
+
+export interface ForkOptions extends RetryOptions {
+  /** The step to run again; everything not downstream of it is reused. */
+  fromStep: string;
+  /** A new run input (default: the original run's). */
+  input?: string;
+  /** Changes to `fromStep` itself. */
+  overrides?: { prompt?: string; system?: string; profile?: ModelProfile | string };
+}
+
+/** Names of the steps that depend on `step`, directly or through others. */
+export function downstreamOf(definition: EnsembleDefinition, step: string): Set<string> {
+  const out = new Set<string>();
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const s of definition.steps) {
+      if (!out.has(s.name) && s.dependsOn.some((d) => d === step || out.has(d))) {
+        out.add(s.name);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+/** The completed top-level steps of a run, as a resume state that reuses them. */
+function reuseOf(progress: RunProgress, keep: (name: string) => boolean, parent: ResumeState['parent']): ResumeState {
+  const done = progress.steps.filter((s) => s.status === 'completed' && s.output !== undefined && !s.name.includes('/') && keep(s.name));
+  return { reuse: Object.fromEntries(done.map((s) => [s.name, s.output!])), steps: done, ...(parent && { parent }) };
 }
 
 export interface BatonClientOptions {
@@ -169,7 +217,12 @@ export class BatonClient {
   /** Start a run. With a `runId` that already names a run, returns that run instead of starting another. */
   async start(definition: EnsembleDefinition, input: string, opts: StartOptions = {}): Promise<RunHandle> {
     const runId = opts.runId ?? `${definition.name}-${crypto.randomUUID()}`;
-    const args: RunInput = { definition, input, ...(opts.options && { options: opts.options }) };
+    const args: RunInput = {
+      definition,
+      input,
+      ...(opts.options && { options: opts.options }),
+      ...(opts.resume && { resume: opts.resume }),
+    };
     // A run started with BatonEnsemble set also upserts BatonPendingApprovals; only set it where they are registered.
     const searchAttributes = await this.searchAttributesAvailable();
     try {
@@ -224,9 +277,76 @@ export class BatonClient {
       return await this.result(runId);
     } catch (err) {
       if (err instanceof RunFailedError && err.progress) return err.progress;
+      // Cancelled or terminated runs carry no progress in their failure; a worker can still replay it.
+      const queried = await handle.query(progressQuery).catch(() => undefined);
+      if (queried) return { ...queried, status: 'failed', error: { type: status.name, message: `run ${status.name.toLowerCase()}` } };
       const message = err instanceof Error ? err.message : String(err);
       return { name: runId, status: 'failed', steps: [], usage: { ...ZERO_USAGE }, costUsd: 0, error: { type: status.name, message } };
     }
+  }
+
+  /** The input a run was started with (definition, input, options), read from its history. */
+  async runInput(runId: string): Promise<RunInput> {
+    const history = await this.handle(runId).fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (!payload) throw new InvalidRequestError(`run ${runId} has no recorded input; is it a Baton run?`);
+    return this.temporal.options.loadedDataConverter.payloadConverter.fromPayload(payload) as RunInput;
+  }
+
+  /**
+   * Start a new run that finishes a failed one: every step that completed is reused (not run,
+   * not paid for again); the failed step and everything not yet done run. Fix the cause first
+   * (a key in the worker's environment, or pass a corrected `definition`).
+   *
+   * @example const { runId } = await baton.retry('order-42'); await baton.result(runId);
+   */
+  async retry(runId: string, opts: RetryOptions = {}): Promise<RunHandle> {
+    const { status } = await this.handle(runId).describe();
+    if (status.name === 'RUNNING') throw new InvalidRequestError(`run ${runId} is still running: wait for it to end, or cancel it, then retry`);
+    if (status.name === 'COMPLETED') {
+      throw new InvalidRequestError(`run ${runId} completed, so there is nothing to retry; fork it from a step to run part of it again`);
+    }
+    const original = await this.runInput(runId);
+    const definition = opts.definition ?? original.definition;
+    const names = new Set(definition.steps.map((s) => s.name));
+    const resume = reuseOf(await this.progress(runId), (n) => names.has(n), { runId, kind: 'retry' });
+    return this.start(definition, original.input, {
+      runId: opts.runId ?? `${runId}-retry-${Date.now().toString(36)}`,
+      resume,
+      ...((opts.options ?? original.options) && { options: opts.options ?? original.options }),
+    });
+  }
+
+  /**
+   * Start a new run from any step of an earlier run, with changed input, prompt or model: steps
+   * not downstream of `fromStep` are reused from the earlier run; `fromStep` and its dependents run.
+   *
+   * @example await baton.fork('order-42', { fromStep: 'draft', overrides: { profile: 'claude-sonnet' } });
+   */
+  async fork(runId: string, opts: ForkOptions): Promise<RunHandle> {
+    const original = await this.runInput(runId);
+    const definition: EnsembleDefinition = JSON.parse(JSON.stringify(opts.definition ?? original.definition));
+    const index = definition.steps.findIndex((s) => s.name === opts.fromStep);
+    if (index < 0) {
+      throw new InvalidRequestError(
+        `run ${runId} has no step '${opts.fromStep}'; its steps are: ${definition.steps.map((s) => s.name).join(', ')}`,
+      );
+    }
+    const o = opts.overrides ?? {};
+    if (o.prompt !== undefined || o.system !== undefined || o.profile !== undefined) {
+      const step = definition.steps[index]!;
+      if (step.kind !== 'agent') throw new InvalidRequestError(`step '${opts.fromStep}' is a ${step.kind} step; only agent steps take prompt, system or profile overrides`);
+      if (o.prompt !== undefined) step.prompt = o.prompt;
+      if (o.system !== undefined) step.system = o.system;
+      if (o.profile !== undefined) step.profile = typeof o.profile === 'string' ? resolveProfile(o.profile, {}, `--profile`) : o.profile;
+    }
+    const rerun = downstreamOf(definition, opts.fromStep).add(opts.fromStep);
+    const resume = reuseOf(await this.progress(runId), (n) => !rerun.has(n), { runId, kind: 'fork', fromStep: opts.fromStep });
+    return this.start(definition, opts.input ?? original.input, {
+      runId: opts.runId ?? `${runId}-fork-${Date.now().toString(36)}`,
+      resume,
+      ...((opts.options ?? original.options) && { options: opts.options ?? original.options }),
+    });
   }
 
   /** Ask a run to stop; running model calls are cancelled. */

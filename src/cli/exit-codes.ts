@@ -1,5 +1,6 @@
 /** Exit codes of the `baton` command, as documented in `baton --help` and the README. */
-import { RunFailedError } from '../client';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { InvalidRequestError, RunFailedError } from '../client';
 import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
 
@@ -14,7 +15,8 @@ export class BadInputError extends Error {
 export function exitCodeFor(err: unknown): number {
   if (err instanceof RunFailedError) return EXIT.runFailed;
   if (err instanceof TemporalUnavailableError) return EXIT.temporalUnavailable;
-  if (err instanceof BadInputError || err instanceof UnknownProfileError) return EXIT.badInput;
+  if (err instanceof BadInputError || err instanceof UnknownProfileError || err instanceof InvalidRequestError) return EXIT.badInput;
+  if (err instanceof WorkflowNotFoundError) return EXIT.badInput;
   const name = (err as Error)?.name;
   if (name === 'EnsembleError') return EXIT.badInput;
   // gRPC "unavailable" from the Temporal client: nothing listens at the address.

@@ -15,12 +15,42 @@ export interface RunOptions {
   heartbeatTimeout?: Duration;
   /** Time one model call may take when neither step nor profile says (default 5 minutes). */
   defaultTimeout?: Duration;
+  /**
+   * Continue a long loop as a new run (same run id, fresh history) once history holds this many
+   * events; default: when Temporal suggests it.
+   */
+  continueAsNewAfterEvents?: number;
+}
+
+/** Where a run came from: a retry or fork of another run, or its own continuation. */
+export interface RunLineage {
+  runId: string;
+  kind: 'retry' | 'fork' | 'continue-as-new';
+  /** For a fork: the step it runs from. */
+  fromStep?: string;
+}
+
+/**
+ * What a run starts from besides its definition: outputs of steps already completed (reused,
+ * not run again) and, for a continuation, the spending and loop positions it carries on with.
+ */
+export interface ResumeState {
+  /** Outputs of completed top-level steps, by name. */
+  reuse: Record<string, string>;
+  /** Those steps' progress as the earlier run recorded it (usage shown, not counted again). */
+  steps?: StepProgress[];
+  /** Spending of the same logical run so far (continue-as-new only). */
+  carried?: { usage: Usage; costUsd: number; roles?: Record<string, RoleUsage>; decisions?: ApprovalDecision[] };
+  /** Loops that pick up where they stopped: the next iteration and the last body output. */
+  loops?: Record<string, { iteration: number; previous?: string }>;
+  parent?: RunLineage;
 }
 
 export interface RunInput {
   definition: EnsembleDefinition;
   input: string;
   options?: RunOptions;
+  resume?: ResumeState;
 }
 
 export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'waiting';
@@ -45,6 +75,8 @@ export interface StepProgress {
   usage: Usage;
   costUsd: number;
   model?: string;
+  /** Taken from the parent run (retry or fork) instead of being run again. */
+  reused?: boolean;
 }
 
 export interface RunProgress {
@@ -61,6 +93,8 @@ export interface RunProgress {
   pendingApprovals?: PendingApproval[];
   /** Every decision taken on this run's gates, in order (present once there is one). */
   decisions?: ApprovalDecision[];
+  /** The run this one was retried or forked from, or continued. */
+  parent?: RunLineage;
 }
 
 /** What the model calls of one role cost: calls, tokens and dollars. */

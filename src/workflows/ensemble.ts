@@ -2,9 +2,9 @@
  * The interpreter for declarative ensembles: a graph of steps joined by `dependsOn`, run in
  * phases. Every step whose dependencies are done starts at once; outputs flow downstream.
  */
-import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, ContinueAsNew, continueAsNew, isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { AgentStep, Condition, LoopStep, StepDefinition } from '../types';
-import type { RunOptions } from './api';
+import type { RunInput, RunOptions, RunResult } from './api';
 import { evaluateCondition, splitItems } from './conditions';
 import { StepError, describeError } from './errors';
 import { runApprovalStep } from './approval';
@@ -19,6 +19,8 @@ export interface GraphContext {
   state: RunState;
   input: string;
   options?: RunOptions;
+  /** The run's whole input: a continuation starts from it. */
+  run?: RunInput;
 }
 
 type Settled = 'completed' | 'skipped' | 'failed';
@@ -68,6 +70,13 @@ export async function runGraph(
         pending = pending.filter((p) => p !== s);
         moved = true;
         const key = prefix + s.name;
+        const reused = prefix === '' ? ctx.run?.resume?.reuse[s.name] : undefined;
+        if (reused !== undefined) {
+          // Completed in the run this one retries, forks or continues: its output stands.
+          outputs[s.name] = reused;
+          settle(s, 'completed');
+          continue;
+        }
         const localDeps = s.dependsOn.filter((d) => local.has(d));
         if (localDeps.length > 0 && localDeps.every((d) => settled.get(d) === 'skipped')) {
           ctx.state.skip(key, 'every step it depends on was skipped');
@@ -89,6 +98,12 @@ export async function runGraph(
             settle(s, 'completed');
           },
           (err: unknown) => {
+            if (err instanceof ContinueAsNew) {
+              // Not a failure: the run goes on as a new execution with the same id.
+              failures.push(new StepError(key, { type: 'ContinueAsNew', message: 'continued as new' }, err));
+              settle(s, 'failed');
+              return;
+            }
             settle(s, 'failed');
             if (!(err instanceof StepError)) ctx.state.fail(key, describeError(err));
             failures.push(err instanceof StepError ? err : new StepError(key, describeError(err), err));
@@ -103,8 +118,8 @@ export async function runGraph(
   }
 
   if (failures.length) {
-    const cancelled = failures.find((f) => isCancellation(f.original));
-    throw cancelled ? cancelled.original : failures[0];
+    const passThrough = failures.find((f) => f.original instanceof ContinueAsNew || isCancellation(f.original));
+    throw passThrough ? passThrough.original : failures[0];
   }
   if (pending.length) {
     // Static checks refuse cycles before a run starts; this guards definitions built by hand.
@@ -147,12 +162,30 @@ async function runFanOut(ctx: GraphContext, s: AgentStep, key: string, scope: Te
  */
 async function runLoop(ctx: GraphContext, s: LoopStep, key: string, scope: TemplateScope): Promise<string> {
   const last = s.body[s.body.length - 1]!.name;
-  let previous: string | undefined;
-  for (let iteration = 1; iteration <= s.maxIterations; iteration++) {
+  const resumed = ctx.run?.resume?.loops?.[key];
+  let previous: string | undefined = resumed?.previous;
+  for (let iteration = resumed?.iteration ?? 1; iteration <= s.maxIterations; iteration++) {
     const loop = { iteration, ...(previous !== undefined && { previous }) };
     const outputs = await runGraph(ctx, s.body, scope.steps, `${key}/`, loop);
     previous = outputs[last] ?? previous;
     if (evaluateCondition(s.until, { ...scope.steps, ...outputs })) break;
+    if (iteration < s.maxIterations) await maybeContinueAsNew(ctx, key, { iteration: iteration + 1, ...(previous !== undefined && { previous }) });
   }
   return previous ?? '';
+}
+
+/**
+ * Keep a long loop's history small: between iterations, when history is long and this loop is
+ * the only step running, continue the run as a new execution (same run id) that reuses every
+ * completed step and resumes the loop at its next iteration.
+ */
+async function maybeContinueAsNew(ctx: GraphContext, key: string, next: { iteration: number; previous?: string }): Promise<void> {
+  if (!ctx.run) return;
+  const info = workflowInfo();
+  const limit = ctx.options?.continueAsNewAfterEvents;
+  const due = info.continueAsNewSuggested || (limit !== undefined && info.historyLength >= limit);
+  const running = ctx.state.running();
+  if (!due || running.length !== 1 || running[0] !== key) return;
+  const resume = ctx.state.continuation({ runId: info.runId, kind: 'continue-as-new' }, { ...ctx.run.resume?.loops, [key]: next });
+  await continueAsNew<(input: RunInput) => Promise<RunResult>>({ ...ctx.run, resume });
 }

@@ -2,7 +2,7 @@
  * Every workflow type the worker registers. Deterministic code only: all I/O happens in
  * activities (src/activities), reached through proxyActivities.
  */
-import { allHandlersFinished, ApplicationFailure, condition, isCancellation, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, ContinueAsNew, isCancellation, setHandler } from '@temporalio/workflow';
 import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, type RunInput, type RunResult } from './api';
 import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
@@ -20,12 +20,13 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
   const def = input.definition;
   const state = new RunState(def.name, def.budget);
   state.declare(def.steps);
+  if (input.resume) state.restore(input.resume);
   setHandler(progressQuery, () => state.snapshot());
   installApprovalHandlers(state);
 
   try {
     const outputs = await runGraph(
-      { state, input: input.input, ...(input.options && { options: input.options }) },
+      { state, input: input.input, run: input, ...(input.options && { options: input.options }) },
       def.steps,
     );
     const outputStep = def.output ?? def.steps[def.steps.length - 1]?.name;
@@ -35,7 +36,7 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     await condition(allHandlersFinished);
     return state.snapshot() as RunResult;
   } catch (err) {
-    if (isCancellation(err)) throw err;
+    if (isCancellation(err) || err instanceof ContinueAsNew) throw err;
     const info = describeError(err);
     const step = err instanceof StepError ? err.step : undefined;
     state.status = 'failed';

@@ -7,7 +7,9 @@ import {
   type ApprovalDecision,
   type DecisionInput,
   type PendingApproval,
+  type ResumeState,
   type RoleUsage,
+  type RunLineage,
   type RunProgress,
   type StepProgress,
 } from './api';
@@ -289,6 +291,61 @@ export class RunState {
     return { ...d };
   }
 
+  /** Where this run came from (retry, fork, continuation). */
+  parent?: RunLineage;
+
+  /**
+   * Start from an earlier run's state: reused steps are completed with their recorded outputs.
+   * A continuation (same logical run) also carries on its spending; a retry or fork shows the
+   * reused steps' usage but does not count it again.
+   */
+  restore(resume: ResumeState): void {
+    if (resume.parent) this.parent = { ...resume.parent };
+    const recorded = new Map((resume.steps ?? []).map((s) => [s.name, s]));
+    const continuing = resume.parent?.kind === 'continue-as-new';
+    for (const [name, output] of Object.entries(resume.reuse)) {
+      const before = recorded.get(name);
+      const s = this.step(name);
+      Object.assign(s, before ? { ...before, usage: { ...before.usage } } : {}, { name, status: 'completed', output });
+      if (!continuing) s.reused = true;
+    }
+    if (continuing && resume.steps) {
+      // Loop body steps and anything else the earlier run showed stay visible in progress.
+      for (const before of resume.steps) if (!this.steps.get(before.name)?.output) this.steps.set(before.name, { ...before, usage: { ...before.usage } });
+    }
+    const c = resume.carried;
+    if (c) {
+      this.usage = addUsage(this.usage, c.usage);
+      this.costUsd = dollars(this.costUsd + c.costUsd);
+      for (const [role, r] of Object.entries(c.roles ?? {})) this.roles.set(role, { ...r, usage: { ...r.usage } });
+      for (const d of c.decisions ?? []) this.recordDecision(d);
+    }
+  }
+
+  /** Steps now running, by name. */
+  running(): string[] {
+    return [...this.steps.values()].filter((s) => s.status === 'running' || s.status === 'waiting').map((s) => s.name);
+  }
+
+  /** The state a continuation of this run starts from (see {@link restore}). */
+  continuation(parent: RunLineage, loops: ResumeState['loops']): ResumeState {
+    const snap = this.snapshot();
+    const reuse: Record<string, string> = {};
+    for (const s of snap.steps) if (s.status === 'completed' && s.output !== undefined && !s.name.includes('/')) reuse[s.name] = s.output;
+    return {
+      reuse,
+      steps: snap.steps.filter((s) => s.status !== 'pending' && s.status !== 'running'),
+      carried: {
+        usage: snap.usage,
+        costUsd: snap.costUsd,
+        ...(snap.roles && { roles: snap.roles }),
+        ...(snap.decisions && { decisions: snap.decisions }),
+      },
+      ...(loops && { loops }),
+      parent,
+    };
+  }
+
   /** A copy safe to hand out (queries, results, failure details). */
   snapshot(): RunProgress {
     return {
@@ -304,6 +361,7 @@ export class RunState {
       }),
       ...(this.gates.size > 0 && { pendingApprovals: this.pendingApprovals() }),
       ...(this.decisions.length > 0 && { decisions: this.decisions.map((d) => ({ ...d })) }),
+      ...(this.parent && { parent: { ...this.parent } }),
     };
   }
 }

@@ -41,10 +41,18 @@ export interface Harness {
 }
 
 let seq = 0;
+let runtimeInstalled = false;
+
+/** The SDK's runtime is a per-process singleton: install it (quiet) once. */
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
 
 /** Start a fake model server, a worker and a client on a fresh task queue. */
 export async function startHarness(opts: { env?: NodeJS.ProcessEnv; taskQueue?: string } = {}): Promise<Harness> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  installQuietRuntime();
   const { address, namespace, connectionOptions } = testTemporal();
   const fake = await FakeModelServer.start();
   const taskQueue = opts.taskQueue ?? `test-${process.pid}-${++seq}-${Date.now()}`;
