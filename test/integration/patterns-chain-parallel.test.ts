@@ -146,3 +146,9 @@ test('map: one agent per item, each reading {{item}}', async () => {
   ]);
   expect(h.fake.count(`Summarise ${t}`)).toBe(3);
 });
+
+test('a spec a pattern cannot run fails the run at once, non-retryably, as InvalidDefinition', async () => {
+  const failure = await h.runFailing('chainWorkflow', { input: 'x', agents: [] });
+  expect(failure.type).toBe('StepFailed');
+  expect(failure.progress?.error).toMatchObject({ type: 'InvalidDefinition', message: 'chain: give at least one agent' });
+});

@@ -3,7 +3,7 @@
  * (plain workflow code) checks each output and can stop the chain early.
  */
 import { runAgent } from './agent';
-import type { Agent, AgentContext } from './context';
+import { invalidSpec, type Agent, type AgentContext } from './context';
 
 /** One link's output. */
 export interface ChainStep {
@@ -39,7 +39,7 @@ export interface ChainResult {
  * ], 'durable agents', { gate: (s) => s.output.length > 0 || 'empty output' });
  */
 export async function chain(ctx: AgentContext, agents: Agent[], input: string, opts: ChainOptions = {}): Promise<ChainResult> {
-  if (agents.length === 0) throw new Error('chain: give at least one agent');
+  if (agents.length === 0) throw invalidSpec('chain: give at least one agent');
   const outputs: Record<string, string> = {};
   const steps: ChainStep[] = [];
   for (const [i, agent] of agents.entries()) {

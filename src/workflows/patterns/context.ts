@@ -114,6 +114,15 @@ export async function runPattern<T extends { output: string }>(
   }
 }
 
+/**
+ * A pattern given a spec it cannot run (no agents, duplicate names...): a non-retryable failure
+ * of the run. (A plain Error thrown from workflow code would fail the workflow task instead, and
+ * Temporal would retry that task forever.)
+ */
+export function invalidSpec(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'InvalidDefinition', nonRetryable: true, message });
+}
+
 /** The name a step of this context shows in progress. */
 export function stepKey(ctx: AgentContext, name: string): string {
   return (ctx.prefix ?? '') + name;
@@ -132,7 +141,9 @@ export function scopeOf(input: string | TemplateScope, vars: Record<string, stri
 
 /**
  * Run `fn` as one step in progress: running, then completed with its output, or failed. A
- * failure leaves as a StepError naming the innermost step, which `runPattern` reports.
+ * failure leaves as a StepError naming the innermost step, which `runPattern` turns into a
+ * failure of the run. Calling patterns without `runPattern`, catch it yourself: a StepError is a
+ * plain Error, and one that escapes a workflow fails its workflow task, which Temporal retries.
  */
 export async function tracked(ctx: AgentContext, key: string, fn: () => Promise<string>): Promise<string> {
   ctx.state.start(key);

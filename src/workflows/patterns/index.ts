@@ -13,6 +13,7 @@
  */
 export {
   createRunContext,
+  invalidSpec,
   runPattern,
   nested,
   stepKey,

@@ -6,7 +6,7 @@
  */
 import { describeError, type StepErrorInfo } from '../errors';
 import { runAgent } from './agent';
-import { stepKey, type Agent, type AgentContext } from './context';
+import { invalidSpec, stepKey, type Agent, type AgentContext } from './context';
 
 /** Outcome of one branch when failures are collected instead of failing fast. */
 export type BranchOutcome<T> = { status: 'completed'; value: T } | { status: 'failed'; error: unknown };
@@ -105,7 +105,7 @@ export async function runDag<N extends GraphNode, T>(
   }
   if (failed) throw failed.error;
   if (pending.length) {
-    throw new Error(`nodes ${pending.map((p) => `'${p.id}'`).join(', ')} can never start: they depend on each other or on a missing node`);
+    throw invalidSpec(`nodes ${pending.map((p) => `'${p.id}'`).join(', ')} can never start: they depend on each other or on a missing node`);
   }
   return done;
 }
@@ -187,7 +187,7 @@ async function runBranches(ctx: AgentContext, branches: Branch[], input: string,
  */
 export async function fanOut(ctx: AgentContext, agents: Agent[], input: string, opts: FanOutOptions = {}): Promise<FanOutResult> {
   const names = new Set(agents.map((a) => a.name));
-  if (names.size !== agents.length) throw new Error('fanOut: branch agents need distinct names');
+  if (names.size !== agents.length) throw invalidSpec('fanOut: branch agents need distinct names');
   return runBranches(
     ctx,
     agents.map((a) => ({ name: a.name, run: () => runAgent(ctx, a, input, { role: 'branch' }) })),

@@ -13,6 +13,7 @@ import type { RoleUsage } from '../api';
 import { runAgent } from './agent';
 import {
   callAgent,
+  invalidSpec,
   messagesFor,
   parseJsonReply,
   responseFormatOf,
@@ -273,7 +274,7 @@ export async function planAndExecute(ctx: AgentContext, spec: PlanExecuteSpec, i
   const tools = await loadTools(spec.tools);
   const agents = new Map((spec.workers ?? []).map((a) => [a.name, a]));
   const workers = [...tools.allowed, ...agents.keys()];
-  if (workers.length === 0) throw new Error('planAndExecute: give tools or worker agents for the plan to use');
+  if (workers.length === 0) throw invalidSpec('planAndExecute: give tools or worker agents for the plan to use');
   const workerList = [
     ...tools.specs.map((t) => `- ${t.name}: ${t.description} Input: ${inputHint(t)}`),
     ...[...agents.values()].map(

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { runAgent } from './agent';
-import { callStructured, nested, scopeOf, stepKey, tracked, type Agent, type AgentContext } from './context';
+import { callStructured, invalidSpec, nested, scopeOf, stepKey, tracked, type Agent, type AgentContext } from './context';
 
 /**
  * A route: an agent, or your own workflow code (another pattern, say) with a description for the
@@ -72,7 +72,7 @@ const isAgent = (r: Route): r is Agent => 'profile' in r;
  */
 export async function route(ctx: AgentContext, spec: RouterSpec, input: string): Promise<RouteResult> {
   const names = Object.keys(spec.routes);
-  if (names.length === 0) throw new Error('route: give at least one route');
+  if (names.length === 0) throw invalidSpec('route: give at least one route');
   const list = names
     .map((n) => {
       const r = spec.routes[n]!;

@@ -10,7 +10,7 @@ import type { Budget } from '../../types';
 import type { RunProgress, RunResult } from '../api';
 import { describeError, type StepErrorInfo } from '../errors';
 import { runAgent } from './agent';
-import { callAgent, callStructured, runPattern, scopeOf, stepKey, tracked, type Agent, type AgentContext, type RunContextOptions } from './context';
+import { callAgent, callStructured, invalidSpec, runPattern, scopeOf, stepKey, tracked, type Agent, type AgentContext, type RunContextOptions } from './context';
 
 /** The workflow type of a sub-agent; the worker registers it (src/workflows/index.ts exports it). */
 export const SUB_AGENT_WORKFLOW = 'batonSubAgent';
@@ -190,8 +190,8 @@ async function delegate(
  */
 export async function supervisor(ctx: AgentContext, spec: SupervisorSpec, input: string): Promise<SupervisorResult> {
   const names = spec.agents.map((a) => a.name);
-  if (names.length === 0) throw new Error('supervisor: give at least one sub-agent');
-  if (new Set(names).size !== names.length) throw new Error('supervisor: sub-agents need distinct names');
+  if (names.length === 0) throw invalidSpec('supervisor: give at least one sub-agent');
+  if (new Set(names).size !== names.length) throw invalidSpec('supervisor: sub-agents need distinct names');
   const maxRounds = Math.max(1, spec.maxRounds ?? 5);
   const agentList = spec.agents.map((a) => `- ${a.name}: ${a.description ?? 'no description'}`).join('\n');
   const schema = decisionSchema(names);

@@ -38,7 +38,9 @@ export function toolRefs(tools: Array<string | ToolRef> | undefined): ToolRef[] 
 
 /**
  * Read the JSON Schemas of an agent's tools from the worker's registry. A name the worker does
- * not register fails at once (non-retryable `UnknownTool`, listing the registered ones).
+ * not register fails at once (non-retryable `UnknownTool`, listing the registered ones). This is
+ * a local activity, so it runs on the worker running the workflow: that worker must register
+ * the tools too (Baton's createWorker registers workflows and tools together).
  */
 export async function loadTools(tools: Array<string | ToolRef> | undefined): Promise<ToolSet> {
   const refs = toolRefs(tools);
