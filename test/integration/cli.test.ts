@@ -140,3 +140,77 @@ test('an unreachable server exits 3 with what to do', async () => {
   expect(r.code).toBe(3);
   expect(r.stderr).toMatch(/no Temporal server answered at 127\.0\.0\.1:1.*baton server/);
 });
+
+describe('replay, retry and fork', () => {
+  const queue = `cli-lineage-${Date.now()}`;
+  let stopWorker: () => Promise<void>;
+
+  beforeAll(async () => {
+    // Retry and fork start runs for workers elsewhere: here, one in the test process.
+    const { NativeConnection } = await import('@temporalio/worker');
+    const { createWorker } = await import('../../src/worker');
+    const { fakeEnv, workflowBundle } = await import('../support/harness');
+    const { connectionOptions, namespace } = testTemporal();
+    const connection = await NativeConnection.connect(connectionOptions);
+    const worker = await createWorker({ connection, namespace, taskQueue: queue, env: fakeEnv(fake), workflowBundle: await workflowBundle() });
+    const running = worker.run();
+    stopWorker = async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    };
+  });
+  afterAll(async () => {
+    await stopWorker?.();
+  });
+
+  test('replay checks a run, a history file, and reports changed code with exit 1', async () => {
+    fake.on('lint this', { text: 'L' });
+    fake.on('summarise', { text: 'S' });
+    const file = ensemble('replayed', reviewYaml);
+    const run = await baton(['run', file, 'x', '--local-worker', '--task-queue', `cli-rp-${Date.now()}`, '-o', 'json']);
+    const { runId } = JSON.parse(run.stdout);
+    const saved = join(dir, 'history.json');
+
+    const ok = await baton(['replay', runId, '--save', saved]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^ok: \d+ events replay against the current code/);
+    expect((await baton(['replay', '--history', saved])).code).toBe(0);
+
+    const drifted = await baton(['replay', '--history', saved, '--workflows', join(__dirname, '..', 'support', 'drifted-workflows.ts')]);
+    expect(drifted.code).toBe(1);
+    expect(drifted.stderr).toMatch(/replay failed: at event \d+ \(step 'lint'\)/);
+  });
+
+  test('retry finishes a failed run without paying for its completed steps; fork reruns from a step', async () => {
+    fake.on('lint this', { text: 'LINT' });
+    fake.on('summarise', { status: 500, message: 'down' });
+    const file = ensemble('retried', reviewYaml.replace('prompt: "summarise', 'retry: { max_attempts: 1 }\n    prompt: "summarise'));
+    const failed = await baton(['run', file, 'x', '--no-local-worker', '--task-queue', queue, '-o', 'json'], { env: { BATON_TASK_QUEUE: queue } });
+    expect(failed.code).toBe(1);
+    const runId = JSON.parse(failed.stdout).runId as string;
+
+    fake.reset();
+    fake.on('summarise', { text: 'FIXED' });
+    const retried = await baton(['retry', runId, '--follow'], { env: { BATON_TASK_QUEUE: queue } });
+    expect(retried.code).toBe(0);
+    const newRun = retried.stdout.trim();
+    expect(retried.stderr).toContain(`retry of ${runId} started as run ${newRun}`);
+    expect(fake.count('lint this')).toBe(0);
+    expect(fake.count('summarise')).toBe(1);
+    const status = JSON.parse((await baton(['status', newRun, '-o', 'json'])).stdout);
+    expect(status.output).toBe('FIXED');
+    expect(status.parent).toEqual({ runId, kind: 'retry' });
+
+    const forked = await baton(['fork', newRun, '--from', 'summary', '--prompt', 'summarise again: {{lint}}', '--follow'], {
+      env: { BATON_TASK_QUEUE: queue },
+    });
+    expect(forked.code).toBe(0);
+    expect(fake.count('summarise again: LINT')).toBe(1);
+    expect(fake.count('lint this')).toBe(0);
+
+    const bad = await baton(['fork', newRun, '--from', 'nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/has no step 'nope'; its steps are: lint, summary/);
+  });
+});
