@@ -153,3 +153,37 @@ test('a long loop continues as new with its state, and no iteration is run twice
   const first = await h.baton.temporal.workflow.getHandle(runId).describe();
   expect(first.runId).not.toBe(first.firstExecutionRunId);
 });
+
+test("Temporal's own reset to before the failed step re-runs it and keeps what came before", async () => {
+  h.fake.on('step a', { text: 'A' });
+  h.fake.on('step b', { status: 400, message: 'prompt too long' });
+  h.fake.on('step c', { text: 'C' });
+  h.fake.on('step d', { text: 'D' });
+  const runId = id('reset');
+  await expect(h.baton.run(graph(profile), 'x', { runId })).rejects.toThrow(/prompt too long/);
+
+  // The operator fixes the cause, then resets to the workflow task that scheduled step b.
+  h.fake.reset();
+  h.fake.on('step b', { text: 'B' });
+  h.fake.on('step c', { text: 'C' });
+  const handle = h.baton.handle(runId);
+  const { events = [] } = await handle.fetchHistory();
+  const scheduledB = events.find(
+    (e) => e.activityTaskScheduledEventAttributes && Buffer.from(e.userMetadata?.summary?.data ?? []).toString().includes('"b"'),
+  )!;
+  const taskCompleted = Number(scheduledB.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId);
+  const started = await handle.describe();
+  await h.baton.temporal.workflowService.resetWorkflowExecution({
+    namespace: h.namespace,
+    workflowExecution: { workflowId: runId, runId: started.runId },
+    workflowTaskFinishEventId: taskCompleted - 1,
+    requestId: `reset-${runId}`,
+    reason: 'test: cause fixed',
+  });
+
+  const result = await h.baton.result(runId);
+  expect(result.output).toBe('C');
+  // Step a ran before the reset point and was not called again.
+  expect(h.fake.count('step a')).toBe(0);
+  expect(h.fake.count('step b')).toBe(1);
+});
