@@ -22,6 +22,7 @@ import {
   decideUpdate,
   pendingApprovalsQuery,
   progressQuery,
+  stepOutputQuery,
   type ApprovalDecision,
   type DecisionInput,
   type PendingApproval,
@@ -347,6 +348,15 @@ export class BatonClient {
       resume,
       ...((opts.options ?? original.options) && { options: opts.options ?? original.options }),
     });
+  }
+
+  /**
+   * One step's whole output. Progress and results cut very long outputs to a preview (marked
+   * `truncated`) so they fit in one Temporal payload; this reads the full text (for an ended run,
+   * a worker must be running to answer).
+   */
+  async stepOutput(runId: string, step: string): Promise<string | undefined> {
+    return (await this.handle(runId).query(stepOutputQuery, step)) ?? undefined;
   }
 
   /** Ask a run to stop; running model calls are cancelled. */

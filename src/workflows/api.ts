@@ -77,6 +77,8 @@ export interface StepProgress {
   model?: string;
   /** Taken from the parent run (retry or fork) instead of being run again. */
   reused?: boolean;
+  /** Set when `output` is only a preview of a long output; read it whole with the stepOutput query. */
+  truncated?: { chars: number };
 }
 
 export interface RunProgress {
@@ -111,6 +113,9 @@ export interface RunResult extends RunProgress {
 
 /** Every step's status, output, timing and usage while the run goes on (and after it ended). */
 export const progressQuery = defineQuery<RunProgress>('progress');
+
+/** One step's whole output, also when progress shows only a preview of it. */
+export const stepOutputQuery = defineQuery<string | null, [string]>('stepOutput');
 
 /** Failure type of a run that failed because a step did; its details carry the RunProgress. */
 export const STEP_FAILED = 'StepFailed';

@@ -3,7 +3,7 @@
  * activities (src/activities), reached through proxyActivities.
  */
 import { allHandlersFinished, ApplicationFailure, condition, ContinueAsNew, isCancellation, setHandler } from '@temporalio/workflow';
-import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, type RunInput, type RunResult } from './api';
+import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, stepOutputQuery, type RunInput, type RunResult } from './api';
 import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
 import { StepError, describeError } from './errors';
@@ -21,7 +21,8 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
   const state = new RunState(def.name, def.budget);
   state.declare(def.steps);
   if (input.resume) state.restore(input.resume);
-  setHandler(progressQuery, () => state.snapshot());
+  setHandler(progressQuery, () => state.bounded());
+  setHandler(stepOutputQuery, (name) => state.outputOf(name) ?? null);
   installApprovalHandlers(state);
 
   try {
@@ -34,7 +35,7 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     state.status = 'completed';
     // Let a decision handler that is still running finish before the run's result is fixed.
     await condition(allHandlersFinished);
-    return state.snapshot() as RunResult;
+    return state.bounded() as RunResult;
   } catch (err) {
     if (isCancellation(err) || err instanceof ContinueAsNew) throw err;
     const info = describeError(err);
@@ -46,7 +47,7 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
       type: info.type === BUDGET_EXCEEDED ? BUDGET_EXCEEDED : STEP_FAILED,
       nonRetryable: true,
       message: step ? `step '${step}' failed: ${info.message}` : info.message,
-      details: [state.snapshot()],
+      details: [state.bounded()],
     });
   }
 }

@@ -22,6 +22,10 @@ function addUsage(a: Usage, b: Usage): Usage {
   };
 }
 
+/** Payloads over 2 MB are refused by Temporal; JSON text of this many characters stays well under. */
+const MAX_SNAPSHOT_CHARS = 500_000;
+const PREVIEW_CHARS = 2_000;
+
 /** Round sums of dollars so that 0.1 + 0.2 shows as 0.3 in progress and results. */
 const dollars = (n: number) => Math.round(n * 1e8) / 1e8;
 
@@ -344,6 +348,31 @@ export class RunState {
       ...(loops && { loops }),
       parent,
     };
+  }
+
+  /** The full output of one step (progress may carry only a preview of it). */
+  outputOf(name: string): string | undefined {
+    return this.steps.get(name)?.output;
+  }
+
+  /**
+   * A snapshot that fits in one Temporal payload (2 MB by default): while it is larger than
+   * `maxChars`, the largest step outputs are cut to a preview and marked `truncated`. The full
+   * texts stay readable through the stepOutput query. The run output itself is never cut.
+   */
+  bounded(maxChars = MAX_SNAPSHOT_CHARS): RunProgress {
+    const snap = this.snapshot();
+    let size = JSON.stringify(snap).length;
+    if (size <= maxChars) return snap;
+    const bySize = [...snap.steps].filter((s) => s.output !== undefined).sort((a, b) => b.output!.length - a.output!.length);
+    for (const s of bySize) {
+      if (size <= maxChars || s.output!.length <= PREVIEW_CHARS) break;
+      const full = s.output!;
+      s.output = full.slice(0, PREVIEW_CHARS);
+      s.truncated = { chars: full.length };
+      size -= full.length - PREVIEW_CHARS;
+    }
+    return snap;
   }
 
   /** A copy safe to hand out (queries, results, failure details). */

@@ -6,7 +6,7 @@ import { allHandlersFinished, ApplicationFailure, condition, isCancellation, set
 import type { z } from 'zod';
 import { toJSONSchema } from 'zod';
 import type { Budget, ChatMessage, Duration, ModelProfile, ModelResponse, ResponseFormat, StepRetry, ToolRef, ToolSpec } from '../../types';
-import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, type RunOptions, type RunResult } from '../api';
+import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, stepOutputQuery, type RunOptions, type RunResult } from '../api';
 import { installApprovalHandlers } from '../approval';
 import { StepError, describeError } from '../errors';
 import { RunState } from '../run-state';
@@ -66,7 +66,8 @@ export interface RunContextOptions {
  */
 export function createRunContext(name: string, opts: RunContextOptions = {}): AgentContext {
   const state = new RunState(name, opts.budget);
-  setHandler(progressQuery, () => state.snapshot());
+  setHandler(progressQuery, () => state.bounded());
+  setHandler(stepOutputQuery, (name) => state.outputOf(name) ?? null);
   installApprovalHandlers(state);
   return { state, ...(opts.options && { options: opts.options }), ...(opts.budget && { budget: opts.budget }) };
 }
@@ -97,7 +98,7 @@ export async function runPattern<T extends { output: string }>(
     state.status = 'completed';
     // Let a decision handler that is still running finish before the result is fixed.
     await condition(allHandlersFinished);
-    return { ...(state.snapshot() as RunResult), result };
+    return { ...(state.bounded() as RunResult), result };
   } catch (err) {
     if (isCancellation(err)) throw err;
     if (err instanceof StepError && isCancellation(err.original)) throw err.original;
@@ -109,7 +110,7 @@ export async function runPattern<T extends { output: string }>(
       type: info.type === BUDGET_EXCEEDED ? BUDGET_EXCEEDED : STEP_FAILED,
       nonRetryable: true,
       message: step ? `step '${step}' failed: ${info.message}` : info.message,
-      details: [state.snapshot()],
+      details: [state.bounded()],
     });
   }
 }
