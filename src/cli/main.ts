@@ -10,7 +10,8 @@ import { EXIT, exitCodeFor, oneLine } from './exit-codes';
 import { runServerCommand } from './server-command';
 import { runWorkerCommand } from './worker-command';
 
-const program = new Command();
+// Set before any subcommand is added: subcommands copy the setting, so their usage errors exit 2 too.
+const program = new Command().exitOverride();
 
 program
   .name('baton')
@@ -72,7 +73,6 @@ function installLogger(argv: string[]): void {
 
 async function main(): Promise<void> {
   installLogger(process.argv);
-  program.exitOverride();
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

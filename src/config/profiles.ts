@@ -2,10 +2,12 @@ import { z } from 'zod';
 import type { ModelProfile, ProviderName } from '../types';
 
 /** Zod schema of a model profile as users write it (YAML or TypeScript). */
+// A bare number is milliseconds (Temporal's reading), so `timeout: 30` would be 30 ms: numbers
+// under a second and strings without a unit are refused rather than silently misread.
 export const durationSchema = z.union([
-  z.number().int().positive(),
-  z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d|milliseconds?|seconds?|minutes?|hours?|days?)?$/, {
-    message: "expected a duration such as 30000, '30s', '2 minutes'",
+  z.number().int().min(1000, { message: "a bare number is milliseconds; write '30s' for 30 seconds" }),
+  z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d|milliseconds?|seconds?|minutes?|hours?|days?)$/, {
+    message: "expected a duration with a unit, such as '30s', '2 minutes', '1h' or '500ms'",
   }),
 ]);
 

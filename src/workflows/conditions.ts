@@ -47,10 +47,15 @@ export function evaluateCondition(c: Condition, outputs: Record<string, string>)
 /** Items of a fan-out: a JSON array (strings kept, others as JSON), else one item per non-empty line. */
 export function splitItems(output: string): string[] {
   const text = output.trim();
-  if (text.startsWith('[')) {
+  if (text.startsWith('[') || text.startsWith('{')) {
     try {
-      const arr: unknown = JSON.parse(text);
-      if (Array.isArray(arr)) return arr.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
+      let list: unknown = JSON.parse(text);
+      // Structured output wants an object at the root: take its one array field, e.g. {"questions": [...]}.
+      if (list && typeof list === 'object' && !Array.isArray(list)) {
+        const arrays = Object.values(list).filter(Array.isArray);
+        if (arrays.length === 1) list = arrays[0];
+      }
+      if (Array.isArray(list)) return list.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
     } catch {
       // not JSON after all: fall through to lines
     }

@@ -105,7 +105,8 @@ export async function runGraph(
               return;
             }
             settle(s, 'failed');
-            if (!(err instanceof StepError)) ctx.state.fail(key, describeError(err));
+            // A loop whose body failed fails too, with the body step's error.
+            ctx.state.fail(key, describeError(err));
             failures.push(err instanceof StepError ? err : new StepError(key, describeError(err), err));
           },
         );

@@ -181,6 +181,8 @@ function value(ref: TemplateRef, raw: string, scope: TemplateScope): string {
 /** Read a dotted field of a JSON text; without a path, the text itself. */
 function field(text: string, path: string[] | undefined, raw: string, what: string): string {
   if (!path || path.length === 0) return text;
+  // A skipped step has empty output; its fields read as empty too, as its whole output does.
+  if (text === '') return '';
   let current: unknown;
   try {
     current = JSON.parse(text);

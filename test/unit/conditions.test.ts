@@ -32,3 +32,8 @@ test('splitItems takes JSON arrays or one item a line, without list markers', ()
   expect(splitItems('[not json')).toEqual(['[not json']);
   expect(splitItems('')).toEqual([]);
 });
+
+test('splitItems takes the one list field of a structured object', () => {
+  expect(splitItems('{"questions": ["a", "b"]}')).toEqual(['a', 'b']);
+  expect(splitItems('{"a": [1], "b": [2]}')).toEqual(['{"a": [1], "b": [2]}']);
+});

@@ -113,3 +113,7 @@ describe('renderTemplate', () => {
     expect(renderTemplate(t, scope)).toBe(renderTemplate(t, scope));
   });
 });
+
+test('a field of a skipped step (empty output) renders empty, like its whole output', () => {
+  expect(renderTemplate('[{{steps.billing.amount}}]', { input: '', steps: { billing: '' } })).toBe('[]');
+});

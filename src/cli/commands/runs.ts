@@ -14,6 +14,7 @@ import { preview, stepLine, usageLine } from '../output';
 import { followRun, richStep } from '../watch';
 
 type Output = 'rich' | 'json' | 'text';
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const outputOption = () =>
   new Option('-o, --output <format>', 'rich (live progress), json (machine-readable), or text (the output only)')
     .choices(['rich', 'json', 'text'])
@@ -110,7 +111,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     }
 
     const { runId, started } = await baton.start(definition, input, f.runId ? { runId: f.runId } : {});
-    if (f.output === 'rich') err(`run ${runId} ${started ? 'started' : 'already exists; following it'}: ${definition.name}, ${definition.steps.length} steps`);
+    if (f.output === 'rich') err(`run ${runId} ${started ? 'started' : 'already exists; following it'}: ${definition.name}, ${plural(definition.steps.length, 'step')}`);
     if (f.detach) return out(f.output === 'json' ? JSON.stringify({ runId, started }) : runId);
 
     try {
@@ -147,7 +148,7 @@ export function registerRunCommands(program: Command): void {
         try {
           const def = loadEnsemble(f);
           if (o.output === 'json') out(JSON.stringify({ file: f, ok: true, name: def.name, steps: def.steps.length }));
-          else out(`ok  ${f}: ${def.name}, ${def.steps.length} steps`);
+          else out(`ok  ${f}: ${def.name}, ${plural(def.steps.length, 'step')}`);
         } catch (e) {
           failed++;
           const issues = (e as { issues?: unknown }).issues;
