@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { Connection } from '@temporalio/client';
 import { ensureSearchAttributes, searchAttributeArgs } from './search-attributes';
 
@@ -112,9 +112,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   // Aborted when the process dies, so that polling stops at once instead of running out its timeout.
   const polling = new AbortController();
   void exited.then(() => polling.abort());
+  const serving = waitUntilServing(port, opts.startTimeoutMs ?? 60_000, () => output.tail(), polling.signal);
   try {
     await Promise.race([
-      waitUntilServing(address, opts.startTimeoutMs ?? 60_000, () => output.tail(), polling.signal),
+      serving,
       exited.then((how) => {
         throw new Error(
           `temporal server start-dev stopped before serving (${how}).\n` +
@@ -126,6 +127,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     if (opts.dbFile) await withConnection(address, (conn) => ensureSearchAttributes(conn, 'default'));
   } catch (err) {
     await stop();
+    // Let an attempt still in flight (at most its 1 s connect timeout) finish, so nothing outlives the rejection.
+    await serving.catch(() => {});
     throw err;
   }
 
@@ -139,18 +142,28 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 }
 
 /** Polls until the front end answers GetSystemInfo, rather than sleeping a guessed time. */
-async function waitUntilServing(address: string, timeoutMs: number, tail: () => string, signal: AbortSignal): Promise<void> {
+async function waitUntilServing(
+  port: number,
+  timeoutMs: number,
+  tail: () => string,
+  signal: AbortSignal,
+): Promise<void> {
+  const address = `${HOST}:${port}`;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline && !signal.aborted) {
     try {
-      // Connection.connect calls GetSystemInfo itself before it resolves.
-      await withConnection(address, (conn) => conn.workflowService.getSystemInfo({}), 1000);
-      return;
+      // A refused TCP connect fails at once, while a gRPC connect waits out its deadline; so the
+      // gRPC check (ensureConnected resolves once GetSystemInfo answers) waits for an open port.
+      if (await acceptsTcp(port)) {
+        await withConnection(address, async () => {}, 1000);
+        return;
+      }
+      lastError = new Error(`nothing listens on ${address} yet`);
     } catch (err) {
       lastError = err;
-      await new Promise((r) => setTimeout(r, 100));
     }
+    await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(
     `Temporal dev server at ${address} did not answer within ${timeoutMs / 1000} s ` +
@@ -158,9 +171,26 @@ async function waitUntilServing(address: string, timeoutMs: number, tail: () => 
   );
 }
 
-async function withConnection<T>(address: string, fn: (conn: Connection) => Promise<T>, connectTimeoutMs = 5000): Promise<T> {
-  const conn = await Connection.connect({ address, connectTimeout: connectTimeoutMs });
+function acceptsTcp(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, HOST);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function withConnection<T>(
+  address: string,
+  fn: (conn: Connection) => Promise<T>,
+  connectTimeoutMs = 5000,
+): Promise<T> {
+  // lazy + ensureConnected rather than Connection.connect, which leaks its channel when it fails.
+  const conn = Connection.lazy({ address, connectTimeout: connectTimeoutMs });
   try {
+    await conn.ensureConnected();
     return await fn(conn);
   } finally {
     await conn.close();

@@ -160,7 +160,12 @@ export async function resolveTemporal(opts: FindOptions = {}): Promise<TemporalP
       // envconfig fills metadata from TEMPORAL_GRPC_META_* and the TOML profile: strings only.
       ...(metadata && { metadata: metadata as Record<string, string> }),
     };
-    return { kind: 'external', address: connectionOptions.address, namespace: config.namespace ?? 'default', connectionOptions };
+    return {
+      kind: 'external',
+      address: connectionOptions.address,
+      namespace: config.namespace ?? 'default',
+      connectionOptions,
+    };
   }
   const found = await findTemporalBinary(opts);
   if ('path' in found) return { kind: 'binary', ...found };
@@ -187,7 +192,10 @@ export async function acquireTemporal(opts: AcquireOptions = {}): Promise<Tempor
     return { ...server, connectionOptions: { address: server.address }, source: plan.source };
   }
   if (opts.allowDownload === false) {
-    throw new TemporalUnavailableError([...plan.tried, 'SDK download: not allowed here (allowDownload: false)']);
+    throw new TemporalUnavailableError([
+      ...plan.tried,
+      'SDK download: not allowed here (allowDownload: false)',
+    ]);
   }
   return startWithSdkDownload(opts, plan.tried);
 }
@@ -197,10 +205,12 @@ async function useExternal(
   plan: Extract<TemporalPlan, { kind: 'external' }>,
   log: (line: string) => void,
 ): Promise<TemporalHandle> {
-  let connection: Connection;
+  // lazy + ensureConnected rather than Connection.connect, which leaks its channel when it fails.
+  const connection = Connection.lazy({ ...plan.connectionOptions, connectTimeout: '10s' });
   try {
-    connection = await Connection.connect({ ...plan.connectionOptions, connectTimeout: '10s' });
+    await connection.ensureConnected();
   } catch (err) {
+    await connection.close();
     throw new TemporalUnavailableError([
       `TEMPORAL_ADDRESS=${plan.address}: set, but no Temporal server answered there (${(err as Error).message}); unset it to let Baton start a local dev server`,
     ]);
@@ -209,7 +219,9 @@ async function useExternal(
     await ensureSearchAttributes(connection, plan.namespace);
   } catch (err) {
     // Cloud API keys often lack the admin right to add search attributes; runs still work without them.
-    log(`Could not register Baton's search attributes in namespace ${plan.namespace}: ${(err as Error).message}`);
+    log(
+      `Could not register Baton's search attributes in namespace ${plan.namespace}: ${(err as Error).message}`,
+    );
   } finally {
     await connection.close();
   }
@@ -250,7 +262,12 @@ async function startWithSdkDownload(opts: AcquireOptions, tried: string[]): Prom
  * builds while the others wait for the lock to go away. The binary is built into the lock folder
  * and renamed into place, so nobody ever sees a half-written file.
  */
-async function buildOnce(go: string, cacheDir: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<FoundBinary> {
+async function buildOnce(
+  go: string,
+  cacheDir: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<FoundBinary> {
   const target = join(cacheDir, BINARY);
   const lock = join(cacheDir, '.build.lock');
   await fsp.mkdir(cacheDir, { recursive: true });
@@ -278,7 +295,9 @@ async function buildOnce(go: string, cacheDir: string, env: NodeJS.ProcessEnv, l
   try {
     await fsp.writeFile(join(lock, 'owner'), `${process.pid} ${hostname()}`);
     if (isExecutable(target)) return { path: target, source: 'cache' };
-    log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go, about 5 minutes, once; cached in ${cacheDir}`);
+    log(
+      `Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go, about 5 minutes, once; cached in ${cacheDir}`,
+    );
     const staging = join(lock, 'bin');
     await runQuietly(go, ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
       ...env,
@@ -318,7 +337,12 @@ function runQuietly(command: string, args: string[], env: NodeJS.ProcessEnv): Pr
     child.once('error', reject);
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`\`${command} ${args.join(' ')}\` failed (${signal ?? `exit code ${code}`}):\n${output.trim()}`));
+      else
+        reject(
+          new Error(
+            `\`${command} ${args.join(' ')}\` failed (${signal ?? `exit code ${code}`}):\n${output.trim()}`,
+          ),
+        );
     });
   });
 }
@@ -352,12 +376,19 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function pick({ port, ui, uiPort, dbFile }: AcquireOptions): Pick<AcquireOptions, 'port' | 'ui' | 'uiPort' | 'dbFile'> {
+function pick({
+  port,
+  ui,
+  uiPort,
+  dbFile,
+}: AcquireOptions): Pick<AcquireOptions, 'port' | 'ui' | 'uiPort' | 'dbFile'> {
   return { port, ui, uiPort, dbFile };
 }
 
 function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
 }
 
 function logToStderr(line: string): void {

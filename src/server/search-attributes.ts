@@ -1,5 +1,8 @@
 import { isGrpcServiceError, type Connection } from '@temporalio/client';
-import { encodeSearchAttributeIndexedValueType, SearchAttributeType } from '@temporalio/common/lib/search-attributes';
+import {
+  encodeSearchAttributeIndexedValueType,
+  SearchAttributeType,
+} from '@temporalio/common/lib/search-attributes';
 
 /**
  * Search attributes every Baton run sets, named with the Temporal CLI's type names
@@ -12,7 +15,8 @@ export const BATON_SEARCH_ATTRIBUTES = {
 } as const;
 
 /** A search attribute type as the CLI spells it. */
-export type CliSearchAttributeType = 'Text' | 'Keyword' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
+export type CliSearchAttributeType =
+  'Text' | 'Keyword' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
 const SDK_TYPE: Record<CliSearchAttributeType, SearchAttributeType> = {
   Text: SearchAttributeType.TEXT,
@@ -28,7 +32,9 @@ const SDK_TYPE: Record<CliSearchAttributeType, SearchAttributeType> = {
 const GRPC_ALREADY_EXISTS = 6;
 
 /** `--search-attribute NAME=TYPE` arguments for `temporal server start-dev`. */
-export function searchAttributeArgs(attributes: Record<string, CliSearchAttributeType> = BATON_SEARCH_ATTRIBUTES): string[] {
+export function searchAttributeArgs(
+  attributes: Record<string, CliSearchAttributeType> = BATON_SEARCH_ATTRIBUTES,
+): string[] {
   return Object.entries(attributes).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]);
 }
 
@@ -51,7 +57,7 @@ export async function ensureSearchAttributes(
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
   } catch (err) {
     // Another process (a second worker, a parallel test run) registered them first: same outcome.
-    if (!(isGrpcServiceError(err) && err.code === GRPC_ALREADY_EXISTS)) throw err;
+    if (!(isGrpcServiceError(err) && Number(err.code) === GRPC_ALREADY_EXISTS)) throw err;
   }
   return missing.map(([name]) => name);
 }

@@ -9,7 +9,11 @@ export const TEST_TEMPORAL_ENV = {
 } as const;
 
 /** The one Temporal server of this jest run, as started (or found) by test/support/global-setup.ts. */
-export function testTemporal(): { address: string; namespace: string; connectionOptions: TemporalConnectionOptions } {
+export function testTemporal(): {
+  address: string;
+  namespace: string;
+  connectionOptions: TemporalConnectionOptions;
+} {
   const address = process.env[TEST_TEMPORAL_ENV.address];
   const namespace = process.env[TEST_TEMPORAL_ENV.namespace];
   if (!address || !namespace) {

@@ -7,6 +7,7 @@ import {
   defaultCacheDir,
   findTemporalBinary,
   resolveTemporal,
+  startDevServer,
   TemporalUnavailableError,
 } from '../../src/server';
 
@@ -95,8 +96,12 @@ describe('findTemporalBinary', () => {
     const binary = join(dirs.cache, 'temporal');
     expect(results.map((r) => ('path' in r ? r.path : r.tried))).toEqual([binary, binary]);
     expect(results.map((r) => ('source' in r ? r.source : '')).sort()).toEqual(['cache', 'go-install']);
-    expect(readFileSync(join(root, 'go-calls'), 'utf8')).toBe('0 install github.com/temporalio/cli/cmd/temporal@v1.5.1\n');
-    expect(lines).toContain(`Building the Temporal CLI v1.5.1 with Go, about 5 minutes, once; cached in ${dirs.cache}`);
+    expect(readFileSync(join(root, 'go-calls'), 'utf8')).toBe(
+      '0 install github.com/temporalio/cli/cmd/temporal@v1.5.1\n',
+    );
+    expect(lines).toContain(
+      `Building the Temporal CLI v1.5.1 with Go, about 5 minutes, once; cached in ${dirs.cache}`,
+    );
     expect(existsSync(join(dirs.cache, '.build.lock'))).toBe(false);
   });
 
@@ -118,7 +123,9 @@ describe('findTemporalBinary', () => {
 
     const result = await findTemporalBinary(options([dirs.go]));
 
-    expect('tried' in result && result.tried.at(-1)).toMatch(/^go install: .*exit code 1.*\n.*connection refused/s);
+    expect('tried' in result && result.tried.at(-1)).toMatch(
+      /^go install: .*exit code 1.*\n.*connection refused/s,
+    );
     expect(existsSync(join(dirs.cache, '.build.lock'))).toBe(false);
   });
 });
@@ -128,7 +135,12 @@ describe('resolveTemporal', () => {
     fakeTemporal(dirs.path);
     fakeGo();
     const opts = options([dirs.path, dirs.go]);
-    const env = { ...opts.env, TEMPORAL_ADDRESS: 'temporal.example:7233', TEMPORAL_NAMESPACE: 'agents', TEMPORAL_API_KEY: 'k' };
+    const env = {
+      ...opts.env,
+      TEMPORAL_ADDRESS: 'temporal.example:7233',
+      TEMPORAL_NAMESPACE: 'agents',
+      TEMPORAL_API_KEY: 'k',
+    };
 
     const plan = await resolveTemporal({ ...opts, env });
 
@@ -145,7 +157,10 @@ describe('resolveTemporal', () => {
 
   it('defaults the namespace of an external cluster to "default"', async () => {
     const env = { ...options().env, TEMPORAL_ADDRESS: '10.0.0.5:7233' };
-    expect(await resolveTemporal({ ...options(), env })).toMatchObject({ kind: 'external', namespace: 'default' });
+    expect(await resolveTemporal({ ...options(), env })).toMatchObject({
+      kind: 'external',
+      namespace: 'default',
+    });
   });
 });
 
@@ -168,6 +183,24 @@ describe('acquireTemporal', () => {
     expect(message).toMatch(/set TEMPORAL_ADDRESS/);
     expect(message).toMatch(/Temporal CLI on PATH/);
     expect(message).toMatch(/install Go/);
+  });
+});
+
+describe('startDevServer', () => {
+  it('rejects at once with the output of a server that exits before serving', async () => {
+    const binary = join(dirs.path, 'temporal');
+    writeFileSync(binary, '#!/bin/sh\necho "flag provided but not defined: --headless" >&2\nexit 3\n');
+    chmodSync(binary, 0o755);
+
+    await expect(startDevServer({ binary })).rejects.toThrow(
+      /stopped before serving \(exit code 3\)[\s\S]*server start-dev --ip 127\.0\.0\.1[\s\S]*flag provided but not defined/,
+    );
+  });
+
+  it('rejects at once when the binary cannot be run', async () => {
+    await expect(startDevServer({ binary: join(root, 'missing') })).rejects.toThrow(
+      /could not run it: .*ENOENT/,
+    );
   });
 });
 
