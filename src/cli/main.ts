@@ -43,7 +43,8 @@ program
   .description('Run a worker: it executes runs from the task queue until SIGINT/SIGTERM (scale out by starting more)')
   .option('--task-queue <name>', 'task queue to poll (default: BATON_TASK_QUEUE or baton)')
   .option('--max-activities <n>', 'model and tool calls running at once (default 500)')
-  .action(async (o: { taskQueue?: string; maxActivities?: string }) => {
+  .option('--tools <module>', 'register the tools this module exports (default: BATON_TOOLS)')
+  .action(async (o: { taskQueue?: string; maxActivities?: string; tools?: string }) => {
     await runWorkerCommand(o);
   });
 

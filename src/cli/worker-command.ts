@@ -2,9 +2,11 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { createWorker, workerSettingsFromEnv } from '../worker';
 import { BadInputError } from './exit-codes';
+import { loadToolsModule } from './tools-module';
 
 /** `baton worker`: connect where TEMPORAL_ADDRESS (or the Temporal config profile) says and poll until stopped. */
-export async function runWorkerCommand(o: { taskQueue?: string; maxActivities?: string }): Promise<void> {
+export async function runWorkerCommand(o: { taskQueue?: string; maxActivities?: string; tools?: string }): Promise<void> {
+  const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS);
   const max = o.maxActivities === undefined ? undefined : Number(o.maxActivities);
   if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
     throw new BadInputError(`--max-activities ${o.maxActivities} is not a positive whole number`);
@@ -19,8 +21,10 @@ export async function runWorkerCommand(o: { taskQueue?: string; maxActivities?: 
       namespace: config.namespace ?? 'default',
       taskQueue,
       ...(max !== undefined && { maxConcurrentActivities: max }),
+      tools,
     });
-    process.stderr.write(`baton worker: polling task queue '${taskQueue}' at ${address}; Ctrl-C to stop\n`);
+    const toolNote = tools.length ? `, tools: ${tools.map((t) => t.name).join(', ')}` : '';
+    process.stderr.write(`baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C to stop\n`);
     await worker.run();
   } finally {
     await connection.close();

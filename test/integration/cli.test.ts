@@ -214,3 +214,35 @@ describe('replay, retry and fork', () => {
     expect(bad.stderr).toMatch(/has no step 'nope'; its steps are: lint, summary/);
   });
 });
+
+test('--tools registers a module of tools on the local worker and checks tool names', async () => {
+  const tools = join(__dirname, '..', '..', 'examples', 'tools.ts');
+  const file = ensemble('tools', `
+name: with-tools
+default_profile: offline
+agents:
+  - name: researcher
+    tools: [search]
+    max_iterations: 4
+    prompt: "Find facts about {{input}}"
+`);
+  const r = await baton(['run', file, 'france', '--local-worker', '--task-queue', `cli-tools-${Date.now()}`, '--tools', tools, '-o', 'json']);
+  expect(r.code).toBe(0);
+  const result = JSON.parse(r.stdout);
+  expect(result.steps[0].toolCalls).toBeGreaterThanOrEqual(1);
+
+  const unknown = ensemble('unknown-tool', `
+name: unknown-tool
+default_profile: offline
+agents:
+  - name: researcher
+    tools: [serch]
+    prompt: "{{input}}"
+`);
+  const v = await baton(['validate', unknown, '--tools', tools]);
+  expect(v.code).toBe(2);
+  expect(v.stderr).toMatch(/serch/);
+  const missing = await baton(['validate', unknown, '--tools', join(dir, 'nope.ts')]);
+  expect(missing.code).toBe(2);
+  expect(missing.stderr).toMatch(/tools module .*nope\.ts does not exist/);
+});

@@ -149,9 +149,11 @@ test('a long loop continues as new with its state, and no iteration is run twice
   const calls = h.fake.count();
   expect(calls).toBe(17);
   expect(result.usage.inputTokens).toBe(h.fake.requests.reduce((n, r) => n + Math.max(1, Math.ceil(r.allText.length / 4)), 0));
-  // The first execution of the run ended by continuing as new.
-  const first = await h.baton.temporal.workflow.getHandle(runId).describe();
-  expect(first.runId).not.toBe(first.firstExecutionRunId);
+  // The execution that finished is a continuation of an earlier one.
+  const latest = await h.baton.handle(runId).fetchHistory();
+  const startedEvent = latest.events?.[0]?.workflowExecutionStartedEventAttributes;
+  expect(startedEvent?.continuedExecutionRunId).toBeTruthy();
+  expect(startedEvent?.continuedExecutionRunId).toBe(result.parent?.runId);
 });
 
 test("Temporal's own reset to before the failed step re-runs it and keeps what came before", async () => {
@@ -167,16 +169,17 @@ test("Temporal's own reset to before the failed step re-runs it and keeps what c
   h.fake.on('step b', { text: 'B' });
   h.fake.on('step c', { text: 'C' });
   const handle = h.baton.handle(runId);
-  const { events = [] } = await handle.fetchHistory();
+  const events = (await handle.fetchHistory()).events ?? [];
   const scheduledB = events.find(
     (e) => e.activityTaskScheduledEventAttributes && Buffer.from(e.userMetadata?.summary?.data ?? []).toString().includes('"b"'),
   )!;
-  const taskCompleted = Number(scheduledB.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId);
+  const taskCompleted = scheduledB.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId!;
   const started = await handle.describe();
   await h.baton.temporal.workflowService.resetWorkflowExecution({
     namespace: h.namespace,
     workflowExecution: { workflowId: runId, runId: started.runId },
-    workflowTaskFinishEventId: taskCompleted - 1,
+    // The WorkflowTaskCompleted event just before step b was scheduled ends the kept part of history.
+    workflowTaskFinishEventId: taskCompleted,
     requestId: `reset-${runId}`,
     reason: 'test: cause fixed',
   });

@@ -10,6 +10,7 @@ import type { RunProgress } from '../../workflows/api';
 import { configuredTemporal, connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
 import { resolveInput } from '../input';
+import { loadToolsModule } from '../tools-module';
 import { preview, stepLine, usageLine } from '../output';
 import { followRun, richStep } from '../watch';
 
@@ -24,7 +25,7 @@ const out = (s: string): void => void process.stdout.write(`${s}\n`);
 const err = (s: string): void => void process.stderr.write(`${s}\n`);
 
 /** Load an ensemble by path or by name from .baton/ensembles or ~/.config/baton/ensembles. */
-export function loadEnsemble(nameOrPath: string): EnsembleDefinition {
+export function loadEnsemble(nameOrPath: string, knownTools?: string[]): EnsembleDefinition {
   const dirs = findConfigDirs();
   let file: string;
   try {
@@ -32,7 +33,7 @@ export function loadEnsemble(nameOrPath: string): EnsembleDefinition {
   } catch (e) {
     throw new BadInputError((e as Error).message);
   }
-  return loadEnsembleFile(file, { configDirs: dirs });
+  return loadEnsembleFile(file, { configDirs: dirs, ...(knownTools && { knownTools }) });
 }
 
 function printProgress(p: RunProgress, format: Output): void {
@@ -46,6 +47,7 @@ function printProgress(p: RunProgress, format: Output): void {
 }
 
 interface RunFlags {
+  tools?: string;
   inputFile?: string;
   output: Output;
   runId?: string;
@@ -71,7 +73,8 @@ async function warnWithoutWorkers(baton: BatonClient): Promise<void> {
 
 async function runCommand(ensemble: string, inputArg: string | undefined, f: RunFlags): Promise<void> {
   // Everything the user gave is checked before anything starts.
-  const definition = loadEnsemble(ensemble);
+  const tools = loadToolsModule(f.tools ?? process.env.BATON_TOOLS);
+  const definition = loadEnsemble(ensemble, tools.length ? tools.map((t) => t.name) : undefined);
   const input = await resolveInput(inputArg, f.inputFile);
   const external = Boolean(process.env.TEMPORAL_ADDRESS);
   const localWorker = f.localWorker ?? !external;
@@ -99,7 +102,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     if (localWorker) {
       const t = temporal ?? { connectionOptions: configuredTemporal().options, namespace: baton.temporal.options.namespace };
       const connection = await NativeConnection.connect(t.connectionOptions as Parameters<typeof NativeConnection.connect>[0]);
-      const worker = await createWorker({ connection, namespace: t.namespace, taskQueue: baton.taskQueue });
+      const worker = await createWorker({ connection, namespace: t.namespace, taskQueue: baton.taskQueue, tools });
       const running = worker.run();
       stopWorker = async () => {
         worker.shutdown();
@@ -141,12 +144,14 @@ export function registerRunCommands(program: Command): void {
     .command('validate')
     .description('Check ensemble files (schema, dependencies, profiles, templates) without running anything')
     .argument('<files...>', 'ensemble YAML files, or names under .baton/ensembles')
+    .option('--tools <module>', 'also check tool names against the tools this module exports (default: BATON_TOOLS)')
     .addOption(outputOption())
-    .action((files: string[], o: { output: Output }) => {
+    .action((files: string[], o: { output: Output; tools?: string }) => {
+      const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS).map((t) => t.name);
       let failed = 0;
       for (const f of files) {
         try {
-          const def = loadEnsemble(f);
+          const def = loadEnsemble(f, tools.length ? tools : undefined);
           if (o.output === 'json') out(JSON.stringify({ file: f, ok: true, name: def.name, steps: def.steps.length }));
           else out(`ok  ${f}: ${def.name}, ${plural(def.steps.length, 'step')}`);
         } catch (e) {
@@ -171,6 +176,7 @@ export function registerRunCommands(program: Command): void {
     .option('--local-worker', 'run a worker inside this command (default when TEMPORAL_ADDRESS is unset)')
     .option('--no-local-worker', 'rely on workers elsewhere (default when TEMPORAL_ADDRESS is set)')
     .option('--task-queue <name>', 'task queue (default: BATON_TASK_QUEUE or baton)')
+    .option('--tools <module>', 'register the tools this module exports on the local worker (default: BATON_TOOLS)')
     .addHelpText('after', '\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json')
     .action(runCommand);
 
