@@ -22,7 +22,8 @@ const workflowBans = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bin/**', 'eslint.config.mjs', 'jest.config.js'] },
+  // TypeScript is linted; plain JS files (bin, config, jest reporter, bench output) are not part of the project.
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', '**/*.js', 'eslint.config.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -223,7 +223,7 @@ export function registerRunCommands(program: Command): void {
         const status = o.status ? ` AND ExecutionStatus = '${o.status[0]!.toUpperCase()}${o.status.slice(1)}'` : '';
         const rows: { runId: string; ensemble: string; status: string; started: string }[] = [];
         for await (const w of baton.temporal.workflow.list({ query: `WorkflowType = 'batonRun'${status}` })) {
-          rows.push({ runId: w.workflowId, ensemble: String(w.memo?.ensemble ?? ''), status: w.status.name, started: w.startTime.toISOString() });
+          rows.push({ runId: w.workflowId, ensemble: typeof w.memo?.ensemble === 'string' ? w.memo.ensemble : '', status: w.status.name, started: w.startTime.toISOString() });
           if (rows.length >= limit) break;
         }
         if (o.output === 'json') out(JSON.stringify(rows, null, 2));
