@@ -1,0 +1,15 @@
+/**
+ * Baton's public API for services and workers. Workflow code (patterns for your own workflows)
+ * is imported from `baton/dist/workflows/patterns` instead, so it is bundled only where it runs.
+ */
+export { BatonClient, InvalidRequestError, RunFailedError, downstreamOf } from './client';
+export type { ForkOptions, RetryOptions, RunHandle, StartOptions } from './client';
+export { chain, fanOutJoin, type AgentSpec } from './define';
+export { createWorker, DEFAULT_TASK_QUEUE, type BatonWorkerOptions } from './worker';
+export { createTool, type ToolDefinition } from './activities/tools';
+export { BUILTIN_PROFILES, resolveProfile, UnknownProfileError } from './config/profiles';
+export { EnsembleError, loadEnsembleFile, loadEnsembleText } from './config';
+export { acquireTemporal, TemporalUnavailableError } from './server';
+export { replayHistory, fetchRunHistory, readHistoryFile } from './replay';
+export type * from './types';
+export type * from './workflows/api';
