@@ -95,8 +95,12 @@ export function explainNondeterminism(message: string, history: History): string
   );
 }
 
-/** Replay one history; never throws for a replay failure, returns it as a report. */
-export async function replayHistory(history: History, workflowId = 'replay', opts: ReplayOptions = {}): Promise<ReplayReport> {
+/**
+ * Replay one history; never throws for a replay failure, returns it as a report. The workflow id
+ * defaults to the one the history recorded (child workflow ids derive from it, so it must match).
+ */
+export async function replayHistory(history: History, workflowId?: string, opts: ReplayOptions = {}): Promise<ReplayReport> {
+  workflowId ??= history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowId ?? 'replay';
   const events = history.events?.length ?? 0;
   const source = opts.workflowBundle
     ? { workflowBundle: opts.workflowBundle }

@@ -62,7 +62,12 @@ test('a history file that is not a history is refused with its name', () => {
 // that would break running workflows fails CI. Record new ones with `npm run record-histories`.
 const dir = join(__dirname, '..', 'histories');
 const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+let examplesBundle: ReturnType<typeof bundleWorkflowCode> | undefined;
 test.each(files)('recorded history %s replays', async (file) => {
-  const report = await replayHistory(readHistoryFile(join(dir, file)), file, { workflowBundle: await workflowBundle() });
+  // Runs of the example user workflows replay against their own module (which composes the patterns).
+  const bundle = file.startsWith('examples-')
+    ? await (examplesBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../examples/workflows'), logger: new DefaultLogger('WARN') }))
+    : await workflowBundle();
+  const report = await replayHistory(readHistoryFile(join(dir, file)), undefined, { workflowBundle: bundle });
   if (!report.ok) throw new Error(`${file}: ${report.problem}`);
 });

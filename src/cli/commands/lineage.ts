@@ -55,7 +55,7 @@ export function registerLineageCommands(program: Command): void {
         }
         if (o.save) writeFileSync(o.save, historyJSON(history));
       }
-      const report = await replayHistory(history, runId ?? o.history, o.workflows ? { workflowsPath: o.workflows } : {});
+      const report = await replayHistory(history, runId, o.workflows ? { workflowsPath: o.workflows } : {});
       if (o.output === 'json') out(JSON.stringify(report, null, 2));
       else if (report.ok) out(`ok: ${report.events} events replay against the current code`);
       else err(`replay failed: ${report.problem}`);
