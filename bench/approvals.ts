@@ -36,6 +36,8 @@ interface Settings {
   nonStickyToStickyPollRatio: number;
   /** V8 old-space limit of the worker process, in MB (`--max-old-space-size`); 0: Node's default. */
   maxOldSpaceMb: number;
+  /** glibc malloc arenas of the worker process (MALLOC_ARENA_MAX); 0: glibc's default (8 per core). */
+  mallocArenas: number;
   /** Modules the Baton bundle shares across runs instead of loading per run (bundleWorkflowCode's preloadModules). */
   preloadModules: string[];
   sides: Side[];
@@ -54,6 +56,7 @@ const DEFAULTS: Settings = {
   maxConcurrentWorkflowTaskPolls: 10,
   nonStickyToStickyPollRatio: 0.2,
   maxOldSpaceMb: 0,
+  mallocArenas: 0,
   preloadModules: [],
   sides: ['baton', 'bare'],
 };
@@ -72,6 +75,7 @@ function parseArgs(argv: string[]): Settings {
     '--threads': 'workflowThreadPoolSize',
     '--polls': 'maxConcurrentWorkflowTaskPolls',
     '--heap': 'maxOldSpaceMb',
+    '--arenas': 'mallocArenas',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -164,12 +168,16 @@ async function buildWorkerScript(dir: string): Promise<string> {
 async function startWorker(
   script: string,
   config: BenchWorkerConfig,
-  maxOldSpaceMb: number,
+  s: Pick<Settings, 'maxOldSpaceMb' | 'mallocArenas'>,
 ): Promise<ChildProcess> {
-  const flags = maxOldSpaceMb > 0 ? [`--max-old-space-size=${maxOldSpaceMb}`] : [];
+  const flags = s.maxOldSpaceMb > 0 ? [`--max-old-space-size=${s.maxOldSpaceMb}`] : [];
   const child = spawn(process.execPath, [...flags, script], {
     cwd: join(__dirname, '..'),
-    env: { ...process.env, BENCH_WORKER: JSON.stringify(config) },
+    env: {
+      ...process.env,
+      BENCH_WORKER: JSON.stringify(config),
+      ...(s.mallocArenas > 0 && { MALLOC_ARENA_MAX: String(s.mallocArenas) }),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -249,7 +257,7 @@ async function runSide(
       maxConcurrentWorkflowTaskPolls: s.maxConcurrentWorkflowTaskPolls,
       nonStickyToStickyPollRatio: s.nonStickyToStickyPollRatio,
     },
-    s.maxOldSpaceMb,
+    s,
   );
   const pid = worker.pid!;
   try {

@@ -22,7 +22,11 @@ async function main(): Promise<void> {
   if (all || wanted.includes('chain') || wanted.includes('fanout')) {
     const b = await startBench({ slots: 1000 });
     try {
-      const meta = { machine: machineLine(b.temporal), server: serverSettingsLine(b.temporal), date: new Date().toISOString() };
+      const meta = {
+        machine: machineLine(b.temporal),
+        server: serverSettingsLine(b.temporal),
+        date: new Date().toISOString(),
+      };
       if (all || wanted.includes('chain')) {
         const r = await chainBench(b, { steps: 20, iterations: 15 });
         writeFileSync(join(RESULTS, 'chain.json'), JSON.stringify({ ...meta, ...r }, null, 2));
@@ -39,11 +43,15 @@ async function main(): Promise<void> {
   }
   if ((all || wanted.includes('approvals')) && existsSync(join(__dirname, 'approvals.ts'))) {
     // Its own process: it measures a worker's memory and must not share this one's heap.
-    const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'approvals.ts')], { stdio: 'inherit' });
+    const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'approvals.ts')], {
+      stdio: 'inherit',
+    });
     if (r.status !== 0) throw new Error(`bench/approvals.ts exited with ${r.status}`);
   }
 
-  const report = renderReport(RESULTS, (f) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined));
+  const report = renderReport(RESULTS, (f) =>
+    existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined,
+  );
   mkdirSync(join(__dirname, '..', 'docs'), { recursive: true });
   writeFileSync(join(__dirname, '..', 'docs', 'benchmarks.md'), report);
   console.log('wrote docs/benchmarks.md');

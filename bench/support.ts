@@ -68,7 +68,11 @@ export async function startBench(opts: { slots: number }): Promise<BenchEnv> {
   });
   const runs = [batonWorker.run(), bareWorker.run()];
   const client = await Connection.connect(temporal.connectionOptions);
-  const baton = await BatonClient.connect({ connection: client, namespace: temporal.namespace, taskQueue: batonQueue });
+  const baton = await BatonClient.connect({
+    connection: client,
+    namespace: temporal.namespace,
+    taskQueue: batonQueue,
+  });
   return {
     temporal,
     fake,

@@ -1,5 +1,5 @@
 import type { Duration as TemporalDuration } from '@temporalio/common';
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { createModelActivities } from '../activities/model';
 import { NON_RETRYABLE_MODEL_ERRORS } from '../error-types';
 import type { AgentStep, ChatMessage, Duration, ModelRequest, ModelResponse, StepRetry } from '../types';
@@ -53,7 +53,11 @@ export async function callModel(
   settings: CallSettings = {},
 ): Promise<ModelResponse> {
   state.checkBudget(stepName);
-  const acts = proxyActivities<ModelActivities>(modelActivityOptions(req.profile.timeout, settings, stepName));
+  const options = modelActivityOptions(req.profile.timeout, settings, stepName);
+  // Local activities skip the server round trip per call; see RunOptions.localActivities for the trade-off.
+  const acts = settings.options?.localActivities
+    ? proxyLocalActivities<ModelActivities>({ startToCloseTimeout: options.startToCloseTimeout!, retry: options.retry! })
+    : proxyActivities<ModelActivities>(options);
   const res = await acts.callModel(req);
   state.record(stepName, res);
   return res;

@@ -217,3 +217,22 @@ test('a connection that keeps breaking ends as ModelTransientError after the ret
   expect(err.message).toMatch(/Could not reach openai/);
   expect(h.fake.count('always cut')).toBe(2);
 });
+
+test('with localActivities, model calls run as local activities: same results, faults still retried', async () => {
+  h.fake.on('local one', { text: 'L1' });
+  h.fake.on('local two', { text: 'L2' });
+  h.fake.on('local two', { status: 503, message: 'busy' }, { times: 1 });
+  const def = chain('local', [
+    { name: 'a', profile: openai, prompt: 'local one {{input}}', retry },
+    { name: 'b', profile: openai, prompt: 'local two {{a}}', retry },
+  ]);
+  const runId = id('local');
+  const result = await h.baton.run(def, 'x', { runId, options: { localActivities: true } });
+  expect(result.steps.map((s) => s.output)).toEqual(['L1', 'L2']);
+  expect(h.fake.count('local one')).toBe(1);
+  expect(h.fake.count('local two')).toBe(2);
+  // Recorded as local activity markers, not as activity tasks.
+  const events = (await h.baton.handle(runId).fetchHistory()).events ?? [];
+  expect(events.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
+  expect(events.filter((e) => e.markerRecordedEventAttributes).length).toBeGreaterThanOrEqual(2);
+});
