@@ -17,7 +17,7 @@ import { createWorker } from '../../src/worker';
 import { killHard, startChildWorker } from '../support/child-worker';
 import { FakeModelServer } from '../support/fake-model-server';
 import { fakeEnv, workflowBundle } from '../support/harness';
-import { testTemporal } from '../support/temporal-env';
+import { testTemporal, testLogLevel } from '../support/temporal-env';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
 
@@ -31,7 +31,7 @@ const notifications: Escalation[] = [];
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
   const t = testTemporal();
   fake = await FakeModelServer.start();
   native = await NativeConnection.connect(t.connectionOptions);

@@ -7,7 +7,7 @@ import { Connection } from '@temporalio/client';
 import { BatonClient } from '../../src/client';
 import { createWorker } from '../../src/worker';
 import { FakeModelServer } from './fake-model-server';
-import { testTemporal } from './temporal-env';
+import { testTemporal, testLogLevel } from './temporal-env';
 
 let bundlePromise: ReturnType<typeof bundleWorkflowCode> | undefined;
 
@@ -47,7 +47,7 @@ let runtimeInstalled = false;
 function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
 }
 
 /** Start a fake model server, a worker and a client on a fresh task queue. */

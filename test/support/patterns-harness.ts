@@ -13,7 +13,7 @@ import type { RunProgress } from '../../src/workflows/api';
 import type { PatternRunResult } from '../../src/workflows/patterns';
 import { FakeModelServer } from './fake-model-server';
 import { fakeEnv } from './harness';
-import { testTemporal } from './temporal-env';
+import { testTemporal, testLogLevel } from './temporal-env';
 
 let bundlePromise: ReturnType<typeof bundleWorkflowCode> | undefined;
 
@@ -52,7 +52,7 @@ let seq = 0;
 export const uniqueId = (name: string) => `${name}-${Date.now()}-${++seq}-${Math.random().toString(36).slice(2, 7)}`;
 
 export async function startPatternsHarness(opts: { tools?: ToolDefinition[] } = {}): Promise<PatternsHarness> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
   const { namespace, connectionOptions } = testTemporal();
   const fake = await FakeModelServer.start();
   const taskQueue = `patterns-${process.pid}-${Date.now()}-${++seq}`;

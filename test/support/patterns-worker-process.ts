@@ -3,6 +3,7 @@
  * `record`, that appends a line to BATON_TEST_RECORD_FILE, so the test can count real runs of
  * the tool across processes. The test kills this process with SIGKILL and starts another.
  */
+import { testLogLevel } from './temporal-env';
 import { appendFileSync } from 'node:fs';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
@@ -20,7 +21,7 @@ const record = createTool({
 });
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
   const connection = await NativeConnection.connect({ address: process.env.BATON_TEST_TEMPORAL_ADDRESS! });
   const worker = await createWorker({
     connection,

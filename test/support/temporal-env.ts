@@ -29,3 +29,12 @@ export function testTemporal(): {
     : { address };
   return { address, namespace, connectionOptions };
 }
+
+/**
+ * The SDK log level for workers under test: ERROR, so the activity failures tests provoke on
+ * purpose do not flood the output; BATON_TEST_LOG_LEVEL=WARN (or DEBUG) shows them when debugging.
+ */
+export function testLogLevel(): 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' {
+  const level = (process.env.BATON_TEST_LOG_LEVEL ?? 'ERROR').toUpperCase();
+  return (['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const).find((l) => l === level) ?? 'ERROR';
+}

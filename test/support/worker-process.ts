@@ -2,11 +2,12 @@
  * A Baton worker in its own process, for crash tests: the test kills it with SIGKILL and starts
  * another. Settings come from the environment the test passes.
  */
+import { testLogLevel } from './temporal-env';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../src/worker';
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
   const address = process.env.BATON_TEST_TEMPORAL_ADDRESS!;
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({
