@@ -246,3 +246,20 @@ agents:
   expect(missing.code).toBe(2);
   expect(missing.stderr).toMatch(/tools module .*nope\.ts does not exist/);
 });
+
+test('baton worker polls its task queue, and SIGTERM shuts it down gracefully (exit 0)', async () => {
+  const { address, namespace } = testTemporal();
+  const child = spawn(process.execPath, [BIN, 'worker', '--task-queue', `cli-worker-${Date.now()}`], {
+    env: { PATH: process.env.PATH, HOME: dir, BATON_FROM_SOURCE: '1', TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace },
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => stderr.includes('polling task queue') && (clearInterval(timer), resolve()), 100);
+    child.once('exit', (code) => (clearInterval(timer), reject(new Error(`worker exited early (${code}): ${stderr}`))));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  expect(stderr).toMatch(/baton worker: polling task queue 'cli-worker-\d+' at /);
+});
