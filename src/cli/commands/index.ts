@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import { registerApiCommand } from './api';
 import { registerApprovalCommands } from './approvals';
 import { registerLineageCommands } from './lineage';
 import { registerRunCommands } from './runs';
 
 /** Each command group adds its commands to the program; add new groups to this list. */
-export const commandGroups: ((program: Command) => void)[] = [registerRunCommands, registerApprovalCommands, registerLineageCommands];
+export const commandGroups: ((program: Command) => void)[] = [registerRunCommands, registerApprovalCommands, registerLineageCommands, registerApiCommand];
