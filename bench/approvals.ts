@@ -48,15 +48,18 @@ const DEFAULTS: Settings = {
   runs: 10_000,
   sample: 200,
   startConcurrency: 64,
-  // Measured: RSS grows with the number of runs kept in memory; a few hundred parked runs answer
-  // from cache, the rest are replayed from history when their decision comes.
-  maxCachedWorkflows: 100,
+  // Measured on 2 cores (see docs/approvals.md): a cached run costs memory, an evicted one is
+  // replayed from its short history in a few ms when its decision comes; 50 keeps RSS under 300 MB.
+  maxCachedWorkflows: 50,
   maxConcurrentWorkflowTaskExecutions: 20,
   workflowThreadPoolSize: 1,
   maxConcurrentWorkflowTaskPolls: 10,
   nonStickyToStickyPollRatio: 0.2,
-  maxOldSpaceMb: 0,
-  mallocArenas: 0,
+  // Without a heap limit V8 lets garbage from thousands of workflow activations pile up (peak
+  // about 620 MB at 3,000 runs); 160 MB keeps the heap collected. Two malloc arenas stop glibc
+  // keeping freed native memory per thread.
+  maxOldSpaceMb: 160,
+  mallocArenas: 2,
   preloadModules: [],
   sides: ['baton', 'bare'],
 };
@@ -374,7 +377,11 @@ function markdown(s: Settings, results: Partial<Record<Side, SideResult>>, tempo
     verdict,
     '',
     `Worker settings (both sides): maxCachedWorkflows ${s.maxCachedWorkflows}, maxConcurrentWorkflowTaskExecutions ${s.maxConcurrentWorkflowTaskExecutions}, ` +
-      `workflowThreadPoolSize ${s.workflowThreadPoolSize}, reuseV8Context (SDK default), prebuilt workflow bundle. Runs started ${s.startConcurrency} at a time.`,
+      `workflowThreadPoolSize ${s.workflowThreadPoolSize}, maxConcurrentWorkflowTaskPolls ${s.maxConcurrentWorkflowTaskPolls}, ` +
+      `nonStickyToStickyPollRatio ${s.nonStickyToStickyPollRatio}, reuseV8Context (SDK default), prebuilt workflow bundle` +
+      `${s.preloadModules.length ? ` (Baton's with preloadModules ${s.preloadModules.join(', ')})` : ''}; ` +
+      `process: ${s.maxOldSpaceMb ? `node --max-old-space-size=${s.maxOldSpaceMb}` : 'node (default heap limit)'}` +
+      `${s.mallocArenas ? `, MALLOC_ARENA_MAX=${s.mallocArenas}` : ''}. Runs started ${s.startConcurrency} at a time.`,
     `Server: ${
       temporal.source === 'env'
         ? `existing cluster at ${temporal.address}`
@@ -411,11 +418,14 @@ async function main(): Promise<void> {
       writeFileSync(bundles[side], code);
     }
 
+    const loadBefore = os.loadavg()[0]!;
     const results: Partial<Record<Side, SideResult>> = {};
     for (const side of s.sides)
       results[side] = await runSide(side, s, { temporal, client, connection, script, bundles });
 
-    const md = markdown(s, results, temporal);
+    // The machine may be shared: say how busy it was, since every figure here is CPU-bound.
+    const load = { before: round(loadBefore, 2), after: round(os.loadavg()[0]!, 2) };
+    const md = `${markdown(s, results, temporal)}\nLoad average (1 min) on this ${os.cpus().length}-core machine: ${load.before} before, ${load.after} after.`;
     const out = {
       date: new Date().toISOString(),
       machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}`,
@@ -425,6 +435,7 @@ async function main(): Promise<void> {
           : { source: temporal.source, dynamicConfig: DEV_SERVER_DYNAMIC_CONFIG },
       settings: s,
       target: TARGET,
+      loadAverage: load,
       results,
       markdown: md,
     };
