@@ -425,7 +425,8 @@ export class BatonClient {
   async listPendingApprovals(): Promise<PendingApprovalListing[]> {
     const query = (await this.searchAttributesAvailable())
       ? `${SEARCH_ATTRIBUTES.pendingApprovals.name} IS NOT NULL AND ExecutionStatus = 'Running'`
-      : `WorkflowType = '${RUN_WORKFLOW}' AND ExecutionStatus = 'Running'`;
+      : // Runs, and the supervisor's sub-agents (child workflows that can hold tool gates too).
+        `WorkflowType IN ('${RUN_WORKFLOW}', 'batonSubAgent') AND ExecutionStatus = 'Running'`;
     const out: PendingApprovalListing[] = [];
     for await (const wf of this.temporal.workflow.list({ query })) {
       const gates = wf.memo?.[PENDING_APPROVALS_MEMO];
