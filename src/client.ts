@@ -11,6 +11,8 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { checkDefinition } from './config/definition-check';
 import { resolveProfile } from './config/profiles';
 import { ZERO_USAGE, type EnsembleDefinition, type ModelProfile } from './types';
 import { DEFAULT_TASK_QUEUE } from './worker';
@@ -204,10 +206,16 @@ export class BatonClient {
 
   /** Connect to Temporal (default: TEMPORAL_ADDRESS, else 127.0.0.1:7233). */
   static async connect(opts: BatonClientOptions = {}): Promise<BatonClient> {
+    // Without an address, Temporal's own environment config decides (address, namespace, TLS, API key).
+    const config = opts.connection || opts.address ? undefined : loadClientConnectConfig();
     const connection =
       opts.connection ??
-      (await Connection.connect({ address: opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }));
-    const client = new Client({ connection, namespace: opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
+      (await Connection.connect(
+        config
+          ? { ...(config.connectionOptions as object), address: config.connectionOptions.address ?? '127.0.0.1:7233' }
+          : { address: opts.address! },
+      ));
+    const client = new Client({ connection, namespace: opts.namespace ?? config?.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
     return new BatonClient(
       client,
       { ...(opts.taskQueue && { taskQueue: opts.taskQueue }), ...(opts.searchAttributes !== undefined && { searchAttributes: opts.searchAttributes }) },
@@ -217,6 +225,9 @@ export class BatonClient {
 
   /** Start a run. With a `runId` that already names a run, returns that run instead of starting another. */
   async start(definition: EnsembleDefinition, input: string, opts: StartOptions = {}): Promise<RunHandle> {
+    // A malformed definition would fail the run's first workflow task over and over: refuse it here.
+    const problems = checkDefinition(definition);
+    if (problems.length) throw new InvalidRequestError(`the definition cannot run: ${problems.join('; ')}`);
     const runId = opts.runId ?? `${definition.name}-${crypto.randomUUID()}`;
     const args: RunInput = {
       definition,
@@ -270,20 +281,57 @@ export class BatonClient {
 
   /** Every step's status, output, timing and usage, while the run goes on or after it ended. */
   async progress(runId: string): Promise<RunProgress> {
+    const { progress, status, error } = await this.readProgress(runId);
+    if (progress) return progress;
+    // Nothing recorded it and no worker answered: say so instead of inventing steps.
+    return { name: runId, status: 'failed', steps: [], usage: { ...ZERO_USAGE }, costUsd: 0, error: { type: status, message: error } };
+  }
+
+  /** Progress as recorded (result, failure details) or as a worker answers it; undefined when neither can. */
+  private async readProgress(runId: string): Promise<{ progress?: RunProgress; status: string; error: string }> {
     const handle = this.handle(runId);
     const { status } = await handle.describe();
     // A running run answers its query; an ended one is read from history, so no worker is needed.
-    if (status.name === 'RUNNING') return handle.query(progressQuery);
+    if (status.name === 'RUNNING') return { progress: await handle.query(progressQuery), status: status.name, error: '' };
     try {
-      return await this.result(runId);
+      return { progress: await this.result(runId), status: status.name, error: '' };
     } catch (err) {
-      if (err instanceof RunFailedError && err.progress) return err.progress;
+      if (err instanceof RunFailedError && err.progress) return { progress: err.progress, status: status.name, error: err.message };
       // Cancelled or terminated runs carry no progress in their failure; a worker can still replay it.
       const queried = await handle.query(progressQuery).catch(() => undefined);
-      if (queried) return { ...queried, status: 'failed', error: { type: status.name, message: `run ${status.name.toLowerCase()}` } };
-      const message = err instanceof Error ? err.message : String(err);
-      return { name: runId, status: 'failed', steps: [], usage: { ...ZERO_USAGE }, costUsd: 0, error: { type: status.name, message } };
+      const message = `run ${status.name.toLowerCase()}`;
+      if (queried) return { progress: { ...queried, status: 'failed', error: { type: status.name, message } }, status: status.name, error: message };
+      return { status: status.name, error: err instanceof Error ? err.message : String(err) };
     }
+  }
+
+  /**
+   * What a retry or fork may reuse: completed steps with their whole outputs. Refuses rather than
+   * guess: a run whose progress cannot be read, or a long output that only a worker can give whole.
+   */
+  private async reusable(runId: string, keep: (name: string) => boolean, parent: ResumeState['parent']): Promise<ResumeState> {
+    const { progress, status } = await this.readProgress(runId);
+    if (!progress) {
+      throw new InvalidRequestError(
+        `the steps of run ${runId} (${status.toLowerCase()}) cannot be read: nothing recorded them and no worker answered. ` +
+          'Start a worker on its task queue, then try again; otherwise every step would run, and be paid for, again.',
+      );
+    }
+    const resume = reuseOf(progress, keep, parent);
+    for (const s of resume.steps ?? []) {
+      if (!s.truncated) continue;
+      // Results keep a preview of long outputs; reuse needs the whole text.
+      const whole = await this.stepOutput(runId, s.name).catch(() => undefined);
+      if (whole === undefined) {
+        throw new InvalidRequestError(
+          `step '${s.name}' of run ${runId} has a ${s.truncated.chars}-character output that results keep only as a preview; ` +
+            'start a worker on its task queue so it can be read whole, then try again.',
+        );
+      }
+      resume.reuse[s.name] = whole;
+      s.output = whole.slice(0, 2000);
+    }
+    return resume;
   }
 
   /** The input a run was started with (definition, input, options), read from its history. */
@@ -310,7 +358,7 @@ export class BatonClient {
     const original = await this.runInput(runId);
     const definition = opts.definition ?? original.definition;
     const names = new Set(definition.steps.map((s) => s.name));
-    const resume = reuseOf(await this.progress(runId), (n) => names.has(n), { runId, kind: 'retry' });
+    const resume = await this.reusable(runId, (n) => names.has(n), { runId, kind: 'retry' });
     return this.start(definition, original.input, {
       runId: opts.runId ?? `${runId}-retry-${Date.now().toString(36)}`,
       resume,
@@ -342,7 +390,7 @@ export class BatonClient {
       if (o.profile !== undefined) step.profile = typeof o.profile === 'string' ? resolveProfile(o.profile, {}, `--profile`) : o.profile;
     }
     const rerun = downstreamOf(definition, opts.fromStep).add(opts.fromStep);
-    const resume = reuseOf(await this.progress(runId), (n) => !rerun.has(n), { runId, kind: 'fork', fromStep: opts.fromStep });
+    const resume = await this.reusable(runId, (n) => !rerun.has(n), { runId, kind: 'fork', fromStep: opts.fromStep });
     return this.start(definition, opts.input ?? original.input, {
       runId: opts.runId ?? `${runId}-fork-${Date.now().toString(36)}`,
       resume,

@@ -6,10 +6,25 @@ import type { ModelProfile, ProviderName } from '../types';
 // under a second and strings without a unit are refused rather than silently misread.
 export const durationSchema = z.union([
   z.number().int().min(1000, { message: "a bare number is milliseconds; write '30s' for 30 seconds" }),
-  z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d|milliseconds?|seconds?|minutes?|hours?|days?)$/, {
-    message: "expected a duration with a unit, such as '30s', '2 minutes', '1h' or '500ms'",
-  }),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d|milliseconds?|seconds?|minutes?|hours?|days?)$/, {
+      message: "expected a duration with a unit, such as '30s', '2 minutes', '1h' or '500ms'",
+    })
+    .refine((v) => parseFloat(v) > 0, { message: 'a duration must be longer than zero' }),
 ]);
+
+/** A base URL that carries no credential: keys belong in the worker's environment, never in a run's input. */
+export const baseUrlSchema = z
+  .string()
+  .url()
+  .refine(
+    (u) => {
+      const url = new URL(u);
+      return !url.username && !url.password && !url.search;
+    },
+    { message: "a base_url must not carry a user, password or query (keys go in the worker's environment: api_key_env)" },
+  );
 
 export const providerSchema = z.enum(['openai', 'anthropic', 'openai-compatible', 'offline']);
 
@@ -26,7 +41,7 @@ export const profileSchema = z
   .object({
     provider: providerSchema,
     model: z.string().min(1),
-    base_url: z.string().url().optional(),
+    base_url: baseUrlSchema.optional(),
     api_key_env: z
       .string()
       .regex(/^[A-Z_][A-Z0-9_]*$/, { message: 'expected the NAME of an environment variable, not a key' })

@@ -46,8 +46,10 @@ export async function runGraph(
   const running = new Map<string, Promise<void>>();
   const failures: StepError[] = [];
   const local = new Set(steps.map((s) => s.name));
-  // Dependencies outside this graph (loop bodies naming outer steps) are done by construction.
-  const ready = (s: StepDefinition) => s.dependsOn.every((d) => !local.has(d) || settled.has(d));
+  // Dependencies outside this graph (loop bodies naming outer steps) are done by construction;
+  // a name known nowhere keeps its step from ever starting, which is reported below.
+  const ready = (s: StepDefinition) =>
+    s.dependsOn.every((d) => (local.has(d) ? settled.has(d) : Object.prototype.hasOwnProperty.call(outer, d)));
   let pending = [...steps];
 
   // One waiter woken by whichever step settles next; racing every running promise on each

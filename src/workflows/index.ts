@@ -19,13 +19,15 @@ export { batonSubAgent } from './patterns/supervisor';
 export async function batonRun(input: RunInput): Promise<RunResult> {
   const def = input.definition;
   const state = new RunState(def.name, def.budget);
-  state.declare(def.steps);
-  if (input.resume) state.restore(input.resume);
   setHandler(progressQuery, () => state.bounded());
   setHandler(stepOutputQuery, (name) => state.outputOf(name) ?? null);
   installApprovalHandlers(state);
 
   try {
+    // Inside the try: a malformed definition fails the run with a message instead of failing
+    // its workflow task over and over.
+    state.declare(def.steps);
+    if (input.resume) state.restore(input.resume);
     const outputs = await runGraph(
       { state, input: input.input, run: input, ...(input.options && { options: input.options }) },
       def.steps,

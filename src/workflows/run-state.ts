@@ -338,7 +338,10 @@ export class RunState {
     for (const s of snap.steps) if (s.status === 'completed' && s.output !== undefined && !s.name.includes('/')) reuse[s.name] = s.output;
     return {
       reuse,
-      steps: snap.steps.filter((s) => s.status !== 'pending' && s.status !== 'running'),
+      // Outputs travel once, in `reuse`: the progress entries go without them to keep the input small.
+      steps: snap.steps
+        .filter((s) => s.status !== 'pending' && s.status !== 'running')
+        .map(({ output: _output, ...rest }) => rest),
       carried: {
         usage: snap.usage,
         costUsd: snap.costUsd,

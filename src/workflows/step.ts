@@ -1,5 +1,5 @@
 import type { Duration as TemporalDuration } from '@temporalio/common';
-import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { createModelActivities } from '../activities/model';
 import { NON_RETRYABLE_MODEL_ERRORS } from '../error-types';
 import type { AgentStep, ChatMessage, Duration, ModelRequest, ModelResponse, StepRetry } from '../types';
@@ -8,6 +8,9 @@ import type { RunState } from './run-state';
 import { renderTemplate, type TemplateScope } from './template';
 
 type ModelActivities = ReturnType<typeof createModelActivities>;
+
+/** Payloads are limited to 2 MB; keep a request's JSON well under it. */
+const MAX_REQUEST_CHARS = 1_500_000;
 
 const DEFAULTS = {
   timeout: '5 minutes',
@@ -53,6 +56,16 @@ export async function callModel(
   settings: CallSettings = {},
 ): Promise<ModelResponse> {
   state.checkBudget(stepName);
+  // An activity input over Temporal's 2 MB payload limit cannot even be scheduled; fail the step
+  // with a reason instead of failing the workflow task forever.
+  const size = JSON.stringify(req).length;
+  if (size > MAX_REQUEST_CHARS) {
+    throw ApplicationFailure.create({
+      type: 'PromptTooLarge',
+      nonRetryable: true,
+      message: `the model request of step '${stepName}' is ${size} characters, over the ${MAX_REQUEST_CHARS} a Temporal payload can carry; shorten its prompt or what flows into it (upstream outputs, tool observations, fan-out lists)`,
+    });
+  }
   const options = modelActivityOptions(req.profile.timeout, settings, stepName);
   // Local activities skip the server round trip per call; see RunOptions.localActivities for the trade-off.
   const acts = settings.options?.localActivities

@@ -4,7 +4,7 @@ import type { EnsembleDefinition, ModelProfile } from '../../src/types';
 import { fakeEnv, startHarness, type Harness } from '../support/harness';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
-const rotated: ModelProfile = { ...profile, name: 'rotated', apiKeyEnv: 'BATON_TEST_ROTATED_KEY' };
+const rotated: ModelProfile = { ...profile, name: 'rotated', apiKeyEnv: 'TEST_ROTATED_API_KEY' };
 const retry = { initialInterval: '100ms', maximumAttempts: 2 };
 const id = (n: string) => `${n}-${Date.now()}-${Math.random().toString(36).slice(2, 7)}`;
 
@@ -44,7 +44,7 @@ test('retry after the key was added to the worker environment reuses every compl
   expect((err as RunFailedError).step).toBe('b');
 
   // The cause is fixed where it lives: a worker whose environment has the key.
-  const fixed = await startHarness({ env: { ...fakeEnv(h.fake), BATON_TEST_ROTATED_KEY: 'sk-rotated' } });
+  const fixed = await startHarness({ env: { ...fakeEnv(h.fake), TEST_ROTATED_API_KEY: 'sk-rotated' } });
   try {
     const again = await fixed.baton.retry(runId);
     const result = await fixed.baton.result(again.runId);
@@ -189,4 +189,31 @@ test("Temporal's own reset to before the failed step re-runs it and keeps what c
   // Step a ran before the reset point and was not called again.
   expect(h.fake.count('step a')).toBe(0);
   expect(h.fake.count('step b')).toBe(1);
+});
+
+test('retry reuses whole outputs even where the failed run kept only previews', async () => {
+  h.fake.on('big a', { text: 'a'.repeat(300_000) });
+  h.fake.on('big b', { text: 'b'.repeat(300_000) });
+  // Newest rule first: the one-time fault, then the answer.
+  h.fake.on('join', { text: 'JOINED' });
+  h.fake.on('join', { status: 400, message: 'not yet' }, { times: 1 });
+  const def: EnsembleDefinition = {
+    name: 'big-retry',
+    steps: [
+      { kind: 'agent', name: 'a', dependsOn: [], profile, prompt: 'big a' },
+      { kind: 'agent', name: 'b', dependsOn: [], profile, prompt: 'big b' },
+      { kind: 'agent', name: 'c', dependsOn: ['a', 'b'], profile, prompt: 'join {{a}}{{b}}' },
+    ],
+  };
+  const runId = id('big-retry');
+  const err = (await h.baton.run(def, 'x', { runId }).catch((e: unknown) => e)) as RunFailedError;
+  if (!err.progress) throw err;
+  expect(err.progress.steps.some((s) => s.truncated)).toBe(true);
+
+  const again = await h.baton.retry(runId);
+  await h.baton.result(again.runId);
+  const joins = h.fake.requests.filter((r) => r.lastUserText.startsWith('join '));
+  expect(joins).toHaveLength(2);
+  expect(joins[1]!.lastUserText).toHaveLength('join '.length + 600_000);
+  expect(h.fake.count('big a')).toBe(1);
 });

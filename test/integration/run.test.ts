@@ -170,13 +170,21 @@ describe('errors no retry can fix fail at once, name the step and keep earlier r
   });
 
   test('a key missing from the worker environment fails at once with what to set', async () => {
-    const def = chain('nokey', [{ name: 'a', profile: { ...openai, apiKeyEnv: 'BATON_TEST_MISSING_KEY' }, prompt: '{{input}}' }]);
+    const def = chain('nokey', [{ name: 'a', profile: { ...openai, apiKeyEnv: 'TEST_MISSING_API_KEY' }, prompt: '{{input}}' }]);
     const err = (await h.baton.run(def, 'x', { runId: id('nokey') }).catch((e: unknown) => e)) as RunFailedError;
     expect(err).toBeInstanceOf(RunFailedError);
-    expect(err.message).toMatch(/BATON_TEST_MISSING_KEY is not set in the worker's environment/);
+    expect(err.message).toMatch(/TEST_MISSING_API_KEY is not set in the worker's environment/);
     expect(err.progress?.steps[0]?.error?.type).toBe('ModelConfigError');
     expect(h.fake.count()).toBe(0);
   });
+});
+
+test("a run cannot make the worker send a variable that is not a model key (here TEMPORAL_API_KEY)", async () => {
+  const def = chain('exfil', [{ name: 'a', profile: { ...openai, apiKeyEnv: 'TEMPORAL_API_KEY' }, prompt: '{{input}}' }]);
+  const err = (await h.baton.run(def, 'x', { runId: id('exfil') }).catch((e: unknown) => e)) as RunFailedError;
+  expect(err.progress?.steps[0]?.error?.type).toBe('ModelConfigError');
+  expect(err.message).toMatch(/TEMPORAL_API_KEY, which this worker does not hand to model providers/);
+  expect(h.fake.count()).toBe(0);
 });
 
 test('a budget stops the run before the call that would exceed it', async () => {

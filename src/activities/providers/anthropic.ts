@@ -19,12 +19,14 @@ function toAnthropic(messages: ChatMessage[]): { system?: string; messages: Mess
     else out.push({ role, content: blocks });
   };
   for (const m of messages) {
-    if (m.role === 'user') push('user', [{ type: 'text', text: m.content }]);
-    else if (m.role === 'tool') push('user', [{ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content }]);
+    // The Messages API refuses empty text blocks and empty turns; leave them out.
+    if (m.role === 'user') {
+      if (m.content) push('user', [{ type: 'text', text: m.content }]);
+    } else if (m.role === 'tool') push('user', [{ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content }]);
     else if (m.role === 'assistant') {
       const blocks: ContentBlockParam[] = m.content ? [{ type: 'text', text: m.content }] : [];
       for (const c of m.toolCalls ?? []) blocks.push({ type: 'tool_use', id: c.id, name: c.name, input: c.arguments });
-      push('assistant', blocks);
+      if (blocks.length) push('assistant', blocks);
     }
   }
   return { ...(system.length && { system: system.join('\n\n') }), messages: out };

@@ -9,6 +9,16 @@ import type { ModelProvider } from './types';
 export type { ModelProvider, ProviderReply, CallOptions } from './types';
 
 /**
+ * Which environment variables a run may name as its key (api_key_env): by default any `*_API_KEY`
+ * except Temporal's and Baton's own; `BATON_KEY_ENVS` (comma-separated) lists others explicitly.
+ */
+export function keyEnvAllowed(name: string, env: NodeJS.ProcessEnv): boolean {
+  const listed = (env.BATON_KEY_ENVS ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+  if (listed.includes(name)) return true;
+  return /_API_KEY$/.test(name) && !/^(TEMPORAL|BATON)_/.test(name);
+}
+
+/**
  * Builds SDK clients from the worker's environment, once per provider, endpoint and key.
  * Keys are read here, in the worker, and never travel in workflow input or history.
  */
@@ -20,6 +30,13 @@ export class ProviderRegistry {
   /** The provider for a profile; throws a non-retryable ModelConfigError when the worker lacks its key. */
   get(profile: ModelProfile): ModelProvider {
     const keyEnv = apiKeyEnvFor(profile);
+    if (keyEnv && !keyEnvAllowed(keyEnv, this.env)) {
+      // A run names the variable; without this check it could make the worker send any secret it holds to any host.
+      throw configFailure(
+        `profile '${profile.name}' asks for the key in ${keyEnv}, which this worker does not hand to model providers. ` +
+          `Allowed: variables ending in _API_KEY (except TEMPORAL_* and BATON_*), or those listed in BATON_KEY_ENVS; add ${keyEnv} to BATON_KEY_ENVS on the worker if it is meant for this.`,
+      );
+    }
     const apiKey = keyEnv ? this.env[keyEnv] : undefined;
     const baseURL = profile.baseURL ?? this.defaultBaseURL(profile);
     const cacheKey = `${profile.provider}|${baseURL ?? ''}|${keyEnv ?? ''}|${apiKey ?? ''}`;
