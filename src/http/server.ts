@@ -88,7 +88,9 @@ function failure(err: unknown): HttpError {
   if (err instanceof EnsembleError) return new HttpError(400, err.message, { issues: err.issues });
   if (err instanceof UnknownProfileError || err instanceof InvalidRequestError) return new HttpError(400, err.message);
   if (err instanceof WorkflowNotFoundError) return new HttpError(404, `no run with that id: ${err.message}`);
-  if (err instanceof ApprovalRefusedError) return new HttpError(409, err.message, { reason: err.reason });
+  if (err instanceof ApprovalRefusedError) {
+    return new HttpError(err.reason === 'run-not-found' ? 404 : 409, err.message, { reason: err.reason });
+  }
   if (err instanceof RunFailedError) return new HttpError(422, err.message, { type: err.type, step: err.step, progress: err.progress });
   return new HttpError(500, err instanceof Error ? err.message : String(err));
 }
