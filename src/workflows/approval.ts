@@ -154,7 +154,9 @@ export async function requestApproval(state: RunState, req: ApprovalRequest): Pr
       // A failed notification must not decide the gate: keep waiting, and say so in the log.
       log.warn(`gate '${gate}': the escalation notification failed: ${(err as Error).message}`);
     }
-    decision = await waitForDecision(state, gate, secondMs, `escalation deadline of '${gate}'`);
+    // The notification may have taken a while (retries): wait out what is left of the stated deadline.
+    const left = Math.max(1, Date.parse(until) - workflowTime().getTime());
+    decision = await waitForDecision(state, gate, left, `escalation deadline of '${gate}'`);
     return (
       decision ??
       timeoutDecision(

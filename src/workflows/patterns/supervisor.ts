@@ -142,6 +142,8 @@ async function delegate(
 ): Promise<Delegation> {
   const key = stepKey(ctx, `${agent.name}#${round}.${index + 1}`);
   const workflowId = `${workflowInfo().workflowId}/${agent.name}-${round}.${index + 1}`;
+  // Delegating spends: refuse once the budget is reached, like any model call.
+  ctx.state.checkBudget(key);
   const budget = remaining(ctx);
   const input: SubAgentInput = { agent, task, ...(ctx.options && { options: ctx.options }), ...(budget && { budget }) };
   ctx.state.start(key);
