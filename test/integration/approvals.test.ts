@@ -516,6 +516,9 @@ describe('discovery', () => {
       const r = mine(await baton.listPendingApprovals());
       return r.length === 2 ? r : undefined;
     }, 'both runs in the listing');
+    // Oldest gate first; both drafts are made at once, so either may have opened first.
+    expect(Date.parse(rows[0]!.since)).toBeLessThanOrEqual(Date.parse(rows[1]!.since));
+    rows.sort((x, y) => (x.runId === a.runId ? -1 : y.runId === a.runId ? 1 : 0));
     expect(rows).toEqual([
       expect.objectContaining({
         runId: a.runId,
