@@ -5,6 +5,9 @@
  * through the memo and search attributes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { ApprovalRefusedError, BatonClient, RunFailedError } from '../../src/client';
@@ -606,5 +609,60 @@ agents:
     expect(pending).toMatchObject({ draft: 'Please check: YAML-DRAFT', onTimeout: 'escalate' });
     await baton.approve(runId, { by: 'alice' });
     expect((await baton.result(runId)).output).toBe('YAML-PUBLISHED');
+  });
+});
+
+describe('the baton CLI', () => {
+  /** Run the real `baton` command against the test server; resolves with its exit code and output. */
+  function cli(args: string[]) {
+    const { address, namespace } = testTemporal();
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(__dirname, '..', '..', 'bin', 'baton.js'), ...args], {
+        env: {
+          PATH: process.env.PATH,
+          HOME: tmpdir(),
+          BATON_FROM_SOURCE: '1',
+          TEMPORAL_ADDRESS: address,
+          TEMPORAL_NAMESPACE: namespace,
+          USER: 'cli-user',
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  test('baton approvals lists the gate; approve --edit-file decides it as $USER; a wrong gate exits 2 with one line', async () => {
+    fake.on('Draft about', { text: 'DRAFT-CLI2' });
+    fake.on('Publish: EDITED BY CLI', { text: 'CLI-PUBLISHED' });
+    const { runId } = await baton.start(reviewed(), 'x', { runId: id('cli') });
+    await waitForGate(runId, 'review');
+
+    const listed = await eventually(async () => {
+      const r = await cli(['approvals', '-o', 'json']);
+      const rows = JSON.parse(r.stdout) as { runId: string; gate: string; summary: string }[];
+      return rows.find((row) => row.runId === runId);
+    }, 'the run in `baton approvals`');
+    expect(listed).toMatchObject({ gate: 'review', summary: 'DRAFT-CLI2' });
+
+    const wrong = await cli(['approve', runId, 'nope']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toBe(`baton: run ${runId}: no gate 'nope' waits in this run (waiting: 'review')\n`);
+
+    const file = join(mkdtempSync(join(tmpdir(), 'baton-approve-')), 'draft.txt');
+    writeFileSync(file, 'EDITED BY CLI\n');
+    const ok = await cli(['approve', runId, '--edit-file', file, '--comment', 'fixed a typo']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(
+      `approved gate 'review' of run ${runId}, with an edited draft (by cli-user: fixed a typo)\n`,
+    );
+    expect((await baton.result(runId)).output).toBe('CLI-PUBLISHED');
+
+    const again = await cli(['reject', runId, 'review', '--by', 'bob']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("gate 'review' was already decided: approved by cli-user");
   });
 });
