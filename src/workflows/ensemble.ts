@@ -2,7 +2,7 @@
  * The interpreter for declarative ensembles: a graph of steps joined by `dependsOn`, run in
  * phases. Every step whose dependencies are done starts at once; outputs flow downstream.
  */
-import { ApplicationFailure, ContinueAsNew, continueAsNew, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ContinueAsNew, continueAsNew, isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { AgentStep, Condition, LoopStep, StepDefinition } from '../types';
 import type { RunInput, RunOptions, RunResult } from './api';
 import { evaluateCondition, splitItems } from './conditions';
@@ -45,6 +45,19 @@ export async function runGraph(
   const settled = new Map<string, Settled>();
   const running = new Map<string, Promise<void>>();
   const failures: StepError[] = [];
+  // Approval gates waiting when another step fails are released (cancelled), so a failed run
+  // does not stay open until a person answers or the deadline passes.
+  const gates = new Map<string, CancellationScope>();
+  const released = new Set<string>();
+  const releaseGates = (failedStep: string) => {
+    for (const [name, gate] of gates) {
+      if (!running.has(name) || released.has(name)) continue;
+      released.add(name);
+      gate.cancel();
+    }
+    releasedBecause ??= failedStep;
+  };
+  let releasedBecause: string | undefined;
   const local = new Set(steps.map((s) => s.name));
   // Dependencies outside this graph (loop bodies naming outer steps) are done by construction;
   // a name known nowhere keeps its step from ever starting, which is reported below.
@@ -93,7 +106,10 @@ export async function runGraph(
         }
         ctx.state.start(key);
         const scope: TemplateScope = { input: ctx.input, steps: known, ...(loop && { loop }) };
-        const run = runStep(ctx, s, key, scope).then(
+        const gate = s.kind === 'approval' ? new CancellationScope() : undefined;
+        if (gate) gates.set(s.name, gate);
+        const work = gate ? gate.run(() => runStep(ctx, s, key, scope)) : runStep(ctx, s, key, scope);
+        const run = work.then(
           (out) => {
             outputs[s.name] = out;
             ctx.state.complete(key, out);
@@ -106,10 +122,17 @@ export async function runGraph(
               settle(s, 'failed');
               return;
             }
+            if (released.has(s.name) && isCancellation(err)) {
+              ctx.state.skip(key, `released without a decision: step '${releasedBecause}' failed`);
+              settle(s, 'skipped');
+              return;
+            }
             settle(s, 'failed');
             // A loop whose body failed fails too, with the body step's error.
             ctx.state.fail(key, describeError(err));
-            failures.push(err instanceof StepError ? err : new StepError(key, describeError(err), err));
+            const failure = err instanceof StepError ? err : new StepError(key, describeError(err), err);
+            failures.push(failure);
+            if (!isCancellation(err)) releaseGates(failure.step);
           },
         );
         running.set(s.name, run);

@@ -7,7 +7,7 @@
 import { ChildWorkflowFailure, executeChild, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Budget } from '../../types';
-import type { RunProgress, RunResult } from '../api';
+import { SEARCH_ATTRIBUTES, type RunProgress, type RunResult } from '../api';
 import { describeError, type StepErrorInfo } from '../errors';
 import { runAgent } from './agent';
 import { callAgent, callStructured, invalidSpec, runPattern, scopeOf, stepKey, tracked, type Agent, type AgentContext, type RunContextOptions } from './context';
@@ -145,6 +145,7 @@ async function delegate(
   // Delegating spends: refuse once the budget is reached, like any model call.
   ctx.state.checkBudget(key);
   const budget = remaining(ctx);
+  const ensemble = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.ensemble);
   const input: SubAgentInput = { agent, task, ...(ctx.options && { options: ctx.options }), ...(budget && { budget }) };
   ctx.state.start(key);
   try {
@@ -153,6 +154,8 @@ async function delegate(
       args: [input],
       ...(spec.taskQueue && { taskQueue: spec.taskQueue }),
       staticSummary: `${agent.name}: ${task.slice(0, 120)}`,
+      // Like its parent, a sub-agent marks its waiting tool gates for listing only where Baton's search attributes exist.
+      ...(ensemble !== undefined && { typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: ensemble }] }),
     });
     ctx.state.recordChild(key, res);
     ctx.state.recordRole(agent.name, res, res.steps.reduce((n, s) => n + s.calls, 0));
