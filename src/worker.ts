@@ -32,13 +32,18 @@ export interface BatonWorkerOptions {
   overrides?: Partial<WorkerOptions>;
 }
 
+/** A worker setting from the environment (BATON_MAX_*) is not usable; the message names it. */
+export class WorkerSettingsError extends Error {
+  override name = 'WorkerSettingsError';
+}
+
 /** Read worker settings from the environment, refusing values that are not whole numbers. */
 export function workerSettingsFromEnv(env: NodeJS.ProcessEnv = process.env) {
   const int = (name: string): number | undefined => {
     const raw = env[name];
     if (raw === undefined || raw === '') return undefined;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw} is not a positive whole number`);
+    if (!Number.isInteger(n) || n <= 0) throw new WorkerSettingsError(`${name}=${raw} is not a positive whole number`);
     return n;
   };
   return {

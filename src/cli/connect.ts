@@ -1,8 +1,8 @@
 /** How CLI commands reach Temporal: the configured cluster, or a dev server they start. */
 import { Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import { BatonClient } from '../client';
-import { TemporalUnavailableError } from '../server';
 
 /** The configured Temporal (TEMPORAL_ADDRESS / config profile), defaulting to a local `baton server`. */
 export function configuredTemporal(): { address: string; namespace: string; options: Parameters<typeof Connection.connect>[0] } {
@@ -15,17 +15,53 @@ export function configuredTemporal(): { address: string; namespace: string; opti
   };
 }
 
+/**
+ * Nothing answered at the configured Temporal address (exit code 3). Unlike the server module's
+ * TemporalUnavailableError, nothing was to be started here, so the advice is about the address.
+ */
+export class TemporalUnreachableError extends Error {
+  override name = 'TemporalUnreachableError';
+}
+
+/** Why a connection failed, in a few words rather than the transport's debug dump. */
+function reason(err: unknown): string {
+  const e = err as Error & { cause?: Error };
+  const text = `${e?.message ?? String(err)} ${e?.cause?.message ?? ''}`;
+  if (/ConnectionRefused|ECONNREFUSED|connection refused/i.test(text)) return 'connection refused';
+  if (/deadline|timed? ?out/i.test(text)) return 'no answer in time';
+  const first = (e?.cause?.message ?? e?.message ?? String(err)).split('\n')[0]!;
+  return first.length > 200 ? `${first.slice(0, 199)}…` : first;
+}
+
+/** The one line a user reads when nothing answers at `address`, with what to do. */
+export function unreachableError(address: string, err: unknown, env: NodeJS.ProcessEnv = process.env): TemporalUnreachableError {
+  const why = reason(err);
+  return new TemporalUnreachableError(
+    env.TEMPORAL_ADDRESS
+      ? `no Temporal server answered at ${address} (TEMPORAL_ADDRESS): ${why}. Check that it runs, or unset TEMPORAL_ADDRESS to let \`baton run\` start a local dev server`
+      : `no Temporal server answered at ${address}: ${why}. Start one with \`baton server\` and export TEMPORAL_ADDRESS=127.0.0.1:7233`,
+  );
+}
+
+/** A worker's connection to Temporal, or a one-line TemporalUnreachableError. */
+export async function connectNative(options: NativeConnectionOptions & { address: string }): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(options);
+  } catch (err) {
+    throw unreachableError(options.address, err);
+  }
+}
+
 /** Connect to an existing server, or explain in one line how to get one. */
 export async function connectExisting(opts: { taskQueue?: string } = {}): Promise<BatonClient> {
   const t = configuredTemporal();
-  let connection: Connection;
+  // lazy + ensureConnected rather than Connection.connect, which leaks its channel when it fails.
+  const connection = Connection.lazy(t.options);
   try {
-    connection = await Connection.connect(t.options);
+    await connection.ensureConnected();
   } catch (err) {
-    throw new TemporalUnavailableError([
-      `no Temporal server answered at ${t.address}${process.env.TEMPORAL_ADDRESS ? ' (TEMPORAL_ADDRESS)' : ''}: ${(err as Error).message}. ` +
-        'Start one with `baton server` (then export TEMPORAL_ADDRESS=127.0.0.1:7233), or set TEMPORAL_ADDRESS to your cluster',
-    ]);
+    await connection.close().catch(() => {});
+    throw unreachableError(t.address, err);
   }
   const client = await BatonClient.connect({ connection, namespace: t.namespace, ...(opts.taskQueue && { taskQueue: opts.taskQueue }) });
   // The client does not own a connection passed in; close it with the client.

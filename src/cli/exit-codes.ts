@@ -3,6 +3,8 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { InvalidRequestError, RunFailedError } from '../client';
 import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
+import { WorkerSettingsError } from '../worker';
+import { TemporalUnreachableError } from './connect';
 
 export const EXIT = { ok: 0, runFailed: 1, badInput: 2, temporalUnavailable: 3, internal: 4 } as const;
 
@@ -14,13 +16,16 @@ export class BadInputError extends Error {
 /** Map an error to the exit code its kind documents. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof RunFailedError) return EXIT.runFailed;
-  if (err instanceof TemporalUnavailableError) return EXIT.temporalUnavailable;
+  if (err instanceof TemporalUnavailableError || err instanceof TemporalUnreachableError) return EXIT.temporalUnavailable;
   if (err instanceof BadInputError || err instanceof UnknownProfileError || err instanceof InvalidRequestError) return EXIT.badInput;
+  if (err instanceof WorkerSettingsError) return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError) return EXIT.badInput;
   const name = (err as Error)?.name;
   if (name === 'EnsembleError') return EXIT.badInput;
-  // gRPC "unavailable" from the Temporal client: nothing listens at the address.
-  if (/UNAVAILABLE|ECONNREFUSED|Failed to connect/i.test(String((err as Error)?.message))) return EXIT.temporalUnavailable;
+  // gRPC "unavailable" from the Temporal client, or the worker's (Rust) transport: nothing listens at the address.
+  if (/UNAVAILABLE|ECONNREFUSED|ConnectionRefused|Failed to connect|transport error|tonic/i.test(String((err as Error)?.message))) {
+    return EXIT.temporalUnavailable;
+  }
   return EXIT.internal;
 }
 

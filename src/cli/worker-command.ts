@@ -1,6 +1,6 @@
-import { NativeConnection } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { createWorker, workerSettingsFromEnv } from '../worker';
+import { connectNative } from './connect';
 import { BadInputError } from './exit-codes';
 import { loadToolsModule } from './tools-module';
 
@@ -11,10 +11,12 @@ export async function runWorkerCommand(o: { taskQueue?: string; maxActivities?: 
   if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
     throw new BadInputError(`--max-activities ${o.maxActivities} is not a positive whole number`);
   }
+  // Settings are checked before connecting, so a typo is reported as such (exit 2).
+  const settings = workerSettingsFromEnv();
+  const taskQueue = o.taskQueue ?? settings.taskQueue;
   const config = loadClientConnectConfig();
   const address = config.connectionOptions.address ?? '127.0.0.1:7233';
-  const connection = await NativeConnection.connect({ ...config.connectionOptions, address });
-  const taskQueue = o.taskQueue ?? workerSettingsFromEnv().taskQueue;
+  const connection = await connectNative({ ...config.connectionOptions, address });
   try {
     const worker = await createWorker({
       connection,
