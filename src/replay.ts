@@ -10,6 +10,11 @@ import { readFileSync } from 'node:fs';
 export interface ReplayReport {
   workflowId: string;
   ok: boolean;
+  /**
+   * The code no longer follows the history (a deploy would break running runs). False for other
+   * failures: the workflows module does not bundle, the code throws, an SDK error.
+   */
+  nondeterministic: boolean;
   events: number;
   /** What went wrong, in plain words: which event, which step, what the code did instead. */
   problem?: string;
@@ -107,16 +112,17 @@ export async function replayHistory(history: History, workflowId?: string, opts:
     : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
   try {
     await Worker.runReplayHistory(source, history, workflowId);
-    return { workflowId, ok: true, events };
+    return { workflowId, ok: true, nondeterministic: false, events };
   } catch (err) {
     const detail = (err as Error).message;
     const nondeterministic = (err as Error).name === 'DeterminismViolationError' || /nondetermin/i.test(detail);
     return {
       workflowId,
       ok: false,
+      nondeterministic,
       events,
       detail,
-      problem: nondeterministic ? explainNondeterminism(detail, history) : `replay failed: ${detail}`,
+      problem: nondeterministic ? explainNondeterminism(detail, history) : `the replay did not complete: ${detail}`,
     };
   }
 }

@@ -1,6 +1,7 @@
 /** `baton replay | retry | fork`: check workflow code against recorded runs, and finish or branch runs. */
 import { Option, type Command } from 'commander';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fetchRunHistory, historyJSON, readHistoryFile, replayHistory } from '../../replay';
 import type { RunHandle } from '../../client';
 import { connectExisting } from '../connect';
@@ -36,9 +37,11 @@ export function registerLineageCommands(program: Command): void {
     .option('--history <file>', 'replay a history JSON file instead (from `temporal workflow show -o json` or --save)')
     .option('--save <file>', 'also write the fetched history to this file')
     .option('--workflows <path>', 'your workflows module, if you register your own (default: Baton\'s)')
+    .addHelpText('after', '\nExit codes: 0 the code replays the history, 1 it does not (nondeterminism), 2 bad input, 4 the replay could not run (e.g. the workflows module does not bundle)')
     .addOption(new Option('-o, --output <format>', 'rich or json').choices(['rich', 'json']).default('rich'))
     .action(async (runId: string | undefined, o: { history?: string; save?: string; workflows?: string; output: string }) => {
       if (!runId === !o.history) throw new BadInputError('give a run id or --history <file>, one of the two');
+      if (o.workflows && !existsSync(o.workflows)) throw new BadInputError(`--workflows ${o.workflows} does not exist`);
       let history;
       if (o.history) {
         try {
@@ -55,7 +58,13 @@ export function registerLineageCommands(program: Command): void {
         }
         if (o.save) writeFileSync(o.save, historyJSON(history));
       }
-      const report = await replayHistory(history, runId, o.workflows ? { workflowsPath: o.workflows } : {});
+      const report = await replayHistory(history, runId, o.workflows ? { workflowsPath: resolve(o.workflows) } : {});
+      // Exit 1 means drift only: the code no longer follows the history. Anything else that
+      // kept the replay from completing (bundling, a throw, the SDK) is an error (exit 4).
+      if (!report.ok && !report.nondeterministic) {
+        if (o.output === 'json') out(JSON.stringify(report, null, 2));
+        throw new Error(`replay could not check the history: ${report.detail}`);
+      }
       if (o.output === 'json') out(JSON.stringify(report, null, 2));
       else if (report.ok) out(`ok: ${report.events} events replay against the current code`);
       else err(`replay failed: ${report.problem}`);
