@@ -1,5 +1,19 @@
 /** Formatting shared by CLI commands: step tables, usage lines, one-line errors. */
+import { Option } from 'commander';
 import type { RunProgress, StepProgress } from '../workflows/api';
+
+/** The formats of `-o, --output`. */
+export type Output = 'rich' | 'json' | 'text';
+
+/** The `-o, --output` option; each command says what its formats print. */
+export const outputOption = (
+  description = 'rich (live progress), json (machine-readable), or text (the output only)',
+): Option => new Option('-o, --output <format>', description).choices(['rich', 'json', 'text']).default('rich');
+
+/** A line on standard output: results, what a script reads. */
+export const out = (s: string): void => void process.stdout.write(`${s}\n`);
+/** A line on standard error: progress and notes for a person. */
+export const err = (s: string): void => void process.stderr.write(`${s}\n`);
 
 export const fmtUsd = (n: number) => `$${n.toFixed(n > 0 && n < 0.01 ? 6 : 4)}`;
 

@@ -1,6 +1,6 @@
 /** `baton approvals | approve | reject`: find gates waiting for a person, and decide them. */
 import { readFile } from 'node:fs/promises';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import {
   ApprovalRefusedError,
   type ApprovalDecision,
@@ -10,18 +10,9 @@ import {
 import type { PendingApproval, RunProgress } from '../../workflows/api';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
-import { preview } from '../output';
+import { out, outputOption as formatOption, preview, type Output } from '../output';
 
-type Output = 'rich' | 'json' | 'text';
-const outputOption = () =>
-  new Option(
-    '-o, --output <format>',
-    'rich (a table), json (machine-readable), or text (one plain line each)',
-  )
-    .choices(['rich', 'json', 'text'])
-    .default('rich');
-
-const out = (s: string): void => void process.stdout.write(`${s}\n`);
+const outputOption = () => formatOption('rich (a table), json (machine-readable), or text (one plain line each)');
 
 /** How long ago (or until) an ISO time is, from now: `3m`, `2h 5m`, `1d 4h`. */
 export function relative(iso: string, now = Date.now()): string {

@@ -7,12 +7,9 @@ import type { RunHandle } from '../../client';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
 import { resolveInput } from '../input';
-import { usageLine } from '../output';
+import { err, out, usageLine } from '../output';
 import { followRun, richStep } from '../watch';
 import { loadEnsemble } from './runs';
-
-const out = (s: string): void => void process.stdout.write(`${s}\n`);
-const err = (s: string): void => void process.stderr.write(`${s}\n`);
 
 /** Print the new run's id, or follow it to the end with --follow. */
 async function announce(handle: RunHandle, kind: string, from: string, follow: boolean): Promise<void> {
