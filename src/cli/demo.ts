@@ -2,12 +2,12 @@
  * `baton demo` (what `npm start` runs): a Temporal server (started if none is configured), a
  * worker in this process, and one durable run, printed step by step with its usage.
  */
-import { NativeConnection } from '@temporalio/worker';
+import { Connection } from '@temporalio/client';
 import { BatonClient } from '../client';
 import { chain } from '../define';
-import { acquireTemporal } from '../server';
-import { createWorker } from '../worker';
+import { acquireTemporal, type TemporalHandle } from '../server';
 import type { RunProgress } from '../workflows/api';
+import { closeAll, startLocalWorker, trapInterrupt, type LocalWorker } from './lifecycle';
 import { preview, stepLine, usageLine } from './output';
 
 /** Pick the demo's model from the keys present; without any, the offline provider. */
@@ -26,18 +26,25 @@ export async function runDemo(opts: { topic?: string; log?: (line: string) => vo
   const { profile, note } = demoProfile(process.env);
   log(`baton demo: ${note}`);
 
-  const temporal = await acquireTemporal({ log: (l) => log(`temporal: ${l}`) });
-  log(
-    temporal.source === 'env'
-      ? `temporal: using the cluster at ${temporal.address} (TEMPORAL_ADDRESS)`
-      : `temporal: dev server at ${temporal.address} (binary from ${temporal.source})`,
-  );
-  const connection = await NativeConnection.connect(temporal.connectionOptions);
-  const taskQueue = `baton-demo-${process.pid}`;
-  const worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue });
-  const workerDone = worker.run();
-  const baton = await BatonClient.connect({ address: temporal.address, namespace: temporal.namespace, taskQueue });
+  // Ctrl-C stops the demo; the finally block lets go of what was opened.
+  const trap = trapInterrupt();
+  let temporal: TemporalHandle | undefined;
+  let worker: LocalWorker | undefined;
+  let connection: Connection | undefined;
+  let baton: BatonClient | undefined;
+  const until = <T>(p: Promise<T>): Promise<T> => Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
   try {
+    temporal = await until(acquireTemporal({ log: (l) => log(`temporal: ${l}`) }));
+    log(
+      temporal.source === 'env'
+        ? `temporal: using the cluster at ${temporal.address} (TEMPORAL_ADDRESS)`
+        : `temporal: dev server at ${temporal.address} (binary from ${temporal.source})`,
+    );
+    const taskQueue = `baton-demo-${process.pid}`;
+    worker = await until(startLocalWorker(temporal.connectionOptions, { namespace: temporal.namespace, taskQueue }));
+    // The same options as the worker's: a Temporal Cloud cluster needs its TLS or API key here too.
+    connection = await until(Connection.connect(temporal.connectionOptions));
+    baton = await BatonClient.connect({ connection, namespace: temporal.namespace, taskQueue });
     const definition = chain(
       'demo-blog-post',
       [
@@ -48,7 +55,7 @@ export async function runDemo(opts: { topic?: string; log?: (line: string) => vo
       { description: 'A three-step prompt chain: outline, draft, polish' },
     );
     const topic = opts.topic ?? 'why durable execution matters for LLM agents';
-    const { runId } = await baton.start(definition, topic);
+    const { runId } = await until(baton.start(definition, topic));
     log(`run ${runId} started: ${definition.steps.map((s) => s.name).join(' -> ')}`);
 
     // Print each step as it completes, from the run's progress query.
@@ -57,7 +64,7 @@ export async function runDemo(opts: { topic?: string; log?: (line: string) => vo
     let done = false;
     void resultPromise.finally(() => (done = true)).catch(() => {});
     while (!done) {
-      await new Promise((r) => setTimeout(r, 100));
+      await until(new Promise((r) => setTimeout(r, 100)));
       const p = await baton.progress(runId).catch(() => undefined);
       for (const s of p?.steps ?? []) {
         if (s.status === 'completed' && !shown.has(s.name)) {
@@ -66,16 +73,19 @@ export async function runDemo(opts: { topic?: string; log?: (line: string) => vo
         }
       }
     }
-    const result = await resultPromise;
+    const result = await until(resultPromise);
     for (const s of result.steps) if (!shown.has(s.name)) log(`${stepLine(s)}\n    ${preview(s.output ?? '')}`);
     log(`output: ${preview(result.output, 400)}`);
     log(usageLine(result));
     return result;
   } finally {
-    await baton.close();
-    worker.shutdown();
-    await workerDone;
-    await connection.close();
-    await temporal.stop();
+    const [client, conn, server] = [baton, connection, temporal];
+    await closeAll([
+      ['stopping the local worker', worker?.stop],
+      ['closing the client', client && (() => client.close())],
+      ['closing the Temporal connection', conn && (() => conn.close())],
+      ['stopping the dev server', server && (() => server.stop())],
+    ]);
+    trap.dispose();
   }
 }

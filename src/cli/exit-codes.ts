@@ -5,8 +5,9 @@ import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
 import { WorkerSettingsError } from '../worker';
 import { TemporalUnreachableError } from './connect';
+import { InterruptedError } from './lifecycle';
 
-export const EXIT = { ok: 0, runFailed: 1, badInput: 2, temporalUnavailable: 3, internal: 4 } as const;
+export const EXIT = { ok: 0, runFailed: 1, badInput: 2, temporalUnavailable: 3, internal: 4, interrupted: 130 } as const;
 
 /** Errors that mean the user's input was wrong (set by config loading and argument checks). */
 export class BadInputError extends Error {
@@ -17,6 +18,7 @@ export class BadInputError extends Error {
 export function exitCodeFor(err: unknown): number {
   if (err instanceof RunFailedError) return EXIT.runFailed;
   if (err instanceof TemporalUnavailableError || err instanceof TemporalUnreachableError) return EXIT.temporalUnavailable;
+  if (err instanceof InterruptedError) return EXIT.interrupted;
   if (err instanceof BadInputError || err instanceof UnknownProfileError || err instanceof InvalidRequestError) return EXIT.badInput;
   if (err instanceof WorkerSettingsError) return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError) return EXIT.badInput;

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { commandGroups } from './commands';
 import { runDemo } from './demo';
 import { EXIT, exitCodeFor, oneLine } from './exit-codes';
+import { InterruptedError } from './lifecycle';
 import { runServerCommand } from './server-command';
 import { runWorkerCommand } from './worker-command';
 
@@ -64,16 +65,21 @@ for (const register of commandGroups) register(program);
 /**
  * The SDK logs every worker event; a command's own output says what matters. A long-running
  * worker keeps INFO. BATON_LOG_LEVEL overrides either.
+ *
+ * The SDK also traps SIGINT/SIGTERM by default, to drain workers: right for `baton worker`, but
+ * every other command would swallow the first Ctrl-C. They get Node's default, or (run, demo)
+ * their own handling, which stops the local worker and cleans up.
  */
-function installLogger(argv: string[]): void {
-  const level = (process.env.BATON_LOG_LEVEL ?? (argv[2] === 'worker' ? 'INFO' : 'ERROR')).toUpperCase();
+function installRuntime(argv: string[]): void {
+  const isWorker = argv[2] === 'worker';
+  const level = (process.env.BATON_LOG_LEVEL ?? (isWorker ? 'INFO' : 'ERROR')).toUpperCase();
   const levels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
   const chosen = levels.find((l) => l === level) ?? 'ERROR';
-  Runtime.install({ logger: new DefaultLogger(chosen) });
+  Runtime.install({ logger: new DefaultLogger(chosen), ...(!isWorker && { shutdownSignals: [] }) });
 }
 
 async function main(): Promise<void> {
-  installLogger(process.argv);
+  installRuntime(process.argv);
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
@@ -84,6 +90,8 @@ async function main(): Promise<void> {
     }
     process.stderr.write(`baton: ${oneLine(err)}\n`);
     process.exitCode = exitCodeFor(err);
+    // Cleanup is done; a wait the interrupt cut short (a long-poll) must not keep the process alive.
+    if (err instanceof InterruptedError) process.exit();
   }
 }
 

@@ -7,14 +7,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Wait for a run's result; in between, call `onStep` for each step whose status changed.
- * Progress is polled through the run's query, so this works against any worker.
+ * Progress is polled through the run's query, so this works against any worker. When `signal`
+ * aborts, polling stops and the promise rejects with the signal's reason (the run goes on).
  */
 export async function followRun(
   baton: BatonClient,
   runId: string,
   onStep: (s: StepProgress) => void,
-  pollMs = 250,
+  opts: { pollMs?: number; signal?: AbortSignal } = {},
 ): Promise<RunResult> {
+  const { pollMs = 250, signal } = opts;
   const seen = new Map<string, string>();
   const report = (p: RunProgress | undefined) => {
     for (const s of p?.steps ?? []) {
@@ -27,10 +29,13 @@ export async function followRun(
   };
   let done = false;
   const result = baton.result(runId).finally(() => (done = true));
-  while (!done) {
-    await Promise.race([sleep(pollMs), result.catch(() => undefined)]);
-    if (!done) report(await baton.progress(runId).catch(() => undefined));
+  result.catch(() => {}); // awaited below, unless the signal ends the wait first
+  const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+  while (!done && !signal?.aborted) {
+    await Promise.race([sleep(pollMs), result.catch(() => undefined), aborted]);
+    if (!done && !signal?.aborted) report(await baton.progress(runId).catch(() => undefined));
   }
+  signal?.throwIfAborted();
   try {
     const r = await result;
     report(r);

@@ -1,28 +1,20 @@
 /** `baton validate | run | status | result | list | cancel`: ensembles and runs from the command line. */
-import { NativeConnection } from '@temporalio/worker';
 import { Option, type Command } from 'commander';
 import { BatonClient, RunFailedError } from '../../client';
 import { findConfigDirs, findEnsemble, loadEnsembleFile, missingKeysMessage } from '../../config';
-import { acquireTemporal, type TemporalHandle } from '../../server';
+import { acquireTemporal, type TemporalConnectionOptions, type TemporalHandle } from '../../server';
 import type { EnsembleDefinition } from '../../types';
-import { createWorker } from '../../worker';
+import { workerSettingsFromEnv } from '../../worker';
 import type { RunProgress } from '../../workflows/api';
 import { configuredTemporal, connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
 import { resolveInput } from '../input';
+import { closeAll, InterruptedError, startLocalWorker, trapInterrupt, type LocalWorker } from '../lifecycle';
 import { loadToolsModule } from '../tools-module';
-import { preview, stepLine, usageLine } from '../output';
+import { err, out, outputOption, preview, stepLine, usageLine, type Output } from '../output';
 import { followRun, richStep } from '../watch';
 
-type Output = 'rich' | 'json' | 'text';
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-const outputOption = () =>
-  new Option('-o, --output <format>', 'rich (live progress), json (machine-readable), or text (the output only)')
-    .choices(['rich', 'json', 'text'])
-    .default('rich');
-
-const out = (s: string): void => void process.stdout.write(`${s}\n`);
-const err = (s: string): void => void process.stderr.write(`${s}\n`);
 
 /** Load an ensemble by path or by name from .baton/ensembles or ~/.config/baton/ensembles. */
 export function loadEnsemble(nameOrPath: string, knownTools?: string[]): EnsembleDefinition {
@@ -78,49 +70,63 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
   const input = await resolveInput(inputArg, f.inputFile);
   const external = Boolean(process.env.TEMPORAL_ADDRESS);
   const localWorker = f.localWorker ?? !external;
-  if (localWorker) {
-    // The worker is ours, so its environment is this one: refuse a run it could not make.
-    const missing = missingKeysMessage(definition, process.env);
-    if (missing) throw new BadInputError(missing);
+  if (f.detach && f.localWorker) {
+    throw new BadInputError(
+      '--detach and --local-worker do not go together: the local worker would stop as soon as the run started. Run a worker with `baton worker`, or leave out --detach',
+    );
   }
   if (f.detach && !external) {
     throw new BadInputError('--detach needs a Temporal server that outlives this command: run `baton server` and set TEMPORAL_ADDRESS');
   }
-
-  let temporal: TemporalHandle | undefined;
-  let baton: BatonClient;
-  if (external) {
-    baton = await connectExisting(f.taskQueue ? { taskQueue: f.taskQueue } : {});
-  } else {
-    temporal = await acquireTemporal({ log: err });
-    if (f.output === 'rich') err(`temporal: dev server for this run at ${temporal.address} (its runs end with this command; \`baton server\` keeps them)`);
-    baton = await BatonClient.connect({ address: temporal.address, namespace: temporal.namespace, ...(f.taskQueue && { taskQueue: f.taskQueue }) });
+  if (localWorker) {
+    // The worker is ours, so its environment is this one: refuse a run it could not make.
+    workerSettingsFromEnv();
+    const missing = missingKeysMessage(definition, process.env);
+    if (missing) throw new BadInputError(missing);
   }
 
-  let stopWorker = async () => {};
+  // From here on, Ctrl-C stops following, and the finally block lets go of what was opened.
+  const trap = trapInterrupt();
+  let temporal: TemporalHandle | undefined;
+  let baton: BatonClient | undefined;
+  let worker: LocalWorker | undefined;
+  let runId: string | undefined;
+  // Waits end early on Ctrl-C, or when the local worker crashes (the run would wait for it forever).
+  const until = <T>(p: Promise<T>): Promise<T> => Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
   try {
+    if (external) {
+      baton = await until(connectExisting(f.taskQueue ? { taskQueue: f.taskQueue } : {}));
+    } else {
+      temporal = await until(acquireTemporal({ log: err }));
+      if (f.output === 'rich') err(`temporal: dev server for this run at ${temporal.address} (its runs end with this command; \`baton server\` keeps them)`);
+      baton = await until(BatonClient.connect({ address: temporal.address, namespace: temporal.namespace, ...(f.taskQueue && { taskQueue: f.taskQueue }) }));
+    }
+
     if (localWorker) {
-      const t = temporal ?? { connectionOptions: configuredTemporal().options, namespace: baton.temporal.options.namespace };
-      const connection = await NativeConnection.connect(t.connectionOptions as Parameters<typeof NativeConnection.connect>[0]);
-      const worker = await createWorker({ connection, namespace: t.namespace, taskQueue: baton.taskQueue, tools });
-      const running = worker.run();
-      stopWorker = async () => {
-        worker.shutdown();
-        await running;
-        await connection.close();
-      };
+      const connectionOptions = temporal?.connectionOptions ?? (configuredTemporal().options as TemporalConnectionOptions);
+      worker = await until(
+        startLocalWorker(connectionOptions, { namespace: temporal?.namespace ?? baton.temporal.options.namespace, taskQueue: baton.taskQueue, tools }),
+      );
     } else {
       await warnWithoutWorkers(baton);
     }
 
-    const { runId, started } = await baton.start(definition, input, f.runId ? { runId: f.runId } : {});
-    if (f.output === 'rich') err(`run ${runId} ${started ? 'started' : 'already exists; following it'}: ${definition.name}, ${plural(definition.steps.length, 'step')}`);
-    if (f.detach) return out(f.output === 'json' ? JSON.stringify({ runId, started }) : runId);
+    const handle = await until(baton.start(definition, input, f.runId ? { runId: f.runId } : {}));
+    runId = handle.runId;
+    if (f.output === 'rich') err(`run ${runId} ${handle.started ? 'started' : 'already exists; following it'}: ${definition.name}, ${plural(definition.steps.length, 'step')}`);
+    if (f.detach) return out(f.output === 'json' ? JSON.stringify({ runId, started: handle.started }) : runId);
 
     try {
-      const result = await followRun(baton, runId, (s) => {
-        if (f.output === 'rich') err(richStep(s));
-      });
+      const result = await until(
+        followRun(
+          baton,
+          runId,
+          (s) => {
+            if (f.output === 'rich') err(richStep(s));
+          },
+          { signal: trap.signal },
+        ),
+      );
       if (f.output === 'json') out(JSON.stringify({ runId, ...result }, null, 2));
       else if (f.output === 'text') out(result.output);
       else {
@@ -131,10 +137,18 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
       if (e instanceof RunFailedError && f.output === 'json') out(JSON.stringify({ runId, error: e.message, type: e.type, progress: e.progress }, null, 2));
       throw e;
     }
+  } catch (e) {
+    // A run on a lasting server goes on without us (if a worker elsewhere serves it): say where to find it.
+    if (e instanceof InterruptedError && runId && external) e.message += `; run ${runId} stays on the server (\`baton status ${runId}\`)`;
+    throw e;
   } finally {
-    await stopWorker();
-    await baton.close();
-    await temporal?.stop();
+    const [client, server] = [baton, temporal];
+    await closeAll([
+      ['stopping the local worker', worker?.stop],
+      ['closing the Temporal connection', client && (() => client.close())],
+      ['stopping the dev server', server && (() => server.stop())],
+    ]);
+    trap.dispose();
   }
 }
 

@@ -1,0 +1,125 @@
+/**
+ * What commands that own resources (`baton run` and `baton demo`: a dev server, a worker in this
+ * process, connections) need to stop cleanly: Ctrl-C handling, a watched local worker, and a
+ * cleanup where one failing step does not skip the others.
+ */
+import type { NativeConnectionOptions, Worker } from '@temporalio/worker';
+import { createWorker, type BatonWorkerOptions } from '../worker';
+import { connectNative } from './connect';
+
+/** The command was stopped by SIGINT or SIGTERM (exit code 130). */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted (${signal})`);
+  }
+}
+
+/** The worker a command runs in its own process stopped by itself. */
+export class LocalWorkerError extends Error {
+  override name = 'LocalWorkerError';
+}
+
+export interface InterruptTrap {
+  /** Aborted, with an InterruptedError as its reason, by the first SIGINT or SIGTERM. */
+  signal: AbortSignal;
+  /** Rejects with the InterruptedError; race the command's work against it. */
+  interrupted: Promise<never>;
+  /** Stop listening (the process gets Node's default handling back). */
+  dispose(): void;
+}
+
+/**
+ * Until disposed, the first SIGINT or SIGTERM aborts the command's work so that it can clean up;
+ * a second one exits at once (through process.exit, so a dev server we started is still killed).
+ */
+export function trapInterrupt(): InterruptTrap {
+  const controller = new AbortController();
+  const interrupted = new Promise<never>((_, reject) =>
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }),
+  );
+  interrupted.catch(() => {}); // a rejection nobody raced is not an error
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!controller.signal.aborted) return controller.abort(new InterruptedError(signal));
+    process.stderr.write('baton: interrupted again; exiting without waiting for cleanup\n');
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    interrupted,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+export interface LocalWorker {
+  /** Rejects with a LocalWorkerError if the worker stops before `stop()`; race the command's work against it. */
+  crashed: Promise<never>;
+  /** Shut the worker down (once, and only if it runs), wait for it, close its connection. */
+  stop: () => Promise<void>;
+}
+
+/**
+ * Connect and start a worker in this process. Its `run()` is observed at once, so a crash becomes
+ * `crashed` (one line for the user), never an unhandled rejection.
+ */
+export async function startLocalWorker(
+  connectionOptions: NativeConnectionOptions & { address: string },
+  opts: Omit<BatonWorkerOptions, 'connection'>,
+): Promise<LocalWorker> {
+  const connection = await connectNative(connectionOptions);
+  let worker: Worker;
+  try {
+    worker = await createWorker({ ...opts, connection });
+  } catch (e) {
+    await connection.close().catch(() => {});
+    throw e;
+  }
+  let stopping = false;
+  let failure: Error | undefined;
+  let crash!: (e: Error) => void;
+  const crashed = new Promise<never>((_, reject) => (crash = reject));
+  crashed.catch(() => {}); // a rejection nobody raced is not an error
+  const running = worker.run().then(
+    () => {
+      if (!stopping) crash(new LocalWorkerError('the local worker stopped before the run ended'));
+    },
+    (e: Error) => {
+      const error = new LocalWorkerError(`the local worker failed: ${e.message}`);
+      if (stopping) failure = error;
+      else crash(error);
+    },
+  );
+  let stopped: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    try {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    } finally {
+      await connection.close();
+    }
+    // A failure while shutting down reaches nobody through `crashed`: say it here.
+    if (failure) throw failure;
+  };
+  return { crashed, stop: () => (stopped ??= stop()) };
+}
+
+/**
+ * Run each cleanup step on its own, so one failing does not skip the rest; failures are printed
+ * as warnings (the command's own outcome is what its exit code says).
+ */
+export async function closeAll(steps: [what: string, step: (() => Promise<unknown>) | undefined][]): Promise<void> {
+  for (const [what, step] of steps) {
+    if (!step) continue;
+    try {
+      await step();
+    } catch (e) {
+      process.stderr.write(`baton: warning: ${what}: ${(e as Error).message}\n`);
+    }
+  }
+}
