@@ -22,13 +22,22 @@ program
     'after',
     `
 Environment:
-  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY   use an existing Temporal cluster (else a local dev server is started)
+  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY   the Temporal cluster every command uses (default 127.0.0.1:7233, e.g. \`baton server\`);
+                                                           when unset, \`baton run\` and \`baton demo\` start a dev server of their own
   OPENAI_API_KEY, OPENAI_BASE_URL                          OpenAI, or an OpenAI-compatible endpoint (read by the worker only)
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL                    Anthropic (read by the worker only)
   BATON_TASK_QUEUE                                         task queue of workers and runs (default: baton)
+  BATON_TOOLS                                              tools module that worker, run and validate load (as --tools)
+  BATON_MAX_CONCURRENT_ACTIVITIES                          worker: model and tool calls at once (default 500)
+  BATON_MAX_CONCURRENT_WORKFLOW_TASKS                      worker: workflow tasks at once (default 100)
+  BATON_MAX_CACHED_WORKFLOWS                               worker: runs kept in memory between tasks (default 1000)
+  BATON_LOG_LEVEL                                          SDK log level: TRACE, DEBUG, INFO, WARN, ERROR (default: INFO for worker, else ERROR)
+  BATON_API_TOKEN                                          \`baton api\`: bearer token every request must carry
+  BATON_TEMPORAL_CACHE_DIR                                 where a Temporal CLI built for the dev server is cached
 
 Exit codes:
-  0 success   1 the run failed   2 bad input (usage, ensemble, profile)   3 Temporal unreachable   4 internal error`,
+  0 success   1 the run failed (replay: the code no longer matches the history)   2 bad input (usage, ensemble, profile, settings)
+  3 Temporal unreachable   4 internal error   130 interrupted (SIGINT/SIGTERM)`,
   );
 
 program

@@ -13,6 +13,7 @@ import { closeAll, InterruptedError, startLocalWorker, trapInterrupt, type Local
 import { loadToolsModule } from '../tools-module';
 import { err, out, outputOption, preview, stepLine, usageLine, type Output } from '../output';
 import { followRun, richStep } from '../watch';
+import { decisionLine, pendingLines } from './approvals';
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -28,11 +29,15 @@ export function loadEnsemble(nameOrPath: string, knownTools?: string[]): Ensembl
   return loadEnsembleFile(file, { configDirs: dirs, ...(knownTools && { knownTools }) });
 }
 
-function printProgress(p: RunProgress, format: Output): void {
+function printProgress(runId: string, p: RunProgress, format: Output): void {
   if (format === 'json') return out(JSON.stringify(p, null, 2));
   if (format === 'text') return out(p.output ?? '');
   out(`${p.name}: ${p.status}`);
   for (const s of p.steps) out(stepLine(s));
+  for (const d of p.decisions ?? []) out(`${d.outcome === 'approved' ? '✓' : '✗'} ${decisionLine(runId, d)}`);
+  const waiting = pendingLines(p);
+  for (const line of waiting) out(line);
+  if (waiting.length) out(`decide with: baton approve ${runId} [gate] --comment "..."  |  baton reject ${runId} [gate] --comment "..."`);
   if (p.error) out(`error${p.error.step ? ` in step '${p.error.step}'` : ''}: ${p.error.type}: ${p.error.message}`);
   if (p.output !== undefined) out(`output: ${preview(p.output, 400)}`);
   out(usageLine(p));
@@ -159,7 +164,7 @@ export function registerRunCommands(program: Command): void {
     .description('Check ensemble files (schema, dependencies, profiles, templates) without running anything')
     .argument('<files...>', 'ensemble YAML files, or names under .baton/ensembles')
     .option('--tools <module>', 'also check tool names against the tools this module exports (default: BATON_TOOLS)')
-    .addOption(outputOption())
+    .addOption(outputOption('rich or text (readable lines), or json (one JSON object per file)'))
     .action((files: string[], o: { output: Output; tools?: string }) => {
       const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS).map((t) => t.name);
       let failed = 0;
@@ -202,7 +207,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (runId: string, o: { output: Output }) => {
       const baton = await connectExisting();
       try {
-        printProgress(await baton.progress(runId), o.output);
+        printProgress(runId, await baton.progress(runId), o.output);
       } finally {
         await baton.close();
       }
@@ -217,7 +222,7 @@ export function registerRunCommands(program: Command): void {
       const baton = await connectExisting();
       try {
         const r = await baton.result(runId);
-        printProgress(r, o.output);
+        printProgress(runId, r, o.output);
       } finally {
         await baton.close();
       }
