@@ -17,9 +17,12 @@ export async function runServerCommand(o: { port: string; uiPort: string; dbFile
       `${o.dbFile ? `, data in ${o.dbFile}` : ' (in memory)'}\n` +
       `Point workers and clients at it with TEMPORAL_ADDRESS=${server.address}. Ctrl-C to stop.\n`,
   );
+  // Signal listeners do not keep Node alive, and the server process is unref'd: hold the loop open.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  clearInterval(keepAlive);
   await server.stop();
 }

@@ -1,5 +1,6 @@
 /** `baton api`: serve the HTTP API (src/http/server.ts) over the configured Temporal server. */
 import type { Command } from 'commander';
+import type { BatonClient } from '../../client';
 import { createHttpServer } from '../../http/server';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
@@ -15,21 +16,34 @@ export function registerApiCommand(program: Command): void {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new BadInputError('--port must be a port number (0-65535)');
       const baton = await connectExisting();
-      const server = createHttpServer(baton);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (e: NodeJS.ErrnoException) => reject(new BadInputError(`cannot listen on ${o.host}:${port}: ${e.code ?? e.message}`)));
-        server.listen(port, o.host, resolve);
-      });
-      const where = server.address();
-      const shown = typeof where === 'object' && where ? `${where.address}:${where.port}` : `${o.host}:${port}`;
-      process.stderr.write(
-        `baton api: listening on http://${shown}${process.env.BATON_API_TOKEN ? ' (bearer token required)' : ''}; Ctrl-C to stop\n`,
-      );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await baton.close();
+      // Requests run in this signal's scope (the server is created inside it), so stopping cancels
+      // their Temporal calls: a long-poll (GET .../result of a running run) would hold the process.
+      const stopping = new AbortController();
+      try {
+        await baton.temporal.connection.withAbortSignal(stopping.signal, () => serve(baton, o.host, port, stopping));
+      } finally {
+        await baton.close();
+      }
     });
+}
+
+/** Listen until SIGINT/SIGTERM, then cancel open requests and close. */
+async function serve(baton: BatonClient, host: string, port: number, stopping: AbortController): Promise<void> {
+  const server = createHttpServer(baton);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new BadInputError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));
+    server.listen(port, host, resolve);
+  });
+  const where = server.address();
+  const shown = typeof where === 'object' && where ? `${where.address}:${where.port}` : `${host}:${port}`;
+  process.stderr.write(`baton api: listening on http://${shown}${process.env.BATON_API_TOKEN ? ' (bearer token required)' : ''}; Ctrl-C to stop\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  // Open long-polls would also hold close() until their runs end.
+  stopping.abort();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
 }
