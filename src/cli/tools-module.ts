@@ -8,13 +8,28 @@ const isTool = (t: unknown): t is ToolDefinition =>
   !!t && typeof t === 'object' && typeof (t as ToolDefinition).name === 'string' && typeof (t as ToolDefinition).run === 'function';
 
 /**
+ * Let require() load TypeScript: tsx's CommonJS hook (a devDependency; loading it again once it
+ * is registered, as when `baton` runs from source, does nothing).
+ */
+function registerTypeScript(path: string): void {
+  try {
+    require('tsx/cjs');
+  } catch (err) {
+    throw new BadInputError(
+      `tools module ${path} is TypeScript, and tsx, which loads it, is not installed (${(err as Error).message.split('\n')[0]}): compile it to JavaScript, or install tsx (npm install tsx)`,
+    );
+  }
+}
+
+/**
  * Every tool a module exports: an exported `tools` array, a default-exported array, or each
- * exported tool made with createTool. TypeScript modules load too when run from source.
+ * exported tool made with createTool. TypeScript modules (.ts, .mts, .cts) load through tsx.
  */
 export function loadToolsModule(path: string | undefined): ToolDefinition[] {
   if (!path) return [];
   const file = resolve(path);
   if (!existsSync(file)) throw new BadInputError(`tools module ${path} does not exist`);
+  if (/\.[mc]?ts$/.test(file)) registerTypeScript(path);
   let mod: Record<string, unknown>;
   try {
     mod = require(file) as Record<string, unknown>;
