@@ -1,11 +1,13 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { FakeModelServer } from '../support/fake-model-server';
-import { testTemporal } from '../support/temporal-env';
+import { testLogLevel, testTemporal } from '../support/temporal-env';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
+const ROOT = join(__dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'baton.js');
 let fake: FakeModelServer;
 let dir: string;
 
@@ -18,11 +20,17 @@ afterAll(async () => {
 });
 beforeEach(() => fake.reset());
 
-/** Run the real `baton` command; resolves with its exit code and output. */
-function baton(args: string[], opts: { stdin?: string; env?: NodeJS.ProcessEnv } = {}) {
+/**
+ * Run the real `baton` command (from source, or `entry`: another build of it); resolves with its
+ * exit code and output. `onStderr` sees the child's error output as it comes, to signal it.
+ */
+function baton(
+  args: string[],
+  opts: { stdin?: string; env?: NodeJS.ProcessEnv; entry?: string; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {},
+) {
   const { address, namespace } = testTemporal();
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [opts.entry ?? BIN, ...args], {
       cwd: dir,
       env: {
         PATH: process.env.PATH,
@@ -38,7 +46,10 @@ function baton(args: string[], opts: { stdin?: string; env?: NodeJS.ProcessEnv }
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      opts.onStderr?.(stderr, child);
+    });
     child.stdin.end(opts.stdin ?? '');
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -49,6 +60,23 @@ function ensemble(name: string, yaml: string): string {
   writeFileSync(file, yaml);
   return file;
 }
+
+const gatedYaml = `
+name: gated
+profiles:
+  fake: { provider: openai, model: gpt-test }
+default_profile: fake
+agents:
+  - name: draft
+    prompt: "draft this: {{input}}"
+  - name: gate
+    kind: approval
+    depends_on: [draft]
+    deadline: 1h
+  - name: publish
+    depends_on: [gate]
+    prompt: "publish: {{gate}}"
+`;
 
 const reviewYaml = `
 name: review
@@ -68,6 +96,8 @@ test('--help lists the commands and the exit codes', async () => {
   expect(r.code).toBe(0);
   for (const c of ['demo', 'worker', 'server', 'validate', 'run', 'status', 'list', 'cancel']) expect(r.stdout).toContain(c);
   expect(r.stdout).toMatch(/Exit codes:/);
+  for (const v of ['BATON_TOOLS', 'BATON_LOG_LEVEL', 'BATON_MAX_CONCURRENT_ACTIVITIES', 'BATON_API_TOKEN', 'BATON_TEMPORAL_CACHE_DIR']) expect(r.stdout).toContain(v);
+  expect(r.stdout).toMatch(/130 interrupted/);
 });
 
 test('validate accepts a good ensemble and refuses a bad one with file, line and field path', async () => {
@@ -135,13 +165,47 @@ test('an unknown ensemble name says where it looked', async () => {
   expect(r.stderr).toMatch(/no-such-ensemble/);
 });
 
-test('an unreachable server exits 3 with what to do', async () => {
+test('an unreachable server exits 3 with what to do, for clients and for a worker', async () => {
   const r = await baton(['status', 'some-run'], { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } });
   expect(r.code).toBe(3);
-  expect(r.stderr).toMatch(/no Temporal server answered at 127\.0\.0\.1:1.*baton server/);
+  expect(r.stderr).toMatch(/^baton: no Temporal server answered at 127\.0\.0\.1:1 \(TEMPORAL_ADDRESS\): .*check that it runs, or unset TEMPORAL_ADDRESS/i);
+  expect(r.stderr).not.toMatch(/PATH|Go /);
+
+  const w = await baton(['worker'], { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } });
+  expect(w.code).toBe(3);
+  expect(w.stderr).toMatch(/^baton: no Temporal server answered at 127\.0\.0\.1:1 \(TEMPORAL_ADDRESS\): connection refused\. /);
+  expect(w.stderr).not.toMatch(/tonic/);
+  expect(w.stderr.trim().split('\n')).toHaveLength(1);
 });
 
-describe('replay, retry and fork', () => {
+test('bad worker settings and --detach with --local-worker are refused before anything starts (exit 2)', async () => {
+  const w = await baton(['worker'], { env: { BATON_MAX_CONCURRENT_ACTIVITIES: 'abc' } });
+  expect(w.code).toBe(2);
+  expect(w.stderr).toBe('baton: BATON_MAX_CONCURRENT_ACTIVITIES=abc is not a positive whole number\n');
+
+  const file = ensemble('review-settings', reviewYaml);
+  const r = await baton(['run', file, 'x', '--local-worker'], { env: { BATON_MAX_CACHED_WORKFLOWS: '-1' } });
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/BATON_MAX_CACHED_WORKFLOWS=-1 is not a positive whole number/);
+
+  const d = await baton(['run', file, 'x', '--detach', '--local-worker']);
+  expect(d.code).toBe(2);
+  expect(d.stderr).toMatch(/--detach and --local-worker do not go together/);
+  expect(fake.count()).toBe(0);
+});
+
+test('Ctrl-C while following a run stops the local worker and exits 130', async () => {
+  fake.on('draft this', { text: 'DRAFT' });
+  const file = ensemble('gated', gatedYaml);
+  const r = await baton(['run', file, 'x', '--local-worker', '--task-queue', `cli-int-${Date.now()}`], {
+    // Interrupt once the run waits at its gate: the follow would otherwise last until a decision.
+    onStderr: (text, child) => void (/⏸ gate/.test(text) && !child.killed && child.kill('SIGINT')),
+  });
+  expect(r.code).toBe(130);
+  expect(r.stderr).toMatch(/baton: interrupted \(SIGINT\); run gated-\S+ stays on the server \(`baton status gated-\S+`\)\n$/);
+});
+
+describe('with a worker in the test process: replay, retry, fork, approvals', () => {
   const queue = `cli-lineage-${Date.now()}`;
   let stopWorker: () => Promise<void>;
 
@@ -151,6 +215,12 @@ describe('replay, retry and fork', () => {
     const { createWorker } = await import('../../src/worker');
     const { fakeEnv, workflowBundle } = await import('../support/harness');
     const { connectionOptions, namespace } = testTemporal();
+    const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+    try {
+      Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
+    } catch {
+      // Already installed in this jest worker.
+    }
     const connection = await NativeConnection.connect(connectionOptions);
     const worker = await createWorker({ connection, namespace, taskQueue: queue, env: fakeEnv(fake), workflowBundle: await workflowBundle() });
     const running = worker.run();
@@ -180,6 +250,43 @@ describe('replay, retry and fork', () => {
     const drifted = await baton(['replay', '--history', saved, '--workflows', join(__dirname, '..', 'support', 'drifted-workflows.ts')]);
     expect(drifted.code).toBe(1);
     expect(drifted.stderr).toMatch(/replay failed: at event \d+ \(step 'lint'\)/);
+
+    // Exit 1 means drift only: a missing module is bad input, one that does not bundle an error.
+    const missing = await baton(['replay', '--history', saved, '--workflows', join(dir, 'no-such-workflows.ts')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--workflows .*no-such-workflows\.ts does not exist/);
+    const broken = join(dir, 'broken-workflows.ts');
+    writeFileSync(broken, "export * from './no-such-module';\n");
+    const unbundled = await baton(['replay', '--history', saved, '--workflows', broken]);
+    expect(unbundled.code).toBe(4);
+    // (The SDK logs webpack's own report above the one line.)
+    expect(unbundled.stderr).toMatch(/^baton: replay could not check the history: Webpack finished with errors/m);
+  });
+
+  test('status shows the gates a run waits at and the decisions taken', async () => {
+    fake.on('draft this', { text: 'DRAFT' });
+    fake.on('publish', { text: 'PUBLISHED' });
+    const file = ensemble('gated-status', gatedYaml);
+    const env = { BATON_TASK_QUEUE: queue };
+    const started = await baton(['run', file, 'x', '--detach', '--task-queue', queue], { env });
+    expect(started.code).toBe(0);
+    const runId = started.stdout.trim();
+
+    let status = await baton(['status', runId], { env });
+    for (let i = 0; i < 50 && !status.stdout.includes('waits for a decision'); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      status = await baton(['status', runId], { env });
+    }
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/⏸ gate 'gate' \(draft\) waits for a decision, deadline in \d+m \(then reject\): .*DRAFT/);
+    expect(status.stdout).toContain(`decide with: baton approve ${runId} [gate]`);
+
+    const approved = await baton(['approve', runId, '--by', 'alice', '--comment', 'fine'], { env });
+    expect(approved.code).toBe(0);
+    const done = await baton(['result', runId], { env });
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain(`✓ approved gate 'gate' of run ${runId} (by alice: fine)`);
+    expect(done.stdout).not.toContain('waits for a decision');
   });
 
   test('retry finishes a failed run without paying for its completed steps; fork reruns from a step', async () => {
@@ -245,6 +352,42 @@ agents:
   const missing = await baton(['validate', unknown, '--tools', join(dir, 'nope.ts')]);
   expect(missing.code).toBe(2);
   expect(missing.stderr).toMatch(/tools module .*nope\.ts does not exist/);
+});
+
+describe('the compiled CLI (as installed, not run from source)', () => {
+  // A fresh build of this checkout, not dist/, which may be stale. Inside the project, so that the
+  // build resolves node_modules (tsx among them) as an installed dist/ does.
+  const out = join(ROOT, 'node_modules', '.cache', `baton-cli-test-${process.pid}`);
+  const entry = join(out, 'cli', 'main.js');
+
+  beforeAll(async () => {
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const args = ['-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'];
+    // Type errors elsewhere in the tree still emit JavaScript; only a missing entry point is fatal here.
+    await promisify(execFile)(process.execPath, [tsc, ...args], { cwd: ROOT }).catch(() => undefined);
+    if (!existsSync(entry)) throw new Error(`the build wrote no ${entry}`);
+  }, 180_000);
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  test('--tools loads a TypeScript tools module through tsx', async () => {
+    const tools = join(ROOT, 'examples', 'tools.ts');
+    const file = ensemble('tools-compiled', `
+name: with-tools
+default_profile: offline
+agents:
+  - name: researcher
+    tools: [search]
+    max_iterations: 4
+    prompt: "Find facts about {{input}}"
+`);
+    const env = { BATON_FROM_SOURCE: '' };
+    const v = await baton(['validate', file, '--tools', tools], { entry, env });
+    expect(v.stderr).toBe('');
+    expect(v.code).toBe(0);
+    const r = await baton(['run', file, 'france', '--local-worker', '--task-queue', `cli-tools-js-${Date.now()}`, '--tools', tools, '-o', 'json'], { entry, env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).steps[0].toolCalls).toBeGreaterThanOrEqual(1);
+  });
 });
 
 test('baton worker polls its task queue, and SIGTERM shuts it down gracefully (exit 0)', async () => {
