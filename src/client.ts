@@ -75,6 +75,11 @@ export interface StartOptions {
   resume?: ResumeState;
 }
 
+/** A running run's progress could not be read because no worker answered for it. */
+export class ProgressUnavailableError extends Error {
+  override name = 'ProgressUnavailableError';
+}
+
 /** A request the client refuses before anything starts: it says what is wrong and what to do. */
 export class InvalidRequestError extends Error {
   override name = 'InvalidRequestError';
@@ -292,7 +297,18 @@ export class BatonClient {
     const handle = this.handle(runId);
     const { status } = await handle.describe();
     // A running run answers its query; an ended one is read from history, so no worker is needed.
-    if (status.name === 'RUNNING') return { progress: await handle.query(progressQuery), status: status.name, error: '' };
+    if (status.name === 'RUNNING') {
+      try {
+        return { progress: await handle.query(progressQuery), status: status.name, error: '' };
+      } catch (err) {
+        // A running run answers through a worker; say which task queue needs one.
+        const taskQueue = (await handle.describe()).taskQueue;
+        throw new ProgressUnavailableError(
+          `run ${runId} is running, but no worker answered its progress query (${(err as Error).message}); ` +
+            `start a worker on task queue '${taskQueue}' (\`baton worker --task-queue ${taskQueue}\`)`,
+        );
+      }
+    }
     try {
       return { progress: await this.result(runId), status: status.name, error: '' };
     } catch (err) {

@@ -1,6 +1,6 @@
 /** Exit codes of the `baton` command, as documented in `baton --help` and the README. */
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { InvalidRequestError, RunFailedError } from '../client';
+import { InvalidRequestError, RunFailedError, ProgressUnavailableError } from '../client';
 import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
 import { WorkerSettingsError } from '../worker';
@@ -17,7 +17,9 @@ export class BadInputError extends Error {
 /** Map an error to the exit code its kind documents. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof RunFailedError) return EXIT.runFailed;
-  if (err instanceof TemporalUnavailableError || err instanceof TemporalUnreachableError) return EXIT.temporalUnavailable;
+  if (err instanceof TemporalUnavailableError || err instanceof TemporalUnreachableError || err instanceof ProgressUnavailableError) {
+    return EXIT.temporalUnavailable;
+  }
   if (err instanceof InterruptedError) return EXIT.interrupted;
   if (err instanceof BadInputError || err instanceof UnknownProfileError || err instanceof InvalidRequestError) return EXIT.badInput;
   if (err instanceof WorkerSettingsError) return EXIT.badInput;

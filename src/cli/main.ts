@@ -37,7 +37,7 @@ Environment:
 
 Exit codes:
   0 success   1 the run failed (replay: the code no longer matches the history)   2 bad input (usage, ensemble, profile, settings)
-  3 Temporal unreachable   4 internal error   130 interrupted (SIGINT/SIGTERM)`,
+  3 Temporal (or a worker a running run needs) unreachable   4 internal error   130 interrupted (SIGINT/SIGTERM)`,
   );
 
 program
