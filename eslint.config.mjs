@@ -10,20 +10,52 @@ const workflowBans = {
     '@temporalio/worker',
     '@temporalio/activity',
     '@temporalio/testing',
-    ...['fs', 'path', 'os', 'child_process', 'http', 'https', 'net', 'crypto', 'process', 'timers', 'events', 'worker_threads', 'dns', 'stream'].flatMap((m) => [
+    ...[
+      'fs',
+      'path',
+      'os',
+      'child_process',
+      'http',
+      'https',
+      'net',
+      'crypto',
+      'process',
+      'timers',
+      'events',
+      'worker_threads',
+      'dns',
+      'stream',
+    ].flatMap((m) => [
       { name: m, message: 'Workflow code must not do I/O: move this to an activity.' },
       { name: `node:${m}`, message: 'Workflow code must not do I/O: move this to an activity.' },
     ]),
-  ].map((p) => (typeof p === 'string' ? { name: p, message: 'SDK clients belong in activities (src/activities), never in workflow code.' } : p)),
+  ].map((p) =>
+    typeof p === 'string'
+      ? { name: p, message: 'SDK clients belong in activities (src/activities), never in workflow code.' }
+      : p,
+  ),
   patterns: [
-    { group: ['../activities', '../activities/*', '../../activities', '../../activities/*'], allowTypeImports: true, message: 'Import activities as types only: proxyActivities<typeof ...>.' },
+    {
+      group: ['../activities', '../activities/*', '../../activities', '../../activities/*'],
+      allowTypeImports: true,
+      message: 'Import activities as types only: proxyActivities<typeof ...>.',
+    },
     { group: ['node:*'], message: 'Workflow code must not use Node built-ins.' },
   ],
 };
 
 export default tseslint.config(
   // TypeScript is linted; plain JS files (bin, config, jest reporter, bench output) are not part of the project.
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', '**/*.js', 'eslint.config.mjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'bench/results/**',
+      '**/*.js',
+      'eslint.config.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -51,7 +83,10 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': ['error', workflowBans],
       'no-restricted-globals': [
         'error',
-        { name: 'process', message: 'No environment reads in workflow code: pass settings as workflow input.' },
+        {
+          name: 'process',
+          message: 'No environment reads in workflow code: pass settings as workflow input.',
+        },
         { name: 'setTimeout', message: "Use sleep() from '@temporalio/workflow'." },
         { name: 'setInterval', message: "Use sleep() in a loop from '@temporalio/workflow'." },
         { name: 'fetch', message: 'Workflow code must not do I/O: move this to an activity.' },
@@ -59,8 +94,17 @@ export default tseslint.config(
       ],
       'no-restricted-properties': [
         'error',
-        { object: 'Date', property: 'now', message: "Non-deterministic: use workflow time from '@temporalio/workflow' (or take time from an activity)." },
-        { object: 'Math', property: 'random', message: "Non-deterministic: use uuid4() from '@temporalio/workflow'." },
+        {
+          object: 'Date',
+          property: 'now',
+          message:
+            "Non-deterministic: use workflow time from '@temporalio/workflow' (or take time from an activity).",
+        },
+        {
+          object: 'Math',
+          property: 'random',
+          message: "Non-deterministic: use uuid4() from '@temporalio/workflow'.",
+        },
       ],
     },
   },

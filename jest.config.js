@@ -10,6 +10,9 @@ module.exports = {
   maxWorkers: 2,
   // .ci/run reads the totals from this report; a plain `npm test` writes none.
   ...(process.env.BATON_JEST_JSON && {
-    reporters: ['default', ['<rootDir>/test/support/json-reporter.js', { outputFile: process.env.BATON_JEST_JSON }]],
+    reporters: [
+      'default',
+      ['<rootDir>/test/support/json-reporter.js', { outputFile: process.env.BATON_JEST_JSON }],
+    ],
   }),
 };

@@ -46,7 +46,9 @@ export async function withExample(body: (ex: Example) => Promise<void>): Promise
   const profile = exampleProfile();
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const temporal = await acquireTemporal({ log: (l) => log(`temporal: ${l}`) });
-  log(`temporal: ${temporal.source === 'env' ? `the cluster at ${temporal.address}` : `a dev server at ${temporal.address}`}`);
+  log(
+    `temporal: ${temporal.source === 'env' ? `the cluster at ${temporal.address}` : `a dev server at ${temporal.address}`}`,
+  );
   const nativeConnection = await NativeConnection.connect(temporal.connectionOptions);
   const taskQueue = `baton-examples-${process.pid}`;
   const worker = await createWorker({
@@ -67,10 +69,15 @@ export async function withExample(body: (ex: Example) => Promise<void>): Promise
         const workflowId = `example-${workflow}-${Date.now()}-${++seq}`;
         log(`\nrun ${workflowId} (${workflow})`);
         try {
-          return (await client.workflow.execute(workflow, { taskQueue, workflowId, args: [input] })) as PatternRunResult<T>;
+          return (await client.workflow.execute(workflow, {
+            taskQueue,
+            workflowId,
+            args: [input],
+          })) as PatternRunResult<T>;
         } catch (err) {
           const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-          if (cause instanceof ApplicationFailure && cause.details?.[0]) printRun(cause.details[0] as RunProgress);
+          if (cause instanceof ApplicationFailure && cause.details?.[0])
+            printRun(cause.details[0] as RunProgress);
           throw err;
         }
       },
@@ -90,10 +97,13 @@ export function preview(text: string, max = 110): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-const tokens = (u: { inputTokens: number; outputTokens: number }) => `${u.inputTokens} in / ${u.outputTokens} out`;
+const tokens = (u: { inputTokens: number; outputTokens: number }) =>
+  `${u.inputTokens} in / ${u.outputTokens} out`;
 
 function stepLine(s: StepProgress): string {
-  const icon = { pending: '·', running: '…', completed: '✓', failed: '✗', skipped: '-', waiting: '⏸' }[s.status];
+  const icon = { pending: '·', running: '…', completed: '✓', failed: '✗', skipped: '-', waiting: '⏸' }[
+    s.status
+  ];
   const calls = `${s.calls} model call${s.calls === 1 ? '' : 's'}${s.toolCalls ? `, ${s.toolCalls} tool call${s.toolCalls === 1 ? '' : 's'}` : ''}`;
   let line = `  ${icon} ${s.name.padEnd(22)} ${calls.padEnd(30)} ${tokens(s.usage)}`;
   if (s.output !== undefined) line += `\n      ${preview(s.output)}`;
@@ -107,16 +117,21 @@ export function printRun(p: RunProgress): void {
   for (const s of p.steps) log(stepLine(s));
   if (p.roles) {
     log('usage per role:');
-    for (const [role, r] of Object.entries(p.roles)) log(`  ${role.padEnd(12)} ${String(r.calls).padStart(2)} calls  ${tokens(r.usage)}`);
+    for (const [role, r] of Object.entries(p.roles))
+      log(`  ${role.padEnd(12)} ${String(r.calls).padStart(2)} calls  ${tokens(r.usage)}`);
   }
-  log(`total: ${tokens(p.usage)} tokens (${p.usage.inputTokens + p.usage.outputTokens}), cost $${p.costUsd.toFixed(6)}`);
+  log(
+    `total: ${tokens(p.usage)} tokens (${p.usage.inputTokens + p.usage.outputTokens}), cost $${p.costUsd.toFixed(6)}`,
+  );
   if (p.output !== undefined) log(`output: ${preview(p.output, 300)}`);
 }
 
 /** Run `main` as a script: print a failure and exit non-zero. */
 export function runMain(main: () => Promise<void>): void {
   main().catch((err: unknown) => {
-    process.stderr.write(`example failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `example failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exit(1);
   });
 }

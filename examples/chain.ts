@@ -11,8 +11,18 @@ runMain(() =>
     const res = await run<ChainResult>('chainWorkflow', {
       input: 'why durable execution matters for LLM agents',
       agents: [
-        { name: 'outline', profile, system: 'You plan short technical posts.', prompt: 'Outline a short post about: {{input}}' },
-        { name: 'draft', profile, system: 'You write clearly.', prompt: 'Write the post from this outline:\n{{outline}}' },
+        {
+          name: 'outline',
+          profile,
+          system: 'You plan short technical posts.',
+          prompt: 'Outline a short post about: {{input}}',
+        },
+        {
+          name: 'draft',
+          profile,
+          system: 'You write clearly.',
+          prompt: 'Write the post from this outline:\n{{outline}}',
+        },
         { name: 'polish', profile, system: 'You are an editor.', prompt: 'Tighten this draft:\n{{draft}}' },
       ],
     });

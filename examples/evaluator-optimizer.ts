@@ -13,13 +13,19 @@ runMain(() =>
     const res = await run<EvaluatorOptimizerResult>('evaluatorOptimizerWorkflow', {
       input: 'Write a two-sentence product description for a durable workflow engine for AI agents.',
       generator: { name: 'writer', profile, system: 'You write crisp product copy.' },
-      evaluator: { name: 'editor', profile, system: 'You are a demanding editor. Pass only copy you would publish as is.' },
+      evaluator: {
+        name: 'editor',
+        profile,
+        system: 'You are a demanding editor. Pass only copy you would publish as is.',
+      },
       maxRounds: 3,
       passScore: 8,
     });
     printRun(res);
     for (const r of res.result.rounds) {
-      log(`round ${r.round}: pass=${r.verdict.pass} score=${r.verdict.score} feedback=${preview(r.verdict.feedback, 60)}`);
+      log(
+        `round ${r.round}: pass=${r.verdict.pass} score=${r.verdict.score} feedback=${preview(r.verdict.feedback, 60)}`,
+      );
     }
     log(`stopped by ${res.result.stoppedBy}; best is round ${res.result.best.round}`);
   }),

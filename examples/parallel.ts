@@ -22,7 +22,11 @@ runMain(() =>
       })),
       limit: 2,
       onError: 'collect',
-      join: { name: 'summary', profile, prompt: 'Merge these reviews into one list of changes:\n{{branches}}' },
+      join: {
+        name: 'summary',
+        profile,
+        prompt: 'Merge these reviews into one list of changes:\n{{branches}}',
+      },
     });
     printRun(review);
     log(`branches: ${review.result.branches.map((b) => `${b.name}=${b.status}`).join(', ')}`);

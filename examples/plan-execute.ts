@@ -17,13 +17,21 @@ runMain(() =>
       planner: { name: 'planner', profile },
       solver: { name: 'solver', profile },
       tools: ['search', 'calculator'],
-      workers: [{ name: 'LLM', profile, description: 'A language model: answers a question or reasons over evidence.' }],
+      workers: [
+        {
+          name: 'LLM',
+          profile,
+          description: 'A language model: answers a question or reasons over evidence.',
+        },
+      ],
       maxSteps: 5,
     });
     printRun(rewoo);
     log('plan:');
     for (const s of rewoo.result.plan) {
-      const after = s.dependsOn.length ? ` (after ${s.dependsOn.join(', ')})` : ' (no dependency: runs at once)';
+      const after = s.dependsOn.length
+        ? ` (after ${s.dependsOn.join(', ')})`
+        : ' (no dependency: runs at once)';
       log(`  #${s.id} = ${s.tool}[${preview(s.input, 60)}]${after}`);
       log(`      evidence: ${preview(rewoo.result.evidence[s.id] ?? '', 90)}`);
     }
@@ -37,10 +45,16 @@ runMain(() =>
     const t = rewoo.result.tokens;
     const sum = (u: { inputTokens: number; outputTokens: number }) => u.inputTokens + u.outputTokens;
     log('\ntokens for the same task:');
-    log(`  ReWOO  planner ${sum(t.planner.usage)} + worker ${sum(t.worker.usage)} + solver ${sum(t.solver.usage)} = ${sum(rewoo.usage)} (${t.planner.calls + t.worker.calls + t.solver.calls} model calls)`);
-    log(`  ReAct  ${sum(react.usage)} (${react.result.iterations} model calls, ${react.result.toolCalls.length} tool calls)`);
+    log(
+      `  ReWOO  planner ${sum(t.planner.usage)} + worker ${sum(t.worker.usage)} + solver ${sum(t.solver.usage)} = ${sum(rewoo.usage)} (${t.planner.calls + t.worker.calls + t.solver.calls} model calls)`,
+    );
+    log(
+      `  ReAct  ${sum(react.usage)} (${react.result.iterations} model calls, ${react.result.toolCalls.length} tool calls)`,
+    );
     if (profile.provider === 'offline') {
-      log('  (offline provider: rough counts, chars/4; its ReAct stops after one tool call, so this task is small for it.)');
+      log(
+        '  (offline provider: rough counts, chars/4; its ReAct stops after one tool call, so this task is small for it.)',
+      );
     }
   }),
 );

@@ -21,7 +21,9 @@ runMain(() =>
     });
     printRun(res);
     for (const c of res.result.toolCalls) {
-      log(`tool ${c.name}(${JSON.stringify(c.arguments)}) -> ${c.ok ? 'ok' : c.error}: ${preview(c.content, 80)}`);
+      log(
+        `tool ${c.name}(${JSON.stringify(c.arguments)}) -> ${c.ok ? 'ok' : c.error}: ${preview(c.content, 80)}`,
+      );
     }
     log(`${res.result.iterations} model calls, stopped by ${res.result.stoppedBy}`);
   }),

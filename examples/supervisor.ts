@@ -13,7 +13,13 @@ runMain(() =>
       input: 'Write a three-sentence brief comparing the populations of France and Germany.',
       supervisor: { name: 'lead', profile, system: 'You lead a small team and keep the work short.' },
       agents: [
-        { name: 'researcher', profile, description: 'looks facts up with a search tool', tools: ['search'], maxIterations: 4 },
+        {
+          name: 'researcher',
+          profile,
+          description: 'looks facts up with a search tool',
+          tools: ['search'],
+          maxIterations: 4,
+        },
         { name: 'writer', profile, description: 'writes short prose from notes it is given' },
       ],
       maxRounds: 3,
@@ -23,7 +29,9 @@ runMain(() =>
       log(`round ${r.round}: ${r.action}${r.error ? ` (${preview(r.error, 60)})` : ''}`);
       for (const d of r.delegations) {
         const child = await client.workflow.getHandle(d.workflowId).describe();
-        log(`  ${d.agent} [${d.status}] child workflow ${d.workflowId} (parent: ${child.parentExecution?.workflowId})`);
+        log(
+          `  ${d.agent} [${d.status}] child workflow ${d.workflowId} (parent: ${child.parentExecution?.workflowId})`,
+        );
         log(`      task: ${preview(d.task, 70)}`);
       }
     }

@@ -7,11 +7,23 @@ import { z } from 'zod';
 import { createTool } from '../src/activities/tools';
 
 const FACTS: { keys: string[]; text: string }[] = [
-  { keys: ['france', 'french', 'paris'], text: 'France has a population of about 68.4 million (2024); its capital is Paris.' },
-  { keys: ['germany', 'german', 'berlin'], text: 'Germany has a population of about 84.5 million (2024); its capital is Berlin.' },
+  {
+    keys: ['france', 'french', 'paris'],
+    text: 'France has a population of about 68.4 million (2024); its capital is Paris.',
+  },
+  {
+    keys: ['germany', 'german', 'berlin'],
+    text: 'Germany has a population of about 84.5 million (2024); its capital is Berlin.',
+  },
   { keys: ['eiffel', 'tower'], text: 'The Eiffel Tower is 330 metres tall and was finished in 1889.' },
-  { keys: ['temporal', 'durable', 'workflow'], text: 'Temporal runs workflows durably: each step is recorded, so a crash resumes where it stopped.' },
-  { keys: ['rewoo', 'react', 'planner'], text: 'ReWOO plans every tool call up front; ReAct decides one call at a time from what it observed.' },
+  {
+    keys: ['temporal', 'durable', 'workflow'],
+    text: 'Temporal runs workflows durably: each step is recorded, so a crash resumes where it stopped.',
+  },
+  {
+    keys: ['rewoo', 'react', 'planner'],
+    text: 'ReWOO plans every tool call up front; ReAct decides one call at a time from what it observed.',
+  },
 ];
 
 /** Look facts up by keyword; no match is an answer too (the model reads it and moves on). */
@@ -31,7 +43,9 @@ export function evaluateArithmetic(expression: string): number {
   const src = expression.replace(/\s+/g, '');
   let i = 0;
   const fail = (what: string): never => {
-    throw new Error(`cannot evaluate '${expression}': ${what} at position ${i + 1}; use numbers, + - * / and parentheses`);
+    throw new Error(
+      `cannot evaluate '${expression}': ${what} at position ${i + 1}; use numbers, + - * / and parentheses`,
+    );
   };
   const number = (): number => {
     const m = /^\d+(\.\d+)?/.exec(src.slice(i));

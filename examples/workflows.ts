@@ -35,7 +35,10 @@ export interface RunSettings {
   options?: RunOptions;
 }
 
-const settings = (s: RunSettings) => ({ ...(s.budget && { budget: s.budget }), ...(s.options && { options: s.options }) });
+const settings = (s: RunSettings) => ({
+  ...(s.budget && { budget: s.budget }),
+  ...(s.options && { options: s.options }),
+});
 
 export async function chainWorkflow(i: RunSettings & { agents: Agent[] }) {
   return runPattern('chain', settings(i), (ctx) => chain(ctx, i.agents, i.input));
@@ -53,13 +56,20 @@ export async function evaluatorOptimizerWorkflow(i: RunSettings & EvaluatorOptim
   return runPattern('evaluator-optimizer', settings(i), (ctx) => evaluatorOptimizer(ctx, i, i.input));
 }
 
-export async function routerWorkflow(i: RunSettings & { classifier: Agent; routes: Record<string, Agent>; default: Agent }) {
+export async function routerWorkflow(
+  i: RunSettings & { classifier: Agent; routes: Record<string, Agent>; default: Agent },
+) {
   return runPattern('router', settings(i), (ctx) => route(ctx, i, i.input));
 }
 
-export async function reactWorkflow(i: RunSettings & { agent: Agent; onMaxIterations?: ReactOptions['onMaxIterations'] }) {
+export async function reactWorkflow(
+  i: RunSettings & { agent: Agent; onMaxIterations?: ReactOptions['onMaxIterations'] },
+) {
   return runPattern('react', settings(i), (ctx) =>
-    reactAgent(ctx, i.agent, i.input, { role: 'agent', ...(i.onMaxIterations && { onMaxIterations: i.onMaxIterations }) }),
+    reactAgent(ctx, i.agent, i.input, {
+      role: 'agent',
+      ...(i.onMaxIterations && { onMaxIterations: i.onMaxIterations }),
+    }),
   );
 }
 
@@ -85,7 +95,14 @@ export async function supportDesk(i: RunSettings & { profile: ModelProfile }) {
         routes: {
           facts: {
             description: 'questions of fact that need looking up or arithmetic',
-            run: async (q, c) => (await reactAgent(c, { name: 'researcher', profile, tools: ['search', 'calculator'], maxIterations: 5 }, q)).output,
+            run: async (q, c) =>
+              (
+                await reactAgent(
+                  c,
+                  { name: 'researcher', profile, tools: ['search', 'calculator'], maxIterations: 5 },
+                  q,
+                )
+              ).output,
           },
           writing: {
             description: 'requests to write or rewrite a text',
@@ -93,7 +110,11 @@ export async function supportDesk(i: RunSettings & { profile: ModelProfile }) {
               (
                 await evaluatorOptimizer(
                   c,
-                  { generator: { name: 'writer', profile }, evaluator: { name: 'editor', profile }, maxRounds: 2 },
+                  {
+                    generator: { name: 'writer', profile },
+                    evaluator: { name: 'editor', profile },
+                    maxRounds: 2,
+                  },
                   q,
                 )
               ).output,

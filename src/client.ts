@@ -36,7 +36,15 @@ import {
   type RunResult,
 } from './workflows/api';
 
-export type { ResumeState, RunInput, RunLineage, RunOptions, RunProgress, RunResult, StepProgress } from './workflows/api';
+export type {
+  ResumeState,
+  RunInput,
+  RunLineage,
+  RunOptions,
+  RunProgress,
+  RunResult,
+  StepProgress,
+} from './workflows/api';
 export type {
   ApprovalDecision,
   ApprovalRequest,
@@ -119,9 +127,19 @@ export function downstreamOf(definition: EnsembleDefinition, step: string): Set<
 }
 
 /** The completed top-level steps of a run, as a resume state that reuses them. */
-function reuseOf(progress: RunProgress, keep: (name: string) => boolean, parent: ResumeState['parent']): ResumeState {
-  const done = progress.steps.filter((s) => s.status === 'completed' && s.output !== undefined && !s.name.includes('/') && keep(s.name));
-  return { reuse: Object.fromEntries(done.map((s) => [s.name, s.output!])), steps: done, ...(parent && { parent }) };
+function reuseOf(
+  progress: RunProgress,
+  keep: (name: string) => boolean,
+  parent: ResumeState['parent'],
+): ResumeState {
+  const done = progress.steps.filter(
+    (s) => s.status === 'completed' && s.output !== undefined && !s.name.includes('/') && keep(s.name),
+  );
+  return {
+    reuse: Object.fromEntries(done.map((s) => [s.name, s.output!])),
+    steps: done,
+    ...(parent && { parent }),
+  };
 }
 
 export interface BatonClientOptions {
@@ -160,7 +178,8 @@ export interface PendingApprovalListing extends PendingApprovalSummary {
 }
 
 /** Why a decision was refused; the run is unchanged. */
-export type ApprovalRefusal = 'unknown-gate' | 'already-decided' | 'gate-required' | 'invalid' | 'run-not-found' | 'run-ended';
+export type ApprovalRefusal =
+  'unknown-gate' | 'already-decided' | 'gate-required' | 'invalid' | 'run-not-found' | 'run-ended';
 
 /** A decision the run (or the server) refused: nothing was recorded, and the message says why. */
 export class ApprovalRefusedError extends Error {
@@ -206,7 +225,8 @@ export class BatonClient {
     private readonly ownedConnection?: Connection,
   ) {
     this.taskQueue = opts.taskQueue ?? process.env.BATON_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
-    if (opts.searchAttributes !== undefined) this.searchAttributesReady = Promise.resolve(opts.searchAttributes);
+    if (opts.searchAttributes !== undefined)
+      this.searchAttributesReady = Promise.resolve(opts.searchAttributes);
   }
 
   /** Connect to Temporal (default: TEMPORAL_ADDRESS, else 127.0.0.1:7233). */
@@ -217,13 +237,22 @@ export class BatonClient {
       opts.connection ??
       (await Connection.connect(
         config
-          ? { ...(config.connectionOptions as object), address: config.connectionOptions.address ?? '127.0.0.1:7233' }
+          ? {
+              ...(config.connectionOptions as object),
+              address: config.connectionOptions.address ?? '127.0.0.1:7233',
+            }
           : { address: opts.address! },
       ));
-    const client = new Client({ connection, namespace: opts.namespace ?? config?.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    const client = new Client({
+      connection,
+      namespace: opts.namespace ?? config?.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
+    });
     return new BatonClient(
       client,
-      { ...(opts.taskQueue && { taskQueue: opts.taskQueue }), ...(opts.searchAttributes !== undefined && { searchAttributes: opts.searchAttributes }) },
+      {
+        ...(opts.taskQueue && { taskQueue: opts.taskQueue }),
+        ...(opts.searchAttributes !== undefined && { searchAttributes: opts.searchAttributes }),
+      },
       opts.connection ? undefined : connection,
     );
   }
@@ -250,9 +279,14 @@ export class BatonClient {
         // A second start with the same id, running or ended, is refused; we answer with the existing run.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        memo: { ensemble: definition.name, ...(definition.description && { description: definition.description }) },
+        memo: {
+          ensemble: definition.name,
+          ...(definition.description && { description: definition.description }),
+        },
         staticSummary: `${definition.name}: ${definition.steps.length} steps`,
-        ...(searchAttributes && { typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: definition.name }] }),
+        ...(searchAttributes && {
+          typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: definition.name }],
+        }),
       });
       return { runId, started: true };
     } catch (err) {
@@ -289,11 +323,20 @@ export class BatonClient {
     const { progress, status, error } = await this.readProgress(runId);
     if (progress) return progress;
     // Nothing recorded it and no worker answered: say so instead of inventing steps.
-    return { name: runId, status: 'failed', steps: [], usage: { ...ZERO_USAGE }, costUsd: 0, error: { type: status, message: error } };
+    return {
+      name: runId,
+      status: 'failed',
+      steps: [],
+      usage: { ...ZERO_USAGE },
+      costUsd: 0,
+      error: { type: status, message: error },
+    };
   }
 
   /** Progress as recorded (result, failure details) or as a worker answers it; undefined when neither can. */
-  private async readProgress(runId: string): Promise<{ progress?: RunProgress; status: string; error: string }> {
+  private async readProgress(
+    runId: string,
+  ): Promise<{ progress?: RunProgress; status: string; error: string }> {
     const handle = this.handle(runId);
     const { status } = await handle.describe();
     // A running run answers its query; an ended one is read from history, so no worker is needed.
@@ -312,11 +355,17 @@ export class BatonClient {
     try {
       return { progress: await this.result(runId), status: status.name, error: '' };
     } catch (err) {
-      if (err instanceof RunFailedError && err.progress) return { progress: err.progress, status: status.name, error: err.message };
+      if (err instanceof RunFailedError && err.progress)
+        return { progress: err.progress, status: status.name, error: err.message };
       // Cancelled or terminated runs carry no progress in their failure; a worker can still replay it.
       const queried = await handle.query(progressQuery).catch(() => undefined);
       const message = `run ${status.name.toLowerCase()}`;
-      if (queried) return { progress: { ...queried, status: 'failed', error: { type: status.name, message } }, status: status.name, error: message };
+      if (queried)
+        return {
+          progress: { ...queried, status: 'failed', error: { type: status.name, message } },
+          status: status.name,
+          error: message,
+        };
       return { status: status.name, error: err instanceof Error ? err.message : String(err) };
     }
   }
@@ -325,7 +374,11 @@ export class BatonClient {
    * What a retry or fork may reuse: completed steps with their whole outputs. Refuses rather than
    * guess: a run whose progress cannot be read, or a long output that only a worker can give whole.
    */
-  private async reusable(runId: string, keep: (name: string) => boolean, parent: ResumeState['parent']): Promise<ResumeState> {
+  private async reusable(
+    runId: string,
+    keep: (name: string) => boolean,
+    parent: ResumeState['parent'],
+  ): Promise<ResumeState> {
     const { progress, status } = await this.readProgress(runId);
     if (!progress) {
       throw new InvalidRequestError(
@@ -367,9 +420,14 @@ export class BatonClient {
    */
   async retry(runId: string, opts: RetryOptions = {}): Promise<RunHandle> {
     const { status } = await this.handle(runId).describe();
-    if (status.name === 'RUNNING') throw new InvalidRequestError(`run ${runId} is still running: wait for it to end, or cancel it, then retry`);
+    if (status.name === 'RUNNING')
+      throw new InvalidRequestError(
+        `run ${runId} is still running: wait for it to end, or cancel it, then retry`,
+      );
     if (status.name === 'COMPLETED') {
-      throw new InvalidRequestError(`run ${runId} completed, so there is nothing to retry; fork it from a step to run part of it again`);
+      throw new InvalidRequestError(
+        `run ${runId} completed, so there is nothing to retry; fork it from a step to run part of it again`,
+      );
     }
     const original = await this.runInput(runId);
     const definition = opts.definition ?? original.definition;
@@ -400,13 +458,21 @@ export class BatonClient {
     const o = opts.overrides ?? {};
     if (o.prompt !== undefined || o.system !== undefined || o.profile !== undefined) {
       const step = definition.steps[index]!;
-      if (step.kind !== 'agent') throw new InvalidRequestError(`step '${opts.fromStep}' is a ${step.kind} step; only agent steps take prompt, system or profile overrides`);
+      if (step.kind !== 'agent')
+        throw new InvalidRequestError(
+          `step '${opts.fromStep}' is a ${step.kind} step; only agent steps take prompt, system or profile overrides`,
+        );
       if (o.prompt !== undefined) step.prompt = o.prompt;
       if (o.system !== undefined) step.system = o.system;
-      if (o.profile !== undefined) step.profile = typeof o.profile === 'string' ? resolveProfile(o.profile, {}, `--profile`) : o.profile;
+      if (o.profile !== undefined)
+        step.profile = typeof o.profile === 'string' ? resolveProfile(o.profile, {}, `--profile`) : o.profile;
     }
     const rerun = downstreamOf(definition, opts.fromStep).add(opts.fromStep);
-    const resume = await this.reusable(runId, (n) => !rerun.has(n), { runId, kind: 'fork', fromStep: opts.fromStep });
+    const resume = await this.reusable(runId, (n) => !rerun.has(n), {
+      runId,
+      kind: 'fork',
+      fromStep: opts.fromStep,
+    });
     return this.start(definition, opts.input ?? original.input, {
       runId: opts.runId ?? `${runId}-fork-${Date.now().toString(36)}`,
       resume,
@@ -457,10 +523,18 @@ export class BatonClient {
   }
 
   /** For a decision sent to a run that has ended: the decision the gate already got, if any. */
-  private async decidedBefore(runId: string, gate: string | undefined): Promise<ApprovalRefusedError | undefined> {
+  private async decidedBefore(
+    runId: string,
+    gate: string | undefined,
+  ): Promise<ApprovalRefusedError | undefined> {
     try {
       const decisions = (await this.progress(runId)).decisions ?? [];
-      const earlier = gate === undefined ? (decisions.length === 1 ? decisions[0] : undefined) : decisions.find((d) => d.gate === gate);
+      const earlier =
+        gate === undefined
+          ? decisions.length === 1
+            ? decisions[0]
+            : undefined
+          : decisions.find((d) => d.gate === gate);
       if (!earlier) return undefined;
       return new ApprovalRefusedError(
         runId,
@@ -496,7 +570,8 @@ export class BatonClient {
       const gates = wf.memo?.[PENDING_APPROVALS_MEMO];
       if (!Array.isArray(gates)) continue;
       const ensemble = typeof wf.memo?.ensemble === 'string' ? wf.memo.ensemble : undefined;
-      for (const g of gates as PendingApprovalSummary[]) out.push({ runId: wf.workflowId, ...(ensemble && { ensemble }), ...g });
+      for (const g of gates as PendingApprovalSummary[])
+        out.push({ runId: wf.workflowId, ...(ensemble && { ensemble }), ...g });
     }
     return out.sort((a, b) => a.since.localeCompare(b.since) || a.runId.localeCompare(b.runId));
   }

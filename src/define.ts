@@ -24,9 +24,16 @@ export interface DefineOptions {
   profiles?: Record<string, ModelProfile>;
 }
 
-function toAgent(spec: AgentSpec, dependsOn: string[], defaultPrompt: string, opts: DefineOptions): AgentStep {
+function toAgent(
+  spec: AgentSpec,
+  dependsOn: string[],
+  defaultPrompt: string,
+  opts: DefineOptions,
+): AgentStep {
   const profile =
-    typeof spec.profile === 'string' ? resolveProfile(spec.profile, opts.profiles, `step '${spec.name}'`) : spec.profile;
+    typeof spec.profile === 'string'
+      ? resolveProfile(spec.profile, opts.profiles, `step '${spec.name}'`)
+      : spec.profile;
   return {
     kind: 'agent',
     name: spec.name,
@@ -41,7 +48,11 @@ function toAgent(spec: AgentSpec, dependsOn: string[], defaultPrompt: string, op
 }
 
 function meta(name: string, opts: DefineOptions) {
-  return { name, ...(opts.description && { description: opts.description }), ...(opts.budget && { budget: opts.budget }) };
+  return {
+    name,
+    ...(opts.description && { description: opts.description }),
+    ...(opts.budget && { budget: opts.budget }),
+  };
 }
 
 /**
@@ -54,7 +65,9 @@ export function chain(name: string, steps: AgentSpec[], opts: DefineOptions = {}
   return {
     ...meta(name, opts),
     steps: steps.map((s, i) =>
-      i === 0 ? toAgent(s, [], '{{input}}', opts) : toAgent(s, [steps[i - 1]!.name], `{{steps.${steps[i - 1]!.name}}}`, opts),
+      i === 0
+        ? toAgent(s, [], '{{input}}', opts)
+        : toAgent(s, [steps[i - 1]!.name], `{{steps.${steps[i - 1]!.name}}}`, opts),
     ),
   };
 }
@@ -63,14 +76,24 @@ export function chain(name: string, steps: AgentSpec[], opts: DefineOptions = {}
  * A parallel fan-out of independent branches over the input, joined by one step that sees them all.
  * The join's default prompt lists each branch's output under its name.
  */
-export function fanOutJoin(name: string, branches: AgentSpec[], join: AgentSpec, opts: DefineOptions = {}): EnsembleDefinition {
+export function fanOutJoin(
+  name: string,
+  branches: AgentSpec[],
+  join: AgentSpec,
+  opts: DefineOptions = {},
+): EnsembleDefinition {
   if (branches.length === 0) throw new Error(`fanOutJoin '${name}' needs at least one branch`);
   const joined = branches.map((b) => `## ${b.name}\n{{steps.${b.name}}}`).join('\n\n');
   return {
     ...meta(name, opts),
     steps: [
       ...branches.map((b) => toAgent(b, [], '{{input}}', opts)),
-      toAgent(join, branches.map((b) => b.name), joined, opts),
+      toAgent(
+        join,
+        branches.map((b) => b.name),
+        joined,
+        opts,
+      ),
     ],
     output: join.name,
   };

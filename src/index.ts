@@ -2,7 +2,13 @@
  * Baton's public API for services and workers. Workflow code (patterns for your own workflows)
  * is imported from `baton/dist/workflows/patterns` instead, so it is bundled only where it runs.
  */
-export { BatonClient, InvalidRequestError, ProgressUnavailableError, RunFailedError, downstreamOf } from './client';
+export {
+  BatonClient,
+  InvalidRequestError,
+  ProgressUnavailableError,
+  RunFailedError,
+  downstreamOf,
+} from './client';
 export { WorkerSettingsError } from './worker';
 export { ApprovalRefusedError } from './client';
 export type { ForkOptions, RetryOptions, RunHandle, StartOptions } from './client';

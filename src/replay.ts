@@ -44,8 +44,10 @@ export function readHistoryFile(file: string): History {
     throw new Error(`cannot read history file ${file}: ${(err as Error).message}`);
   }
   // `temporal workflow show --output json` wraps the events; accept both shapes.
-  const events = (raw as { events?: unknown }).events ?? (raw as { history?: { events?: unknown } }).history?.events;
-  if (!Array.isArray(events)) throw new Error(`${file} holds no history: expected a JSON object with an "events" array`);
+  const events =
+    (raw as { events?: unknown }).events ?? (raw as { history?: { events?: unknown } }).history?.events;
+  if (!Array.isArray(events))
+    throw new Error(`${file} holds no history: expected a JSON object with an "events" array`);
   return historyFromJSON({ events });
 }
 
@@ -70,7 +72,10 @@ export function stepOfEvent(history: History, eventId: number): string | undefin
   const byId = new Map(events.map((e) => [Number(e.eventId), e]));
   let e: Event | undefined = byId.get(eventId);
   // Started/completed/failed events point back at their scheduled event.
-  const a = e?.activityTaskStartedEventAttributes ?? e?.activityTaskCompletedEventAttributes ?? e?.activityTaskFailedEventAttributes;
+  const a =
+    e?.activityTaskStartedEventAttributes ??
+    e?.activityTaskCompletedEventAttributes ??
+    e?.activityTaskFailedEventAttributes;
   if (a?.scheduledEventId) e = byId.get(Number(a.scheduledEventId));
   return decodePayloadText(e?.userMetadata?.summary);
 }
@@ -104,7 +109,11 @@ export function explainNondeterminism(message: string, history: History): string
  * Replay one history; never throws for a replay failure, returns it as a report. The workflow id
  * defaults to the one the history recorded (child workflow ids derive from it, so it must match).
  */
-export async function replayHistory(history: History, workflowId?: string, opts: ReplayOptions = {}): Promise<ReplayReport> {
+export async function replayHistory(
+  history: History,
+  workflowId?: string,
+  opts: ReplayOptions = {},
+): Promise<ReplayReport> {
   workflowId ??= history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowId ?? 'replay';
   const events = history.events?.length ?? 0;
   const source = opts.workflowBundle
@@ -115,14 +124,17 @@ export async function replayHistory(history: History, workflowId?: string, opts:
     return { workflowId, ok: true, nondeterministic: false, events };
   } catch (err) {
     const detail = (err as Error).message;
-    const nondeterministic = (err as Error).name === 'DeterminismViolationError' || /nondetermin/i.test(detail);
+    const nondeterministic =
+      (err as Error).name === 'DeterminismViolationError' || /nondetermin/i.test(detail);
     return {
       workflowId,
       ok: false,
       nondeterministic,
       events,
       detail,
-      problem: nondeterministic ? explainNondeterminism(detail, history) : `the replay did not complete: ${detail}`,
+      problem: nondeterministic
+        ? explainNondeterminism(detail, history)
+        : `the replay did not complete: ${detail}`,
     };
   }
 }

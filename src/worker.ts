@@ -43,7 +43,8 @@ export function workerSettingsFromEnv(env: NodeJS.ProcessEnv = process.env) {
     const raw = env[name];
     if (raw === undefined || raw === '') return undefined;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n <= 0) throw new WorkerSettingsError(`${name}=${raw} is not a positive whole number`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new WorkerSettingsError(`${name}=${raw} is not a positive whole number`);
     return n;
   };
   return {
@@ -75,8 +76,10 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       ...(opts.tools && { tools: opts.tools }),
       ...(opts.notifier && { notifier: opts.notifier }),
     }),
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500,
-    maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks ?? fromEnv.maxConcurrentWorkflowTasks ?? 100,
+    maxConcurrentActivityTaskExecutions:
+      opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500,
+    maxConcurrentWorkflowTaskExecutions:
+      opts.maxConcurrentWorkflowTasks ?? fromEnv.maxConcurrentWorkflowTasks ?? 100,
     maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,
     ...opts.overrides,
   });

@@ -11,7 +11,9 @@ export function costOf(usage: Usage, pricing: Pricing | undefined): number {
   const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
   const cachedPrice = pricing.cachedInputPerMTok ?? pricing.inputPerMTok;
   const dollars =
-    ((usage.inputTokens - cached) * pricing.inputPerMTok + cached * cachedPrice + usage.outputTokens * pricing.outputPerMTok) /
+    ((usage.inputTokens - cached) * pricing.inputPerMTok +
+      cached * cachedPrice +
+      usage.outputTokens * pricing.outputPerMTok) /
     1_000_000;
   // Round to a millionth of a cent so sums across steps stay stable in JSON.
   return Math.round(dollars * 1e8) / 1e8;

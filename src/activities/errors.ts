@@ -32,7 +32,8 @@ export function parseRetryAfter(
 ): number | undefined {
   if (!headers) return undefined;
   const ms = headers.get('retry-after-ms');
-  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Math.round(Number(ms));
+  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms)) && Number(ms) >= 0)
+    return Math.round(Number(ms));
   const ra = headers.get('retry-after');
   if (ra === null || ra.trim() === '') return undefined;
   const seconds = Number(ra);
@@ -45,41 +46,66 @@ export function parseRetryAfter(
 function providerMessage(err: ProviderErrorLike): string {
   const body = err.error as { message?: unknown; error?: { message?: unknown } } | undefined;
   const fromBody =
-    typeof body?.message === 'string' ? body.message : typeof body?.error?.message === 'string' ? body.error.message : undefined;
+    typeof body?.message === 'string'
+      ? body.message
+      : typeof body?.error?.message === 'string'
+        ? body.error.message
+        : undefined;
   return (fromBody ?? err.message ?? 'no message').trim();
 }
 
 /** Collect the codes and types an error carries, wherever the SDK put them. */
 function errorCodes(err: ProviderErrorLike): string[] {
-  const body = err.error as { type?: unknown; code?: unknown; error?: { type?: unknown; code?: unknown } } | undefined;
+  const body = err.error as
+    { type?: unknown; code?: unknown; error?: { type?: unknown; code?: unknown } } | undefined;
   return [err.code, err.type, body?.type, body?.code, body?.error?.type, body?.error?.code].filter(
     (c): c is string => typeof c === 'string',
   );
 }
 
-const QUOTA_CODES = ['insufficient_quota', 'billing_hard_limit_reached', 'billing_not_active', 'quota_exceeded'];
-const QUOTA_WORDS = /insufficient[_ ]quota|credit balance is too low|spend(ing)? limit|billing|exceeded your current quota/i;
+const QUOTA_CODES = [
+  'insufficient_quota',
+  'billing_hard_limit_reached',
+  'billing_not_active',
+  'quota_exceeded',
+];
+const QUOTA_WORDS =
+  /insufficient[_ ]quota|credit balance is too low|spend(ing)? limit|billing|exceeded your current quota/i;
 
 /**
  * Decide whether a provider error is worth retrying, and say what went wrong in plain words.
  *
  * @example classifyProviderError(err, 'openai') // { type: 'ModelQuotaError', retryable: false, ... }
  */
-export function classifyProviderError(err: ProviderErrorLike, provider: ProviderName, now?: number): ClassifiedError {
+export function classifyProviderError(
+  err: ProviderErrorLike,
+  provider: ProviderName,
+  now?: number,
+): ClassifiedError {
   const said = providerMessage(err);
   const status = err.status;
   const codes = errorCodes(err);
   const who = provider === 'openai-compatible' ? 'the OpenAI-compatible endpoint' : provider;
 
   if (status === undefined) {
-    const timedOut = /timeout|timed out/i.test(`${err.name} ${(err as object).constructor?.name ?? ''} ${said}`);
+    const timedOut = /timeout|timed out/i.test(
+      `${err.name} ${(err as object).constructor?.name ?? ''} ${said}`,
+    );
     return {
       type: ModelErrorType.Transient,
       retryable: true,
-      message: `${timedOut ? 'The request to' : 'Could not reach'} ${who} ${timedOut ? 'timed out' : ''}: ${said}`.replace(/\s+/g, ' '),
+      message:
+        `${timedOut ? 'The request to' : 'Could not reach'} ${who} ${timedOut ? 'timed out' : ''}: ${said}`.replace(
+          /\s+/g,
+          ' ',
+        ),
     };
   }
-  if (status === 402 || codes.some((c) => QUOTA_CODES.includes(c)) || (status === 429 || status === 400 || status === 403) && QUOTA_WORDS.test(said)) {
+  if (
+    status === 402 ||
+    codes.some((c) => QUOTA_CODES.includes(c)) ||
+    ((status === 429 || status === 400 || status === 403) && QUOTA_WORDS.test(said))
+  ) {
     return {
       type: ModelErrorType.Quota,
       retryable: false,
@@ -125,7 +151,9 @@ export function toApplicationFailure(c: ClassifiedError, cause?: Error): Applica
     message: c.message,
     nonRetryable: !c.retryable,
     // A zero delay would end the retries; "retry now" is the policy's own backoff.
-    ...(c.retryAfterMs !== undefined && c.retryAfterMs > 0 && c.retryable && { nextRetryDelay: c.retryAfterMs }),
+    ...(c.retryAfterMs !== undefined &&
+      c.retryAfterMs > 0 &&
+      c.retryable && { nextRetryDelay: c.retryAfterMs }),
     ...(cause && { cause }),
   });
 }

@@ -25,7 +25,9 @@ export function createModelActivities(opts: { env?: NodeJS.ProcessEnv } = {}) {
       const startedAt = Date.now();
       // Heartbeats keep a slow call alive and are how a cancel reaches a running activity
       // (local activities have no heartbeats: their cancel comes with the workflow task).
-      const beat = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
+      const beat = ctx.info.isLocal
+        ? undefined
+        : setInterval(() => ctx.heartbeat(), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
       try {
         const reply = await provider.complete(req, { signal: ctx.cancellationSignal });
         return {

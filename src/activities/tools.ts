@@ -83,14 +83,23 @@ export function createTool<S extends z.ZodType>(def: {
   run: (input: z.output<S>, ctx: ToolContext) => unknown;
 }): ToolDefinition<z.output<S>> {
   if (!TOOL_NAME.test(def.name)) {
-    throw new Error(`tool name '${def.name}' is not valid: use letters, digits, - and _ (at most 64), as model APIs require`);
+    throw new Error(
+      `tool name '${def.name}' is not valid: use letters, digits, - and _ (at most 64), as model APIs require`,
+    );
   }
-  return { ...def, input: def.input as z.ZodType<z.output<S>>, run: async (input, ctx) => def.run(input, ctx) };
+  return {
+    ...def,
+    input: def.input as z.ZodType<z.output<S>>,
+    run: async (input, ctx) => def.run(input, ctx),
+  };
 }
 
 /** The JSON Schema a model is offered for a tool's arguments (zod 4's own conversion, input side). */
 export function toolParameters(input: z.ZodType): Record<string, unknown> {
-  const { $schema: _drop, ...schema } = z.toJSONSchema(input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _drop, ...schema } = z.toJSONSchema(input, {
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
   return schema;
 }
 
@@ -99,7 +108,8 @@ export function observationText(value: unknown, max = DEFAULT_MAX_OUTPUT): strin
   let text: string;
   if (typeof value === 'string') text = value;
   else if (value === undefined || value === null) text = '(no output)';
-  else if (typeof value !== 'object' && typeof value !== 'function') text = String(value as number | boolean | bigint | symbol);
+  else if (typeof value !== 'object' && typeof value !== 'function')
+    text = String(value as number | boolean | bigint | symbol);
   else {
     try {
       text = JSON.stringify(value) ?? '(no output)';
@@ -128,7 +138,9 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
   const lookup = (name: string): ToolDefinition => {
     const tool = registry.get(name);
     if (tool) return tool;
-    const known = registry.size ? `this worker registers: ${[...registry.keys()].sort().join(', ')}` : 'this worker registers no tools';
+    const known = registry.size
+      ? `this worker registers: ${[...registry.keys()].sort().join(', ')}`
+      : 'this worker registers no tools';
     throw ApplicationFailure.create({
       type: UNKNOWN_TOOL,
       nonRetryable: true,
@@ -157,7 +169,11 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
       const tool = lookup(req.name);
       if (req.allowed && !req.allowed.includes(req.name)) {
         const allowed = req.allowed.length ? req.allowed.join(', ') : 'none';
-        return { ok: false, error: 'NotAllowed', content: `Error: tool '${req.name}' is not allowed for this agent (allowed: ${allowed}).` };
+        return {
+          ok: false,
+          error: 'NotAllowed',
+          content: `Error: tool '${req.name}' is not allowed for this agent (allowed: ${allowed}).`,
+        };
       }
       const parsed = tool.input.safeParse(req.arguments ?? {});
       if (!parsed.success) {

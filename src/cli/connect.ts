@@ -5,7 +5,11 @@ import { NativeConnection, type NativeConnectionOptions } from '@temporalio/work
 import { BatonClient } from '../client';
 
 /** The configured Temporal (TEMPORAL_ADDRESS / config profile), defaulting to a local `baton server`. */
-export function configuredTemporal(): { address: string; namespace: string; options: Parameters<typeof Connection.connect>[0] } {
+export function configuredTemporal(): {
+  address: string;
+  namespace: string;
+  options: Parameters<typeof Connection.connect>[0];
+} {
   const config = loadClientConnectConfig();
   const address = config.connectionOptions.address ?? '127.0.0.1:7233';
   return {
@@ -34,7 +38,11 @@ function reason(err: unknown): string {
 }
 
 /** The one line a user reads when nothing answers at `address`, with what to do. */
-export function unreachableError(address: string, err: unknown, env: NodeJS.ProcessEnv = process.env): TemporalUnreachableError {
+export function unreachableError(
+  address: string,
+  err: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): TemporalUnreachableError {
   const why = reason(err);
   return new TemporalUnreachableError(
     env.TEMPORAL_ADDRESS
@@ -44,7 +52,9 @@ export function unreachableError(address: string, err: unknown, env: NodeJS.Proc
 }
 
 /** A worker's connection to Temporal, or a one-line TemporalUnreachableError. */
-export async function connectNative(options: NativeConnectionOptions & { address: string }): Promise<NativeConnection> {
+export async function connectNative(
+  options: NativeConnectionOptions & { address: string },
+): Promise<NativeConnection> {
   try {
     return await NativeConnection.connect(options);
   } catch (err) {
@@ -63,7 +73,11 @@ export async function connectExisting(opts: { taskQueue?: string } = {}): Promis
     await connection.close().catch(() => {});
     throw unreachableError(t.address, err);
   }
-  const client = await BatonClient.connect({ connection, namespace: t.namespace, ...(opts.taskQueue && { taskQueue: opts.taskQueue }) });
+  const client = await BatonClient.connect({
+    connection,
+    namespace: t.namespace,
+    ...(opts.taskQueue && { taskQueue: opts.taskQueue }),
+  });
   // The client does not own a connection passed in; close it with the client.
   const close = client.close.bind(client);
   client.close = async () => {

@@ -12,16 +12,22 @@ import { preview, stepLine, usageLine } from './output';
 
 /** Pick the demo's model from the keys present; without any, the offline provider. */
 export function demoProfile(env: NodeJS.ProcessEnv): { profile: string; note: string } {
-  if (env.OPENAI_API_KEY) return { profile: 'gpt-4o-mini', note: 'OPENAI_API_KEY is set: the demo calls OpenAI (gpt-4o-mini).' };
+  if (env.OPENAI_API_KEY)
+    return { profile: 'gpt-4o-mini', note: 'OPENAI_API_KEY is set: the demo calls OpenAI (gpt-4o-mini).' };
   if (env.ANTHROPIC_API_KEY)
-    return { profile: 'claude-haiku', note: 'ANTHROPIC_API_KEY is set: the demo calls Anthropic (claude-haiku-4-5).' };
+    return {
+      profile: 'claude-haiku',
+      note: 'ANTHROPIC_API_KEY is set: the demo calls Anthropic (claude-haiku-4-5).',
+    };
   return {
     profile: 'offline',
     note: 'No OPENAI_API_KEY or ANTHROPIC_API_KEY set: the demo runs on the offline provider (deterministic, no network, no cost).',
   };
 }
 
-export async function runDemo(opts: { topic?: string; log?: (line: string) => void } = {}): Promise<RunProgress> {
+export async function runDemo(
+  opts: { topic?: string; log?: (line: string) => void } = {},
+): Promise<RunProgress> {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const { profile, note } = demoProfile(process.env);
   log(`baton demo: ${note}`);
@@ -32,7 +38,8 @@ export async function runDemo(opts: { topic?: string; log?: (line: string) => vo
   let worker: LocalWorker | undefined;
   let connection: Connection | undefined;
   let baton: BatonClient | undefined;
-  const until = <T>(p: Promise<T>): Promise<T> => Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
+  const until = <T>(p: Promise<T>): Promise<T> =>
+    Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
   try {
     temporal = await until(acquireTemporal({ log: (l) => log(`temporal: ${l}`) }));
     log(
@@ -41,15 +48,27 @@ export async function runDemo(opts: { topic?: string; log?: (line: string) => vo
         : `temporal: dev server at ${temporal.address} (binary from ${temporal.source})`,
     );
     const taskQueue = `baton-demo-${process.pid}`;
-    worker = await until(startLocalWorker(temporal.connectionOptions, { namespace: temporal.namespace, taskQueue }));
+    worker = await until(
+      startLocalWorker(temporal.connectionOptions, { namespace: temporal.namespace, taskQueue }),
+    );
     // The same options as the worker's: a Temporal Cloud cluster needs its TLS or API key here too.
     connection = await until(Connection.connect(temporal.connectionOptions));
     baton = await BatonClient.connect({ connection, namespace: temporal.namespace, taskQueue });
     const definition = chain(
       'demo-blog-post',
       [
-        { name: 'outline', profile, system: 'You plan short technical posts.', prompt: 'Outline a short post about: {{input}}' },
-        { name: 'draft', profile, system: 'You write clearly.', prompt: 'Write the post from this outline:\n{{outline}}' },
+        {
+          name: 'outline',
+          profile,
+          system: 'You plan short technical posts.',
+          prompt: 'Outline a short post about: {{input}}',
+        },
+        {
+          name: 'draft',
+          profile,
+          system: 'You write clearly.',
+          prompt: 'Write the post from this outline:\n{{outline}}',
+        },
         { name: 'polish', profile, system: 'You are an editor.', prompt: 'Tighten this draft:\n{{draft}}' },
       ],
       { description: 'A three-step prompt chain: outline, draft, polish' },
@@ -74,7 +93,8 @@ export async function runDemo(opts: { topic?: string; log?: (line: string) => vo
       }
     }
     const result = await until(resultPromise);
-    for (const s of result.steps) if (!shown.has(s.name)) log(`${stepLine(s)}\n    ${preview(s.output ?? '')}`);
+    for (const s of result.steps)
+      if (!shown.has(s.name)) log(`${stepLine(s)}\n    ${preview(s.output ?? '')}`);
     log(`output: ${preview(result.output, 400)}`);
     log(usageLine(result));
     return result;

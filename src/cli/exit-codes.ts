@@ -7,7 +7,14 @@ import { WorkerSettingsError } from '../worker';
 import { TemporalUnreachableError } from './connect';
 import { InterruptedError } from './lifecycle';
 
-export const EXIT = { ok: 0, runFailed: 1, badInput: 2, temporalUnavailable: 3, internal: 4, interrupted: 130 } as const;
+export const EXIT = {
+  ok: 0,
+  runFailed: 1,
+  badInput: 2,
+  temporalUnavailable: 3,
+  internal: 4,
+  interrupted: 130,
+} as const;
 
 /** Errors that mean the user's input was wrong (set by config loading and argument checks). */
 export class BadInputError extends Error {
@@ -17,17 +24,30 @@ export class BadInputError extends Error {
 /** Map an error to the exit code its kind documents. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof RunFailedError) return EXIT.runFailed;
-  if (err instanceof TemporalUnavailableError || err instanceof TemporalUnreachableError || err instanceof ProgressUnavailableError) {
+  if (
+    err instanceof TemporalUnavailableError ||
+    err instanceof TemporalUnreachableError ||
+    err instanceof ProgressUnavailableError
+  ) {
     return EXIT.temporalUnavailable;
   }
   if (err instanceof InterruptedError) return EXIT.interrupted;
-  if (err instanceof BadInputError || err instanceof UnknownProfileError || err instanceof InvalidRequestError) return EXIT.badInput;
+  if (
+    err instanceof BadInputError ||
+    err instanceof UnknownProfileError ||
+    err instanceof InvalidRequestError
+  )
+    return EXIT.badInput;
   if (err instanceof WorkerSettingsError) return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError) return EXIT.badInput;
   const name = (err as Error)?.name;
   if (name === 'EnsembleError') return EXIT.badInput;
   // gRPC "unavailable" from the Temporal client, or the worker's (Rust) transport: nothing listens at the address.
-  if (/UNAVAILABLE|ECONNREFUSED|ConnectionRefused|Failed to connect|transport error|tonic/i.test(String((err as Error)?.message))) {
+  if (
+    /UNAVAILABLE|ECONNREFUSED|ConnectionRefused|Failed to connect|transport error|tonic/i.test(
+      String((err as Error)?.message),
+    )
+  ) {
     return EXIT.temporalUnavailable;
   }
   return EXIT.internal;

@@ -14,13 +14,16 @@ async function readStdin(): Promise<string> {
  * Giving two of them is refused, so nothing is silently dropped.
  */
 export async function resolveInput(arg: string | undefined, file: string | undefined): Promise<string> {
-  if (arg !== undefined && file !== undefined) throw new BadInputError('give the input either as an argument or with --input-file, not both');
+  if (arg !== undefined && file !== undefined)
+    throw new BadInputError('give the input either as an argument or with --input-file, not both');
   if (arg !== undefined) return arg;
   if (file !== undefined) {
     try {
       return readFileSync(file, 'utf8');
     } catch (err) {
-      throw new BadInputError(`cannot read --input-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new BadInputError(
+        `cannot read --input-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
   }
   if (!process.stdin.isTTY) return readStdin();

@@ -36,7 +36,9 @@ export interface InterruptTrap {
 export function trapInterrupt(): InterruptTrap {
   const controller = new AbortController();
   const interrupted = new Promise<never>((_, reject) =>
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }),
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), {
+      once: true,
+    }),
   );
   interrupted.catch(() => {}); // a rejection nobody raced is not an error
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -113,7 +115,9 @@ export async function startLocalWorker(
  * Run each cleanup step on its own, so one failing does not skip the rest; failures are printed
  * as warnings (the command's own outcome is what its exit code says).
  */
-export async function closeAll(steps: [what: string, step: (() => Promise<unknown>) | undefined][]): Promise<void> {
+export async function closeAll(
+  steps: [what: string, step: (() => Promise<unknown>) | undefined][],
+): Promise<void> {
   for (const [what, step] of steps) {
     if (!step) continue;
     try {

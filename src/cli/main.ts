@@ -42,7 +42,9 @@ Exit codes:
 
 program
   .command('demo')
-  .description('Start a dev server (unless TEMPORAL_ADDRESS is set), a worker, and a demo run; print each step and the usage')
+  .description(
+    'Start a dev server (unless TEMPORAL_ADDRESS is set), a worker, and a demo run; print each step and the usage',
+  )
   .option('--topic <text>', 'what the demo chain writes about')
   .action(async (o: { topic?: string }) => {
     await runDemo(o.topic ? { topic: o.topic } : {});
@@ -50,7 +52,9 @@ program
 
 program
   .command('worker')
-  .description('Run a worker: it executes runs from the task queue until SIGINT/SIGTERM (scale out by starting more)')
+  .description(
+    'Run a worker: it executes runs from the task queue until SIGINT/SIGTERM (scale out by starting more)',
+  )
   .option('--task-queue <name>', 'task queue to poll (default: BATON_TASK_QUEUE or baton)')
   .option('--max-activities <n>', 'model and tool calls running at once (default 500)')
   .option('--tools <module>', 'register the tools this module exports (default: BATON_TOOLS)')

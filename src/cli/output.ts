@@ -8,7 +8,8 @@ export type Output = 'rich' | 'json' | 'text';
 /** The `-o, --output` option; each command says what its formats print. */
 export const outputOption = (
   description = 'rich (live progress), json (machine-readable), or text (the output only)',
-): Option => new Option('-o, --output <format>', description).choices(['rich', 'json', 'text']).default('rich');
+): Option =>
+  new Option('-o, --output <format>', description).choices(['rich', 'json', 'text']).default('rich');
 
 /** A line on standard output: results, what a script reads. */
 export const out = (s: string): void => void process.stdout.write(`${s}\n`);
@@ -19,10 +20,18 @@ export const fmtUsd = (n: number) => `$${n.toFixed(n > 0 && n < 0.01 ? 6 : 4)}`;
 
 /** One line per step: status, name, model, tokens, cost, duration. */
 export function stepLine(s: StepProgress): string {
-  const icon = { pending: '·', running: '…', completed: '✓', failed: '✗', skipped: '-', waiting: '⏸' }[s.status];
+  const icon = { pending: '·', running: '…', completed: '✓', failed: '✗', skipped: '-', waiting: '⏸' }[
+    s.status
+  ];
   const took = s.startedAt !== undefined && s.endedAt !== undefined ? `${s.endedAt - s.startedAt} ms` : '';
   const tokens = s.calls ? `${s.usage.inputTokens} in / ${s.usage.outputTokens} out` : '';
-  const parts = [`${icon} ${s.name.padEnd(18)}`, (s.model ?? '').padEnd(18), tokens.padEnd(20), s.calls ? fmtUsd(s.costUsd) : '', took];
+  const parts = [
+    `${icon} ${s.name.padEnd(18)}`,
+    (s.model ?? '').padEnd(18),
+    tokens.padEnd(20),
+    s.calls ? fmtUsd(s.costUsd) : '',
+    took,
+  ];
   let line = parts.join(' ').trimEnd();
   if (s.error) line += `\n    ${s.error.type}: ${s.error.message}`;
   if (s.reason) line += `  (${s.reason})`;

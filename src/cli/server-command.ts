@@ -5,11 +5,17 @@ import { BadInputError } from './exit-codes';
 export async function runServerCommand(o: { port: string; uiPort: string; dbFile?: string }): Promise<void> {
   const port = Number(o.port);
   const uiPort = Number(o.uiPort);
-  for (const [flag, v] of [['--port', port], ['--ui-port', uiPort]] as const) {
-    if (!Number.isInteger(v) || v <= 0 || v > 65535) throw new BadInputError(`${flag} must be a port number (1-65535)`);
+  for (const [flag, v] of [
+    ['--port', port],
+    ['--ui-port', uiPort],
+  ] as const) {
+    if (!Number.isInteger(v) || v <= 0 || v > 65535)
+      throw new BadInputError(`${flag} must be a port number (1-65535)`);
   }
   if (process.env.TEMPORAL_ADDRESS) {
-    throw new BadInputError(`TEMPORAL_ADDRESS is set (${process.env.TEMPORAL_ADDRESS}): a cluster is already configured; unset it to start a local server`);
+    throw new BadInputError(
+      `TEMPORAL_ADDRESS is set (${process.env.TEMPORAL_ADDRESS}): a cluster is already configured; unset it to start a local server`,
+    );
   }
   const server = await acquireTemporal({ port, uiPort, ui: true, ...(o.dbFile && { dbFile: o.dbFile }) });
   process.stdout.write(

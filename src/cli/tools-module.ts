@@ -5,7 +5,10 @@ import type { ToolDefinition } from '../activities';
 import { BadInputError } from './exit-codes';
 
 const isTool = (t: unknown): t is ToolDefinition =>
-  !!t && typeof t === 'object' && typeof (t as ToolDefinition).name === 'string' && typeof (t as ToolDefinition).run === 'function';
+  !!t &&
+  typeof t === 'object' &&
+  typeof (t as ToolDefinition).name === 'string' &&
+  typeof (t as ToolDefinition).run === 'function';
 
 /**
  * Let require() load TypeScript: tsx's CommonJS hook (a devDependency; loading it again once it
@@ -36,10 +39,16 @@ export function loadToolsModule(path: string | undefined): ToolDefinition[] {
   } catch (err) {
     throw new BadInputError(`cannot load tools module ${path}: ${(err as Error).message}`);
   }
-  const list = Array.isArray(mod.tools) ? mod.tools : Array.isArray(mod.default) ? mod.default : Object.values(mod).filter(isTool);
+  const list = Array.isArray(mod.tools)
+    ? mod.tools
+    : Array.isArray(mod.default)
+      ? mod.default
+      : Object.values(mod).filter(isTool);
   const tools = (list as unknown[]).filter(isTool);
   if (tools.length === 0) {
-    throw new BadInputError(`tools module ${path} exports no tools: export createTool(...) results, or an array named tools`);
+    throw new BadInputError(
+      `tools module ${path} exports no tools: export createTool(...) results, or an array named tools`,
+    );
   }
   return tools;
 }

@@ -30,7 +30,9 @@ export async function followRun(
   let done = false;
   const result = baton.result(runId).finally(() => (done = true));
   result.catch(() => {}); // awaited below, unless the signal ends the wait first
-  const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+  const aborted = new Promise<void>((resolve) =>
+    signal?.addEventListener('abort', () => resolve(), { once: true }),
+  );
   while (!done && !signal?.aborted) {
     await Promise.race([sleep(pollMs), result.catch(() => undefined), aborted]);
     if (!done && !signal?.aborted) report(await baton.progress(runId).catch(() => undefined));

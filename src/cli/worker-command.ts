@@ -5,7 +5,11 @@ import { BadInputError } from './exit-codes';
 import { loadToolsModule } from './tools-module';
 
 /** `baton worker`: connect where TEMPORAL_ADDRESS (or the Temporal config profile) says and poll until stopped. */
-export async function runWorkerCommand(o: { taskQueue?: string; maxActivities?: string; tools?: string }): Promise<void> {
+export async function runWorkerCommand(o: {
+  taskQueue?: string;
+  maxActivities?: string;
+  tools?: string;
+}): Promise<void> {
   const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS);
   const max = o.maxActivities === undefined ? undefined : Number(o.maxActivities);
   if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
@@ -26,7 +30,9 @@ export async function runWorkerCommand(o: { taskQueue?: string; maxActivities?: 
       tools,
     });
     const toolNote = tools.length ? `, tools: ${tools.map((t) => t.name).join(', ')}` : '';
-    process.stderr.write(`baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C to stop\n`);
+    process.stderr.write(
+      `baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C to stop\n`,
+    );
     await worker.run();
   } finally {
     await connection.close();

@@ -8,9 +8,16 @@ export interface MissingKey {
   variable: string;
 }
 
-function agentSteps(steps: StepDefinition[], prefix = ''): { name: string; step: Extract<StepDefinition, { kind: 'agent' }> }[] {
+function agentSteps(
+  steps: StepDefinition[],
+  prefix = '',
+): { name: string; step: Extract<StepDefinition, { kind: 'agent' }> }[] {
   return steps.flatMap((s) =>
-    s.kind === 'agent' ? [{ name: prefix + s.name, step: s }] : s.kind === 'loop' ? agentSteps(s.body, `${prefix}${s.name}/`) : [],
+    s.kind === 'agent'
+      ? [{ name: prefix + s.name, step: s }]
+      : s.kind === 'loop'
+        ? agentSteps(s.body, `${prefix}${s.name}/`)
+        : [],
   );
 }
 
@@ -27,7 +34,8 @@ export function missingKeysMessage(def: EnsembleDefinition, env: NodeJS.ProcessE
   const missing = missingKeys(def, env);
   if (missing.length === 0) return undefined;
   const byVar = new Map<string, string[]>();
-  for (const m of missing) byVar.set(m.variable, [...(byVar.get(m.variable) ?? []), `${m.step} (${m.profile})`]);
+  for (const m of missing)
+    byVar.set(m.variable, [...(byVar.get(m.variable) ?? []), `${m.step} (${m.profile})`]);
   const parts = [...byVar].map(([v, steps]) => `${v} is not set (needed by ${steps.join(', ')})`);
   return `${parts.join('; ')}. Set ${[...byVar.keys()].join(' and ')} in this environment, or choose the offline profile; nothing was started.`;
 }

@@ -23,7 +23,10 @@ export const baseUrlSchema = z
       const url = new URL(u);
       return !url.username && !url.password && !url.search;
     },
-    { message: "a base_url must not carry a user, password or query (keys go in the worker's environment: api_key_env)" },
+    {
+      message:
+        "a base_url must not carry a user, password or query (keys go in the worker's environment: api_key_env)",
+    },
   );
 
 export const providerSchema = z.enum(['openai', 'anthropic', 'openai-compatible', 'offline']);
@@ -79,7 +82,12 @@ export function toModelProfile(name: string, p: ProfileConfig): ModelProfile {
  * writing; override them in `.baton/config.yaml` when your contract differs.
  */
 export const BUILTIN_PROFILES: Readonly<Record<string, ModelProfile>> = Object.freeze({
-  offline: { name: 'offline', provider: 'offline', model: 'baton-offline-1', pricing: { inputPerMTok: 0, outputPerMTok: 0 } },
+  offline: {
+    name: 'offline',
+    provider: 'offline',
+    model: 'baton-offline-1',
+    pricing: { inputPerMTok: 0, outputPerMTok: 0 },
+  },
   'gpt-4o-mini': {
     name: 'gpt-4o-mini',
     provider: 'openai',
@@ -138,7 +146,12 @@ export function resolveProfile(
 ): ModelProfile {
   // Own keys only: 'constructor' or 'toString' must not resolve to Object.prototype members.
   const found = findProfile(name, userProfiles);
-  if (!found) throw new UnknownProfileError(name, [...new Set([...Object.keys(userProfiles), ...Object.keys(BUILTIN_PROFILES)])], where);
+  if (!found)
+    throw new UnknownProfileError(
+      name,
+      [...new Set([...Object.keys(userProfiles), ...Object.keys(BUILTIN_PROFILES)])],
+      where,
+    );
   return { ...found };
 }
 
@@ -158,7 +171,10 @@ export function apiKeyEnvFor(profile: Pick<ModelProfile, 'provider' | 'apiKeyEnv
  * Like `resolveProfile`, but a name is only found as an own key, so names such as `constructor`
  * or `toString` are unknown profiles rather than members of Object.prototype.
  */
-export function findProfile(name: string, userProfiles: Record<string, ModelProfile> = {}): ModelProfile | undefined {
+export function findProfile(
+  name: string,
+  userProfiles: Record<string, ModelProfile> = {},
+): ModelProfile | undefined {
   const own = (o: object) => Object.prototype.hasOwnProperty.call(o, name);
   if (own(userProfiles)) return { ...userProfiles[name]! };
   if (own(BUILTIN_PROFILES)) return { ...BUILTIN_PROFILES[name]! };

@@ -65,13 +65,19 @@ function str(body: Record<string, unknown>, field: string, required?: false): st
 function str(body: Record<string, unknown>, field: string, required = false): string | undefined {
   const v = body[field];
   if (v === undefined && !required) return undefined;
-  if (typeof v !== 'string') throw new HttpError(400, `field '${field}' must be a string${required ? ' and is required' : ''}`);
+  if (typeof v !== 'string')
+    throw new HttpError(400, `field '${field}' must be a string${required ? ' and is required' : ''}`);
   return v;
 }
 
 /** The ensemble of a request: YAML text (validated like `baton validate`) or a resolved definition. */
 function ensembleOf(body: Record<string, unknown>, knownTools?: string[]): EnsembleDefinition | undefined {
-  if (body.ensemble !== undefined) return loadEnsembleText(str(body, 'ensemble', true), 'request.ensemble', knownTools ? { knownTools } : {});
+  if (body.ensemble !== undefined)
+    return loadEnsembleText(
+      str(body, 'ensemble', true),
+      'request.ensemble',
+      knownTools ? { knownTools } : {},
+    );
   if (body.definition !== undefined) {
     const d = body.definition as EnsembleDefinition;
     if (!d || typeof d !== 'object' || typeof d.name !== 'string' || !Array.isArray(d.steps)) {
@@ -86,23 +92,32 @@ function ensembleOf(body: Record<string, unknown>, knownTools?: string[]): Ensem
 function failure(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof EnsembleError) return new HttpError(400, err.message, { issues: err.issues });
-  if (err instanceof UnknownProfileError || err instanceof InvalidRequestError) return new HttpError(400, err.message);
+  if (err instanceof UnknownProfileError || err instanceof InvalidRequestError)
+    return new HttpError(400, err.message);
   if (err instanceof WorkflowNotFoundError) return new HttpError(404, `no run with that id: ${err.message}`);
   if (err instanceof ApprovalRefusedError) {
     return new HttpError(err.reason === 'run-not-found' ? 404 : 409, err.message, { reason: err.reason });
   }
-  if (err instanceof RunFailedError) return new HttpError(422, err.message, { type: err.type, step: err.step, progress: err.progress });
+  if (err instanceof RunFailedError)
+    return new HttpError(422, err.message, { type: err.type, step: err.step, progress: err.progress });
   return new HttpError(500, err instanceof Error ? err.message : String(err));
 }
 
-type Route = (m: RegExpMatchArray, body: () => Promise<Record<string, unknown>>, url: URL) => Promise<[number, unknown]>;
+type Route = (
+  m: RegExpMatchArray,
+  body: () => Promise<Record<string, unknown>>,
+  url: URL,
+) => Promise<[number, unknown]>;
 
 /**
  * Create the HTTP server (not yet listening).
  *
  * @example const server = createHttpServer(await BatonClient.connect()); server.listen(8080);
  */
-export function createHttpServer(baton: BatonClient, opts: { token?: string; knownTools?: string[] } = {}): Server {
+export function createHttpServer(
+  baton: BatonClient,
+  opts: { token?: string; knownTools?: string[] } = {},
+): Server {
   const token = opts.token ?? process.env.BATON_API_TOKEN;
   const routes: [string, RegExp, Route][] = [
     [
@@ -111,7 +126,11 @@ export function createHttpServer(baton: BatonClient, opts: { token?: string; kno
       async (_m, body) => {
         const b = await body();
         const definition = ensembleOf(b, opts.knownTools);
-        if (!definition) throw new HttpError(400, "give the ensemble as YAML text in 'ensemble', or resolved in 'definition'");
+        if (!definition)
+          throw new HttpError(
+            400,
+            "give the ensemble as YAML text in 'ensemble', or resolved in 'definition'",
+          );
         const input = str(b, 'input') ?? '';
         const runId = str(b, 'runId');
         const handle = await baton.start(definition, input, {
@@ -126,10 +145,16 @@ export function createHttpServer(baton: BatonClient, opts: { token?: string; kno
       /^\/runs$/,
       async (_m, _b, url) => {
         const limit = Number(url.searchParams.get('limit') ?? 20);
-        if (!Number.isInteger(limit) || limit <= 0) throw new HttpError(400, "query 'limit' must be a positive whole number");
+        if (!Number.isInteger(limit) || limit <= 0)
+          throw new HttpError(400, "query 'limit' must be a positive whole number");
         const rows: unknown[] = [];
         for await (const w of baton.temporal.workflow.list({ query: "WorkflowType = 'batonRun'" })) {
-          rows.push({ runId: w.workflowId, ensemble: w.memo?.ensemble, status: w.status.name, started: w.startTime.toISOString() });
+          rows.push({
+            runId: w.workflowId,
+            ensemble: w.memo?.ensemble,
+            status: w.status.name,
+            started: w.startTime.toISOString(),
+          });
           if (rows.length >= limit) break;
         }
         return [200, rows];
@@ -142,7 +167,8 @@ export function createHttpServer(baton: BatonClient, opts: { token?: string; kno
       /^\/runs\/([^/]+)\/steps\/([^/]+)\/output$/,
       async (m) => {
         const output = await baton.stepOutput(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
-        if (output === undefined) throw new HttpError(404, `step '${decodeURIComponent(m[2]!)}' has no output (yet)`);
+        if (output === undefined)
+          throw new HttpError(404, `step '${decodeURIComponent(m[2]!)}' has no output (yet)`);
         return [200, { output }];
       },
     ],
@@ -161,7 +187,13 @@ export function createHttpServer(baton: BatonClient, opts: { token?: string; kno
         const b = await body();
         const definition = ensembleOf(b, opts.knownTools);
         const runId = str(b, 'runId');
-        return [201, await baton.retry(decodeURIComponent(m[1]!), { ...(definition && { definition }), ...(runId && { runId }) })];
+        return [
+          201,
+          await baton.retry(decodeURIComponent(m[1]!), {
+            ...(definition && { definition }),
+            ...(runId && { runId }),
+          }),
+        ];
       },
     ],
     [
@@ -193,7 +225,11 @@ export function createHttpServer(baton: BatonClient, opts: { token?: string; kno
         if (!['approved', 'rejected', 'approve', 'reject'].includes(outcome)) {
           throw new HttpError(400, "field 'outcome' must be 'approved' or 'rejected'");
         }
-        const decision = { ...b, outcome: outcome.startsWith('approve') ? 'approved' : 'rejected', by: str(b, 'by', true) } as DecisionInput;
+        const decision = {
+          ...b,
+          outcome: outcome.startsWith('approve') ? 'approved' : 'rejected',
+          by: str(b, 'by', true),
+        } as DecisionInput;
         return [200, await baton.decide(decodeURIComponent(m[1]!), decision)];
       },
     ],
@@ -202,12 +238,17 @@ export function createHttpServer(baton: BatonClient, opts: { token?: string; kno
   return createServer((req, res) => {
     void (async () => {
       try {
-        if (token && req.headers.authorization !== `Bearer ${token}`) throw new HttpError(401, 'missing or wrong bearer token (BATON_API_TOKEN)');
+        if (token && req.headers.authorization !== `Bearer ${token}`)
+          throw new HttpError(401, 'missing or wrong bearer token (BATON_API_TOKEN)');
         const url = new URL(req.url ?? '/', 'http://localhost');
         const matches = routes.filter(([, re]) => re.test(url.pathname));
         if (matches.length === 0) throw new HttpError(404, `no route ${url.pathname}`);
         const route = matches.find(([method]) => method === req.method);
-        if (!route) throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}; use ${matches.map(([m]) => m).join(' or ')}`);
+        if (!route)
+          throw new HttpError(
+            405,
+            `${req.method} is not allowed on ${url.pathname}; use ${matches.map(([m]) => m).join(' or ')}`,
+          );
         const [status, body] = await route[2](url.pathname.match(route[1])!, () => readJson(req), url);
         send(res, status, body);
       } catch (err) {

@@ -49,7 +49,12 @@ export interface ResumeState {
   /** Those steps' progress as the earlier run recorded it (usage shown, not counted again). */
   steps?: StepProgress[];
   /** Spending of the same logical run so far (continue-as-new only). */
-  carried?: { usage: Usage; costUsd: number; roles?: Record<string, RoleUsage>; decisions?: ApprovalDecision[] };
+  carried?: {
+    usage: Usage;
+    costUsd: number;
+    roles?: Record<string, RoleUsage>;
+    decisions?: ApprovalDecision[];
+  };
   /** Loops that pick up where they stopped: the next iteration and the last body output. */
   loops?: Record<string, { iteration: number; previous?: string }>;
   parent?: RunLineage;

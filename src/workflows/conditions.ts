@@ -36,7 +36,10 @@ export function evaluateCondition(c: Condition, outputs: Record<string, string>)
     case 'not_equals':
       return v === undefined || !same(v, c.value);
     case 'contains':
-      return v !== undefined && (typeof v === 'string' ? v : JSON.stringify(v)).toLowerCase().includes(String(c.value).toLowerCase());
+      return (
+        v !== undefined &&
+        (typeof v === 'string' ? v : JSON.stringify(v)).toLowerCase().includes(String(c.value).toLowerCase())
+      );
     case 'truthy':
       return truthy(v);
     case 'falsy':

@@ -2,7 +2,14 @@
  * The interpreter for declarative ensembles: a graph of steps joined by `dependsOn`, run in
  * phases. Every step whose dependencies are done starts at once; outputs flow downstream.
  */
-import { ApplicationFailure, CancellationScope, ContinueAsNew, continueAsNew, isCancellation, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ContinueAsNew,
+  continueAsNew,
+  isCancellation,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { AgentStep, Condition, LoopStep, StepDefinition } from '../types';
 import type { RunInput, RunOptions, RunResult } from './api';
 import { evaluateCondition, splitItems } from './conditions';
@@ -62,7 +69,9 @@ export async function runGraph(
   // Dependencies outside this graph (loop bodies naming outer steps) are done by construction;
   // a name known nowhere keeps its step from ever starting, which is reported below.
   const ready = (s: StepDefinition) =>
-    s.dependsOn.every((d) => (local.has(d) ? settled.has(d) : Object.prototype.hasOwnProperty.call(outer, d)));
+    s.dependsOn.every((d) =>
+      local.has(d) ? settled.has(d) : Object.prototype.hasOwnProperty.call(outer, d),
+    );
   let pending = [...steps];
 
   // One waiter woken by whichever step settles next; racing every running promise on each
@@ -144,7 +153,9 @@ export async function runGraph(
   }
 
   if (failures.length) {
-    const passThrough = failures.find((f) => f.original instanceof ContinueAsNew || isCancellation(f.original));
+    const passThrough = failures.find(
+      (f) => f.original instanceof ContinueAsNew || isCancellation(f.original),
+    );
     throw passThrough ? passThrough.original : failures[0];
   }
   if (pending.length) {
@@ -159,7 +170,12 @@ export async function runGraph(
 }
 
 /** Run one step of any kind and return its output text. */
-async function runStep(ctx: GraphContext, s: StepDefinition, key: string, scope: TemplateScope): Promise<string> {
+async function runStep(
+  ctx: GraphContext,
+  s: StepDefinition,
+  key: string,
+  scope: TemplateScope,
+): Promise<string> {
   switch (s.kind) {
     case 'agent':
       return s.fanOut ? runFanOut(ctx, s, key, scope) : runAgent(ctx, s, key, scope);
@@ -171,14 +187,25 @@ async function runStep(ctx: GraphContext, s: StepDefinition, key: string, scope:
 }
 
 function runAgent(ctx: GraphContext, s: AgentStep, key: string, scope: TemplateScope): Promise<string> {
-  return s.tools?.length ? runToolAgent(ctx.state, key, s, scope, ctx.options) : runAgentCall(ctx.state, key, s, scope, ctx.options);
+  return s.tools?.length
+    ? runToolAgent(ctx.state, key, s, scope, ctx.options)
+    : runAgentCall(ctx.state, key, s, scope, ctx.options);
 }
 
 /** One instance of the step per upstream item; the output is a JSON array of the instances' outputs. */
-async function runFanOut(ctx: GraphContext, s: AgentStep, key: string, scope: TemplateScope): Promise<string> {
+async function runFanOut(
+  ctx: GraphContext,
+  s: AgentStep,
+  key: string,
+  scope: TemplateScope,
+): Promise<string> {
   const items = splitItems(scope.steps[s.fanOut!.from] ?? '');
   const limit = s.fanOut!.maxConcurrency;
-  const results = await parallel(items, (item) => runAgent(ctx, s, key, { ...scope, item }), limit ? { limit } : {});
+  const results = await parallel(
+    items,
+    (item) => runAgent(ctx, s, key, { ...scope, item }),
+    limit ? { limit } : {},
+  );
   return JSON.stringify(results);
 }
 
@@ -195,7 +222,11 @@ async function runLoop(ctx: GraphContext, s: LoopStep, key: string, scope: Templ
     const outputs = await runGraph(ctx, s.body, scope.steps, `${key}/`, loop);
     previous = outputs[last] ?? previous;
     if (evaluateCondition(s.until, { ...scope.steps, ...outputs })) break;
-    if (iteration < s.maxIterations) await maybeContinueAsNew(ctx, key, { iteration: iteration + 1, ...(previous !== undefined && { previous }) });
+    if (iteration < s.maxIterations)
+      await maybeContinueAsNew(ctx, key, {
+        iteration: iteration + 1,
+        ...(previous !== undefined && { previous }),
+      });
   }
   return previous ?? '';
 }
@@ -205,13 +236,20 @@ async function runLoop(ctx: GraphContext, s: LoopStep, key: string, scope: Templ
  * the only step running, continue the run as a new execution (same run id) that reuses every
  * completed step and resumes the loop at its next iteration.
  */
-async function maybeContinueAsNew(ctx: GraphContext, key: string, next: { iteration: number; previous?: string }): Promise<void> {
+async function maybeContinueAsNew(
+  ctx: GraphContext,
+  key: string,
+  next: { iteration: number; previous?: string },
+): Promise<void> {
   if (!ctx.run) return;
   const info = workflowInfo();
   const limit = ctx.options?.continueAsNewAfterEvents;
   const due = info.continueAsNewSuggested || (limit !== undefined && info.historyLength >= limit);
   const running = ctx.state.running();
   if (!due || running.length !== 1 || running[0] !== key) return;
-  const resume = ctx.state.continuation({ runId: info.runId, kind: 'continue-as-new' }, { ...ctx.run.resume?.loops, [key]: next });
+  const resume = ctx.state.continuation(
+    { runId: info.runId, kind: 'continue-as-new' },
+    { ...ctx.run.resume?.loops, [key]: next },
+  );
   await continueAsNew<(input: RunInput) => Promise<RunResult>>({ ...ctx.run, resume });
 }

@@ -1,4 +1,9 @@
-import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, isCancellation } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  isCancellation,
+} from '@temporalio/workflow';
 
 /** A step's failure as progress and results show it: a type to match on and the provider's own words. */
 export interface StepErrorInfo {

@@ -2,8 +2,22 @@
  * Every workflow type the worker registers. Deterministic code only: all I/O happens in
  * activities (src/activities), reached through proxyActivities.
  */
-import { allHandlersFinished, ApplicationFailure, condition, ContinueAsNew, isCancellation, setHandler } from '@temporalio/workflow';
-import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, stepOutputQuery, type RunInput, type RunResult } from './api';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  ContinueAsNew,
+  isCancellation,
+  setHandler,
+} from '@temporalio/workflow';
+import {
+  BUDGET_EXCEEDED,
+  STEP_FAILED,
+  progressQuery,
+  stepOutputQuery,
+  type RunInput,
+  type RunResult,
+} from './api';
 import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
 import { StepError, describeError } from './errors';

@@ -59,7 +59,14 @@ export class RunState {
     for (const s of steps) {
       const name = prefix + s.name;
       if (!this.steps.has(name)) {
-        this.steps.set(name, { name, kind: s.kind, status: 'pending', calls: 0, usage: { ...ZERO_USAGE }, costUsd: 0 });
+        this.steps.set(name, {
+          name,
+          kind: s.kind,
+          status: 'pending',
+          calls: 0,
+          usage: { ...ZERO_USAGE },
+          costUsd: 0,
+        });
       }
       if (s.kind === 'loop') this.declare(s.body, `${name}/`);
     }
@@ -102,7 +109,11 @@ export class RunState {
   /** Count a model call (already recorded against its step) against a role too: planner, solver... */
   recordRole(role: string, res: Pick<ModelResponse, 'usage' | 'costUsd'>, calls = 1): void {
     const r = this.roles.get(role) ?? { calls: 0, usage: { ...ZERO_USAGE }, costUsd: 0 };
-    this.roles.set(role, { calls: r.calls + calls, usage: addUsage(r.usage, res.usage), costUsd: dollars(r.costUsd + res.costUsd) });
+    this.roles.set(role, {
+      calls: r.calls + calls,
+      usage: addUsage(r.usage, res.usage),
+      costUsd: dollars(r.costUsd + res.costUsd),
+    });
   }
 
   /** Count a tool call against its step. */
@@ -219,24 +230,36 @@ export class RunState {
     };
     const invalid = (message: string) => refuse(DECISION_REFUSED.invalid, message);
     if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-      return invalid('a decision is a JSON object: {"gate": "...", "outcome": "approved", "by": "...", "comment": "..."}');
+      return invalid(
+        'a decision is a JSON object: {"gate": "...", "outcome": "approved", "by": "...", "comment": "..."}',
+      );
     }
     const d = input as Partial<Record<keyof DecisionInput, unknown>>;
     const outcome = outcomeOf(d.outcome);
-    if (!outcome) return invalid(`"outcome" must be "approved" or "rejected" (got ${JSON.stringify(d.outcome ?? null)})`);
-    if (typeof d.by !== 'string' || d.by.trim() === '') return invalid('say who decides: "by" must be a non-empty name');
+    if (!outcome)
+      return invalid(`"outcome" must be "approved" or "rejected" (got ${JSON.stringify(d.outcome ?? null)})`);
+    if (typeof d.by !== 'string' || d.by.trim() === '')
+      return invalid('say who decides: "by" must be a non-empty name');
     if (d.comment !== undefined && typeof d.comment !== 'string') return invalid('"comment" must be text');
-    if (d.decidedAt !== undefined && (typeof d.decidedAt !== 'string' || Number.isNaN(Date.parse(d.decidedAt)))) {
+    if (
+      d.decidedAt !== undefined &&
+      (typeof d.decidedAt !== 'string' || Number.isNaN(Date.parse(d.decidedAt)))
+    ) {
       return invalid('"decidedAt" must be an ISO 8601 time, e.g. 2025-01-31T12:00:00Z');
     }
-    if (d.gate !== undefined && (typeof d.gate !== 'string' || d.gate === '')) return invalid('"gate" must be a gate id');
+    if (d.gate !== undefined && (typeof d.gate !== 'string' || d.gate === ''))
+      return invalid('"gate" must be a gate id');
 
     const waiting = [...this.gates.keys()].map((g) => `'${g}'`);
     let gateId = d.gate;
     if (gateId === undefined) {
-      if (waiting.length === 0) return refuse(DECISION_REFUSED.unknownGate, 'no gate is waiting for a decision in this run');
+      if (waiting.length === 0)
+        return refuse(DECISION_REFUSED.unknownGate, 'no gate is waiting for a decision in this run');
       if (waiting.length > 1) {
-        return refuse(DECISION_REFUSED.gateRequired, `${waiting.length} gates are waiting, name one: ${waiting.join(', ')}`);
+        return refuse(
+          DECISION_REFUSED.gateRequired,
+          `${waiting.length} gates are waiting, name one: ${waiting.join(', ')}`,
+        );
       }
       gateId = [...this.gates.keys()][0]!;
     }
@@ -255,15 +278,23 @@ export class RunState {
 
     if (d.editedDraft !== undefined) {
       if (typeof d.editedDraft !== 'string') return invalid('"editedDraft" must be text');
-      if (gate.kind !== 'draft') return invalid(`gate '${gateId}' is a tool call: edit it with "editedArguments", not "editedDraft"`);
-      if (outcome !== 'approved') return invalid('edits go with "approved"; a rejection carries a comment instead');
+      if (gate.kind !== 'draft')
+        return invalid(`gate '${gateId}' is a tool call: edit it with "editedArguments", not "editedDraft"`);
+      if (outcome !== 'approved')
+        return invalid('edits go with "approved"; a rejection carries a comment instead');
     }
     if (d.editedArguments !== undefined) {
-      if (d.editedArguments === null || typeof d.editedArguments !== 'object' || Array.isArray(d.editedArguments)) {
+      if (
+        d.editedArguments === null ||
+        typeof d.editedArguments !== 'object' ||
+        Array.isArray(d.editedArguments)
+      ) {
         return invalid(`"editedArguments" must be a JSON object of the tool's arguments`);
       }
-      if (gate.kind !== 'tool') return invalid(`gate '${gateId}' is a draft: edit it with "editedDraft", not "editedArguments"`);
-      if (outcome !== 'approved') return invalid('edits go with "approved"; a rejection carries a comment instead');
+      if (gate.kind !== 'tool')
+        return invalid(`gate '${gateId}' is a draft: edit it with "editedDraft", not "editedArguments"`);
+      if (outcome !== 'approved')
+        return invalid('edits go with "approved"; a rejection carries a comment instead');
     }
     return {
       gate: gateId,
@@ -273,7 +304,9 @@ export class RunState {
       ...(typeof d.comment === 'string' && d.comment !== '' && { comment: d.comment }),
       ...(typeof d.decidedAt === 'string' && { decidedAt: d.decidedAt }),
       ...(typeof d.editedDraft === 'string' && { editedDraft: d.editedDraft }),
-      ...(d.editedArguments !== undefined && { editedArguments: structuredCopy(d.editedArguments as Record<string, unknown>) }),
+      ...(d.editedArguments !== undefined && {
+        editedArguments: structuredCopy(d.editedArguments as Record<string, unknown>),
+      }),
       ...(gate.escalated && { escalated: true }),
     };
   }
@@ -310,32 +343,43 @@ export class RunState {
     for (const [name, output] of Object.entries(resume.reuse)) {
       const before = recorded.get(name);
       const s = this.step(name);
-      Object.assign(s, before ? { ...before, usage: { ...before.usage } } : {}, { name, status: 'completed', output });
+      Object.assign(s, before ? { ...before, usage: { ...before.usage } } : {}, {
+        name,
+        status: 'completed',
+        output,
+      });
       if (!continuing) s.reused = true;
     }
     if (continuing && resume.steps) {
       // Loop body steps and anything else the earlier run showed stay visible in progress.
-      for (const before of resume.steps) if (!this.steps.get(before.name)?.output) this.steps.set(before.name, { ...before, usage: { ...before.usage } });
+      for (const before of resume.steps)
+        if (!this.steps.get(before.name)?.output)
+          this.steps.set(before.name, { ...before, usage: { ...before.usage } });
     }
     const c = resume.carried;
     if (c) {
       this.usage = addUsage(this.usage, c.usage);
       this.costUsd = dollars(this.costUsd + c.costUsd);
-      for (const [role, r] of Object.entries(c.roles ?? {})) this.roles.set(role, { ...r, usage: { ...r.usage } });
+      for (const [role, r] of Object.entries(c.roles ?? {}))
+        this.roles.set(role, { ...r, usage: { ...r.usage } });
       for (const d of c.decisions ?? []) this.recordDecision(d);
     }
   }
 
   /** Steps now running, by name. */
   running(): string[] {
-    return [...this.steps.values()].filter((s) => s.status === 'running' || s.status === 'waiting').map((s) => s.name);
+    return [...this.steps.values()]
+      .filter((s) => s.status === 'running' || s.status === 'waiting')
+      .map((s) => s.name);
   }
 
   /** The state a continuation of this run starts from (see {@link restore}). */
   continuation(parent: RunLineage, loops: ResumeState['loops']): ResumeState {
     const snap = this.snapshot();
     const reuse: Record<string, string> = {};
-    for (const s of snap.steps) if (s.status === 'completed' && s.output !== undefined && !s.name.includes('/')) reuse[s.name] = s.output;
+    for (const s of snap.steps)
+      if (s.status === 'completed' && s.output !== undefined && !s.name.includes('/'))
+        reuse[s.name] = s.output;
     return {
       reuse,
       // Outputs travel once, in `reuse`: the progress entries go without them to keep the input small.
@@ -367,7 +411,9 @@ export class RunState {
     const snap = this.snapshot();
     let size = JSON.stringify(snap).length;
     if (size <= maxChars) return snap;
-    const bySize = [...snap.steps].filter((s) => s.output !== undefined).sort((a, b) => b.output!.length - a.output!.length);
+    const bySize = [...snap.steps]
+      .filter((s) => s.output !== undefined)
+      .sort((a, b) => b.output!.length - a.output!.length);
     for (const s of bySize) {
       if (size <= maxChars || s.output!.length <= PREVIEW_CHARS) break;
       const full = s.output!;
@@ -410,5 +456,8 @@ function structuredCopy<T>(v: T): T {
 }
 
 function copyPending(p: PendingApproval): PendingApproval {
-  return { ...p, ...(p.tool && { tool: { name: p.tool.name, arguments: structuredCopy(p.tool.arguments) } }) };
+  return {
+    ...p,
+    ...(p.tool && { tool: { name: p.tool.name, arguments: structuredCopy(p.tool.arguments) } }),
+  };
 }

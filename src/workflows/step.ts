@@ -1,5 +1,10 @@
 import type { Duration as TemporalDuration } from '@temporalio/common';
-import { ApplicationFailure, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  proxyActivities,
+  proxyLocalActivities,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { createModelActivities } from '../activities/model';
 import { NON_RETRYABLE_MODEL_ERRORS } from '../error-types';
 import type { AgentStep, ChatMessage, Duration, ModelRequest, ModelResponse, StepRetry } from '../types';
@@ -15,7 +20,12 @@ const MAX_REQUEST_CHARS = 1_500_000;
 const DEFAULTS = {
   timeout: '5 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 5,
+  },
 } as const;
 
 /** How one model call is run: its timeout and retry policy. */
@@ -26,7 +36,11 @@ export interface CallSettings {
 }
 
 /** Activity options for a model call: explicit timeouts, and a retry policy that stops on errors no retry can fix. */
-export function modelActivityOptions(profileTimeout: Duration | undefined, s: CallSettings, summary?: string): ActivityOptions {
+export function modelActivityOptions(
+  profileTimeout: Duration | undefined,
+  s: CallSettings,
+  summary?: string,
+): ActivityOptions {
   // Our durations are validated strings or numbers; Temporal's type is a narrower template literal.
   const d = (x: Duration) => x as TemporalDuration;
   const r = { ...DEFAULTS.retry, ...s.retry };
@@ -69,7 +83,10 @@ export async function callModel(
   const options = modelActivityOptions(req.profile.timeout, settings, stepName);
   // Local activities skip the server round trip per call; see RunOptions.localActivities for the trade-off.
   const acts = settings.options?.localActivities
-    ? proxyLocalActivities<ModelActivities>({ startToCloseTimeout: options.startToCloseTimeout!, retry: options.retry! })
+    ? proxyLocalActivities<ModelActivities>({
+        startToCloseTimeout: options.startToCloseTimeout!,
+        retry: options.retry!,
+      })
     : proxyActivities<ModelActivities>(options);
   const res = await acts.callModel(req);
   state.record(stepName, res);
@@ -77,7 +94,10 @@ export async function callModel(
 }
 
 /** The messages an agent step sends: its system prompt, then its rendered prompt. */
-export function agentMessages(step: Pick<AgentStep, 'system' | 'prompt'>, scope: TemplateScope): ChatMessage[] {
+export function agentMessages(
+  step: Pick<AgentStep, 'system' | 'prompt'>,
+  scope: TemplateScope,
+): ChatMessage[] {
   const messages: ChatMessage[] = [];
   if (step.system) messages.push({ role: 'system', content: renderTemplate(step.system, scope) });
   messages.push({ role: 'user', content: renderTemplate(step.prompt, scope) });

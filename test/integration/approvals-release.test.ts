@@ -18,11 +18,20 @@ test('when a step fails, a gate still waiting beside it is released and the run 
     name: 'release',
     steps: [
       { kind: 'agent', name: 'draft', dependsOn: [], profile, prompt: 'draft it' },
-      { kind: 'approval', name: 'sign-off', dependsOn: ['draft'], present: '{{draft}}', deadline: '1h', onTimeout: 'reject' },
+      {
+        kind: 'approval',
+        name: 'sign-off',
+        dependsOn: ['draft'],
+        present: '{{draft}}',
+        deadline: '1h',
+        onTimeout: 'reject',
+      },
       { kind: 'agent', name: 'side', dependsOn: ['draft'], profile, prompt: 'breaks {{draft}}' },
     ],
   };
-  const err = (await h.baton.run(def, 'x', { runId: `release-${Date.now()}` }).catch((e: unknown) => e)) as RunFailedError;
+  const err = (await h.baton
+    .run(def, 'x', { runId: `release-${Date.now()}` })
+    .catch((e: unknown) => e)) as RunFailedError;
   expect(err).toBeInstanceOf(RunFailedError);
   expect(err.step).toBe('side');
   const gate = err.progress?.steps.find((s) => s.name === 'sign-off');

@@ -26,7 +26,12 @@ beforeEach(() => fake.reset());
  */
 function baton(
   args: string[],
-  opts: { stdin?: string; env?: NodeJS.ProcessEnv; entry?: string; onStderr?: (text: string, child: ReturnType<typeof spawn>) => void } = {},
+  opts: {
+    stdin?: string;
+    env?: NodeJS.ProcessEnv;
+    entry?: string;
+    onStderr?: (text: string, child: ReturnType<typeof spawn>) => void;
+  } = {},
 ) {
   const { address, namespace } = testTemporal();
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -94,9 +99,17 @@ agents:
 test('--help lists the commands and the exit codes', async () => {
   const r = await baton(['--help']);
   expect(r.code).toBe(0);
-  for (const c of ['demo', 'worker', 'server', 'validate', 'run', 'status', 'list', 'cancel']) expect(r.stdout).toContain(c);
+  for (const c of ['demo', 'worker', 'server', 'validate', 'run', 'status', 'list', 'cancel'])
+    expect(r.stdout).toContain(c);
   expect(r.stdout).toMatch(/Exit codes:/);
-  for (const v of ['BATON_TOOLS', 'BATON_LOG_LEVEL', 'BATON_MAX_CONCURRENT_ACTIVITIES', 'BATON_API_TOKEN', 'BATON_TEMPORAL_CACHE_DIR']) expect(r.stdout).toContain(v);
+  for (const v of [
+    'BATON_TOOLS',
+    'BATON_LOG_LEVEL',
+    'BATON_MAX_CONCURRENT_ACTIVITIES',
+    'BATON_API_TOKEN',
+    'BATON_TEMPORAL_CACHE_DIR',
+  ])
+    expect(r.stdout).toContain(v);
   expect(r.stdout).toMatch(/130 interrupted/);
 });
 
@@ -114,12 +127,17 @@ test('run reads piped stdin, follows the run and prints JSON', async () => {
   fake.on('lint this: const x = 1', { text: 'LINT-OK' });
   fake.on('summarise: LINT-OK', { text: 'ALL GOOD' });
   const file = ensemble('review', reviewYaml);
-  const r = await baton(['run', file, '--local-worker', '--task-queue', `cli-${Date.now()}`, '-o', 'json'], { stdin: 'const x = 1' });
+  const r = await baton(['run', file, '--local-worker', '--task-queue', `cli-${Date.now()}`, '-o', 'json'], {
+    stdin: 'const x = 1',
+  });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const result = JSON.parse(r.stdout);
   expect(result.output).toBe('ALL GOOD');
-  expect(result.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual(['lint:completed', 'summary:completed']);
+  expect(result.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual([
+    'lint:completed',
+    'summary:completed',
+  ]);
 
   // status and list find the finished run on the same server.
   const status = await baton(['status', result.runId, '-o', 'json']);
@@ -133,7 +151,16 @@ test('text output prints only the run output; rich output shows each step', asyn
   fake.on('lint this', { text: 'L' });
   fake.on('summarise', { text: 'S' });
   const file = ensemble('review2', reviewYaml);
-  const text = await baton(['run', file, 'abc', '--local-worker', '--task-queue', `cli-t-${Date.now()}`, '-o', 'text']);
+  const text = await baton([
+    'run',
+    file,
+    'abc',
+    '--local-worker',
+    '--task-queue',
+    `cli-t-${Date.now()}`,
+    '-o',
+    'text',
+  ]);
   expect(text.code).toBe(0);
   expect(text.stdout).toBe('S\n');
   const rich = await baton(['run', file, 'abc', '--local-worker', '--task-queue', `cli-r-${Date.now()}`]);
@@ -148,14 +175,18 @@ test('a failing step exits 1 and names the step and the provider message', async
   const file = ensemble('review3', reviewYaml);
   const r = await baton(['run', file, 'x', '--local-worker', '--task-queue', `cli-f-${Date.now()}`]);
   expect(r.code).toBe(1);
-  expect(r.stderr).toMatch(/step 'summary' failed: openai rejected the API key \(HTTP 401\): Incorrect API key provided/);
+  expect(r.stderr).toMatch(
+    /step 'summary' failed: openai rejected the API key \(HTTP 401\): Incorrect API key provided/,
+  );
 });
 
 test('a missing key is refused before anything starts', async () => {
   const file = ensemble('review4', reviewYaml);
   const r = await baton(['run', file, 'x', '--local-worker'], { env: { OPENAI_API_KEY: '' } });
   expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/OPENAI_API_KEY is not set \(needed by lint \(fake\), summary \(fake\)\).*nothing was started/);
+  expect(r.stderr).toMatch(
+    /OPENAI_API_KEY is not set \(needed by lint \(fake\), summary \(fake\)\).*nothing was started/,
+  );
   expect(fake.count()).toBe(0);
 });
 
@@ -168,12 +199,16 @@ test('an unknown ensemble name says where it looked', async () => {
 test('an unreachable server exits 3 with what to do, for clients and for a worker', async () => {
   const r = await baton(['status', 'some-run'], { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } });
   expect(r.code).toBe(3);
-  expect(r.stderr).toMatch(/^baton: no Temporal server answered at 127\.0\.0\.1:1 \(TEMPORAL_ADDRESS\): .*check that it runs, or unset TEMPORAL_ADDRESS/i);
+  expect(r.stderr).toMatch(
+    /^baton: no Temporal server answered at 127\.0\.0\.1:1 \(TEMPORAL_ADDRESS\): .*check that it runs, or unset TEMPORAL_ADDRESS/i,
+  );
   expect(r.stderr).not.toMatch(/PATH|Go /);
 
   const w = await baton(['worker'], { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } });
   expect(w.code).toBe(3);
-  expect(w.stderr).toMatch(/^baton: no Temporal server answered at 127\.0\.0\.1:1 \(TEMPORAL_ADDRESS\): connection refused\. /);
+  expect(w.stderr).toMatch(
+    /^baton: no Temporal server answered at 127\.0\.0\.1:1 \(TEMPORAL_ADDRESS\): connection refused\. /,
+  );
   expect(w.stderr).not.toMatch(/tonic/);
   expect(w.stderr.trim().split('\n')).toHaveLength(1);
 });
@@ -202,7 +237,9 @@ test('Ctrl-C while following a run stops the local worker and exits 130', async 
     onStderr: (text, child) => void (/⏸ gate/.test(text) && !child.killed && child.kill('SIGINT')),
   });
   expect(r.code).toBe(130);
-  expect(r.stderr).toMatch(/baton: interrupted \(SIGINT\); run gated-\S+ stays on the server \(`baton status gated-\S+`\)\n$/);
+  expect(r.stderr).toMatch(
+    /baton: interrupted \(SIGINT\); run gated-\S+ stays on the server \(`baton status gated-\S+`\)\n$/,
+  );
 });
 
 describe('with a worker in the test process: replay, retry, fork, approvals', () => {
@@ -222,7 +259,13 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
       // Already installed in this jest worker.
     }
     const connection = await NativeConnection.connect(connectionOptions);
-    const worker = await createWorker({ connection, namespace, taskQueue: queue, env: fakeEnv(fake), workflowBundle: await workflowBundle() });
+    const worker = await createWorker({
+      connection,
+      namespace,
+      taskQueue: queue,
+      env: fakeEnv(fake),
+      workflowBundle: await workflowBundle(),
+    });
     const running = worker.run();
     stopWorker = async () => {
       worker.shutdown();
@@ -238,7 +281,16 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
     fake.on('lint this', { text: 'L' });
     fake.on('summarise', { text: 'S' });
     const file = ensemble('replayed', reviewYaml);
-    const run = await baton(['run', file, 'x', '--local-worker', '--task-queue', `cli-rp-${Date.now()}`, '-o', 'json']);
+    const run = await baton([
+      'run',
+      file,
+      'x',
+      '--local-worker',
+      '--task-queue',
+      `cli-rp-${Date.now()}`,
+      '-o',
+      'json',
+    ]);
     const { runId } = JSON.parse(run.stdout);
     const saved = join(dir, 'history.json');
 
@@ -247,12 +299,24 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
     expect(ok.stdout).toMatch(/^ok: \d+ events replay against the current code/);
     expect((await baton(['replay', '--history', saved])).code).toBe(0);
 
-    const drifted = await baton(['replay', '--history', saved, '--workflows', join(__dirname, '..', 'support', 'drifted-workflows.ts')]);
+    const drifted = await baton([
+      'replay',
+      '--history',
+      saved,
+      '--workflows',
+      join(__dirname, '..', 'support', 'drifted-workflows.ts'),
+    ]);
     expect(drifted.code).toBe(1);
     expect(drifted.stderr).toMatch(/replay failed: at event \d+ \(step 'lint'\)/);
 
     // Exit 1 means drift only: a missing module is bad input, one that does not bundle an error.
-    const missing = await baton(['replay', '--history', saved, '--workflows', join(dir, 'no-such-workflows.ts')]);
+    const missing = await baton([
+      'replay',
+      '--history',
+      saved,
+      '--workflows',
+      join(dir, 'no-such-workflows.ts'),
+    ]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--workflows .*no-such-workflows\.ts does not exist/);
     const broken = join(dir, 'broken-workflows.ts');
@@ -260,7 +324,9 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
     const unbundled = await baton(['replay', '--history', saved, '--workflows', broken]);
     expect(unbundled.code).toBe(4);
     // (The SDK logs webpack's own report above the one line.)
-    expect(unbundled.stderr).toMatch(/^baton: replay could not check the history: Webpack finished with errors/m);
+    expect(unbundled.stderr).toMatch(
+      /^baton: replay could not check the history: Webpack finished with errors/m,
+    );
   });
 
   test('status shows the gates a run waits at and the decisions taken', async () => {
@@ -278,7 +344,9 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
       status = await baton(['status', runId], { env });
     }
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(/⏸ gate 'gate' \(draft\) waits for a decision, deadline in \d+m \(then reject\): .*DRAFT/);
+    expect(status.stdout).toMatch(
+      /⏸ gate 'gate' \(draft\) waits for a decision, deadline in \d+m \(then reject\): .*DRAFT/,
+    );
     expect(status.stdout).toContain(`decide with: baton approve ${runId} [gate]`);
 
     const approved = await baton(['approve', runId, '--by', 'alice', '--comment', 'fine'], { env });
@@ -292,8 +360,13 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
   test('retry finishes a failed run without paying for its completed steps; fork reruns from a step', async () => {
     fake.on('lint this', { text: 'LINT' });
     fake.on('summarise', { status: 500, message: 'down' });
-    const file = ensemble('retried', reviewYaml.replace('prompt: "summarise', 'retry: { max_attempts: 1 }\n    prompt: "summarise'));
-    const failed = await baton(['run', file, 'x', '--no-local-worker', '--task-queue', queue, '-o', 'json'], { env: { BATON_TASK_QUEUE: queue } });
+    const file = ensemble(
+      'retried',
+      reviewYaml.replace('prompt: "summarise', 'retry: { max_attempts: 1 }\n    prompt: "summarise'),
+    );
+    const failed = await baton(['run', file, 'x', '--no-local-worker', '--task-queue', queue, '-o', 'json'], {
+      env: { BATON_TASK_QUEUE: queue },
+    });
     expect(failed.code).toBe(1);
     const runId = JSON.parse(failed.stdout).runId as string;
 
@@ -309,9 +382,12 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
     expect(status.output).toBe('FIXED');
     expect(status.parent).toEqual({ runId, kind: 'retry' });
 
-    const forked = await baton(['fork', newRun, '--from', 'summary', '--prompt', 'summarise again: {{lint}}', '--follow'], {
-      env: { BATON_TASK_QUEUE: queue },
-    });
+    const forked = await baton(
+      ['fork', newRun, '--from', 'summary', '--prompt', 'summarise again: {{lint}}', '--follow'],
+      {
+        env: { BATON_TASK_QUEUE: queue },
+      },
+    );
     expect(forked.code).toBe(0);
     expect(fake.count('summarise again: LINT')).toBe(1);
     expect(fake.count('lint this')).toBe(0);
@@ -324,7 +400,9 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
 
 test('--tools registers a module of tools on the local worker and checks tool names', async () => {
   const tools = join(__dirname, '..', '..', 'examples', 'tools.ts');
-  const file = ensemble('tools', `
+  const file = ensemble(
+    'tools',
+    `
 name: with-tools
 default_profile: offline
 agents:
@@ -332,20 +410,35 @@ agents:
     tools: [search]
     max_iterations: 4
     prompt: "Find facts about {{input}}"
-`);
-  const r = await baton(['run', file, 'france', '--local-worker', '--task-queue', `cli-tools-${Date.now()}`, '--tools', tools, '-o', 'json']);
+`,
+  );
+  const r = await baton([
+    'run',
+    file,
+    'france',
+    '--local-worker',
+    '--task-queue',
+    `cli-tools-${Date.now()}`,
+    '--tools',
+    tools,
+    '-o',
+    'json',
+  ]);
   expect(r.code).toBe(0);
   const result = JSON.parse(r.stdout);
   expect(result.steps[0].toolCalls).toBeGreaterThanOrEqual(1);
 
-  const unknown = ensemble('unknown-tool', `
+  const unknown = ensemble(
+    'unknown-tool',
+    `
 name: unknown-tool
 default_profile: offline
 agents:
   - name: researcher
     tools: [serch]
     prompt: "{{input}}"
-`);
+`,
+  );
   const v = await baton(['validate', unknown, '--tools', tools]);
   expect(v.code).toBe(2);
   expect(v.stderr).toMatch(/serch/);
@@ -362,7 +455,16 @@ describe('the compiled CLI (as installed, not run from source)', () => {
 
   beforeAll(async () => {
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    const args = ['-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'];
+    const args = [
+      '-p',
+      join(ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      out,
+      '--declaration',
+      'false',
+      '--sourceMap',
+      'false',
+    ];
     // Type errors elsewhere in the tree still emit JavaScript; only a missing entry point is fatal here.
     await promisify(execFile)(process.execPath, [tsc, ...args], { cwd: ROOT }).catch(() => undefined);
     if (!existsSync(entry)) throw new Error(`the build wrote no ${entry}`);
@@ -371,7 +473,9 @@ describe('the compiled CLI (as installed, not run from source)', () => {
 
   test('--tools loads a TypeScript tools module through tsx', async () => {
     const tools = join(ROOT, 'examples', 'tools.ts');
-    const file = ensemble('tools-compiled', `
+    const file = ensemble(
+      'tools-compiled',
+      `
 name: with-tools
 default_profile: offline
 agents:
@@ -379,12 +483,27 @@ agents:
     tools: [search]
     max_iterations: 4
     prompt: "Find facts about {{input}}"
-`);
+`,
+    );
     const env = { BATON_FROM_SOURCE: '' };
     const v = await baton(['validate', file, '--tools', tools], { entry, env });
     expect(v.stderr).toBe('');
     expect(v.code).toBe(0);
-    const r = await baton(['run', file, 'france', '--local-worker', '--task-queue', `cli-tools-js-${Date.now()}`, '--tools', tools, '-o', 'json'], { entry, env });
+    const r = await baton(
+      [
+        'run',
+        file,
+        'france',
+        '--local-worker',
+        '--task-queue',
+        `cli-tools-js-${Date.now()}`,
+        '--tools',
+        tools,
+        '-o',
+        'json',
+      ],
+      { entry, env },
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).steps[0].toolCalls).toBeGreaterThanOrEqual(1);
   });
@@ -393,13 +512,25 @@ agents:
 test('baton worker polls its task queue, and SIGTERM shuts it down gracefully (exit 0)', async () => {
   const { address, namespace } = testTemporal();
   const child = spawn(process.execPath, [BIN, 'worker', '--task-queue', `cli-worker-${Date.now()}`], {
-    env: { PATH: process.env.PATH, HOME: dir, BATON_FROM_SOURCE: '1', TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace },
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      BATON_FROM_SOURCE: '1',
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: namespace,
+    },
   });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => stderr.includes('polling task queue') && (clearInterval(timer), resolve()), 100);
-    child.once('exit', (code) => (clearInterval(timer), reject(new Error(`worker exited early (${code}): ${stderr}`))));
+    const timer = setInterval(
+      () => stderr.includes('polling task queue') && (clearInterval(timer), resolve()),
+      100,
+    );
+    child.once(
+      'exit',
+      (code) => (clearInterval(timer), reject(new Error(`worker exited early (${code}): ${stderr}`))),
+    );
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');

@@ -19,7 +19,11 @@ beforeAll(async () => {
   fake = await FakeModelServer.start();
   const t = testTemporal();
   connection = await Connection.connect(t.connectionOptions);
-  baton = await BatonClient.connect({ connection, namespace: t.namespace, taskQueue: `crash-${process.pid}-${Date.now()}` });
+  baton = await BatonClient.connect({
+    connection,
+    namespace: t.namespace,
+    taskQueue: `crash-${process.pid}-${Date.now()}`,
+  });
 });
 afterAll(async () => {
   for (const c of children) await killHard(c);
@@ -41,7 +45,10 @@ test('a run survives its worker being SIGKILLed mid-call, and no completed model
     { name: 'two', profile, prompt: 'step two {{one}}' },
     { name: 'three', profile, prompt: 'step three {{two}}' },
   ]);
-  const { runId } = await baton.start(def, 'go', { runId: `crash-${Date.now()}`, options: { heartbeatTimeout: '2s' } });
+  const { runId } = await baton.start(def, 'go', {
+    runId: `crash-${Date.now()}`,
+    options: { heartbeatTimeout: '2s' },
+  });
 
   await fake.waitFor('step two', 1, 60_000);
   await killHard(first);

@@ -14,23 +14,29 @@ afterAll(async () => {
 });
 
 // Every example ensemble must run to the end on the offline provider, as its comment promises.
-test.each(readdirSync(examples).filter((f) => f.endsWith('.yaml')))('examples/ensembles/%s runs on the offline provider', async (file) => {
-  const definition = loadEnsembleFile(join(examples, file));
-  const { runId } = await h.baton.start(definition, 'function add(a, b) { return a - b }', { runId: `example-${file}-${Date.now()}` });
-  // Example gates are approved as a person would.
-  const approving = (async () => {
-    for (;;) {
-      const p = await h.baton.progress(runId);
-      if (p.status !== 'running') return;
-      if (p.pendingApprovals?.length) await h.baton.approve(runId, { by: 'test', comment: 'ok' }).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  const result = await h.baton.result(runId);
-  await approving;
-  expect(result.status).toBe('completed');
-  expect(result.output.length).toBeGreaterThan(0);
-});
+test.each(readdirSync(examples).filter((f) => f.endsWith('.yaml')))(
+  'examples/ensembles/%s runs on the offline provider',
+  async (file) => {
+    const definition = loadEnsembleFile(join(examples, file));
+    const { runId } = await h.baton.start(definition, 'function add(a, b) { return a - b }', {
+      runId: `example-${file}-${Date.now()}`,
+    });
+    // Example gates are approved as a person would.
+    const approving = (async () => {
+      for (;;) {
+        const p = await h.baton.progress(runId);
+        if (p.status !== 'running') return;
+        if (p.pendingApprovals?.length)
+          await h.baton.approve(runId, { by: 'test', comment: 'ok' }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const result = await h.baton.result(runId);
+    await approving;
+    expect(result.status).toBe('completed');
+    expect(result.output.length).toBeGreaterThan(0);
+  },
+);
 
 test('a run is immune to later edits of its YAML: the resolved definition is its input', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baton-edit-'));

@@ -50,7 +50,10 @@ test('start a YAML run, follow it, decide its gate, read its result', async () =
   const runId = `http-${Date.now()}`;
   const started = await call('POST', '/runs', { ensemble: yaml, input: 'x', runId });
   expect(started).toEqual({ status: 201, body: { runId, started: true } });
-  expect((await call('POST', '/runs', { ensemble: yaml, input: 'x', runId })).body).toEqual({ runId, started: false });
+  expect((await call('POST', '/runs', { ensemble: yaml, input: 'x', runId })).body).toEqual({
+    runId,
+    started: false,
+  });
 
   let pending: any[] = [];
   for (let i = 0; i < 100 && pending.length === 0; i++) {
@@ -60,10 +63,18 @@ test('start a YAML run, follow it, decide its gate, read its result', async () =
   expect(pending[0]).toMatchObject({ runId, gate: 'gate' });
   expect((await call('GET', `/runs/${runId}`)).body.pendingApprovals[0].draft).toContain('DRAFT');
 
-  const decided = await call('POST', `/runs/${runId}/decisions`, { outcome: 'approve', by: 'alice', comment: 'fine' });
+  const decided = await call('POST', `/runs/${runId}/decisions`, {
+    outcome: 'approve',
+    by: 'alice',
+    comment: 'fine',
+  });
   expect(decided.status).toBe(200);
   expect(decided.body).toMatchObject({ gate: 'gate', outcome: 'approved', by: 'alice' });
-  const again = await call('POST', `/runs/${runId}/decisions`, { gate: 'gate', outcome: 'reject', by: 'bob' });
+  const again = await call('POST', `/runs/${runId}/decisions`, {
+    gate: 'gate',
+    outcome: 'reject',
+    by: 'bob',
+  });
   expect(again.status).toBe(409);
   expect(again.body.error).toMatch(/already decided/);
 
@@ -75,7 +86,11 @@ test('start a YAML run, follow it, decide its gate, read its result', async () =
 
 test('a failed run answers 422 with its step; retry and fork start linked runs', async () => {
   h.fake.on('fails here', { status: 400, message: 'bad prompt' });
-  const def = { ensemble: 'name: f\nprofiles: { oa: { provider: openai, model: gpt-test } }\ndefault_profile: oa\nagents:\n  - name: a\n    prompt: "fine {{input}}"\n  - name: b\n    depends_on: [a]\n    prompt: "fails here {{a}}"\n', input: 'x' };
+  const def = {
+    ensemble:
+      'name: f\nprofiles: { oa: { provider: openai, model: gpt-test } }\ndefault_profile: oa\nagents:\n  - name: a\n    prompt: "fine {{input}}"\n  - name: b\n    depends_on: [a]\n    prompt: "fails here {{a}}"\n',
+    input: 'x',
+  };
   const { body } = await call('POST', '/runs', def);
   const failed = await call('GET', `/runs/${body.runId}/result`);
   expect(failed.status).toBe(422);
@@ -85,17 +100,25 @@ test('a failed run answers 422 with its step; retry and fork start linked runs',
   h.fake.reset();
   const retried = await call('POST', `/runs/${body.runId}/retry`, {});
   expect(retried.status).toBe(201);
-  expect((await call('GET', `/runs/${retried.body.runId}/result`)).body.parent).toEqual({ runId: body.runId, kind: 'retry' });
+  expect((await call('GET', `/runs/${retried.body.runId}/result`)).body.parent).toEqual({
+    runId: body.runId,
+    kind: 'retry',
+  });
   expect(h.fake.count((r) => r.lastUserText === 'fine x')).toBe(0);
 
-  const forked = await call('POST', `/runs/${retried.body.runId}/fork`, { fromStep: 'b', overrides: { prompt: 'forked {{a}}' } });
+  const forked = await call('POST', `/runs/${retried.body.runId}/fork`, {
+    fromStep: 'b',
+    overrides: { prompt: 'forked {{a}}' },
+  });
   expect(forked.status).toBe(201);
   await call('GET', `/runs/${forked.body.runId}/result`);
   expect(h.fake.count('forked')).toBe(1);
 });
 
 test('bad requests get a status and a message that says what is wrong', async () => {
-  const bad = await call('POST', '/runs', { ensemble: 'name: x\nagents:\n  - name: a\n    depends_on: [zz]\n    model_profile: offline\n' });
+  const bad = await call('POST', '/runs', {
+    ensemble: 'name: x\nagents:\n  - name: a\n    depends_on: [zz]\n    model_profile: offline\n',
+  });
   expect(bad.status).toBe(400);
   expect(bad.body.issues[0]).toMatchObject({ path: 'agents[0].depends_on[0]', line: 4 });
   expect((await call('POST', '/runs', {})).body.error).toMatch(/give the ensemble/);
@@ -103,6 +126,10 @@ test('bad requests get a status and a message that says what is wrong', async ()
   expect((await call('GET', '/nope')).status).toBe(404);
   expect((await call('DELETE', '/runs')).status).toBe(405);
   expect((await call('GET', '/approvals', undefined, 'wrong')).status).toBe(401);
-  const notJson = await fetch(`${base}/runs`, { method: 'POST', headers: { authorization: 'Bearer secret' }, body: 'hello' });
+  const notJson = await fetch(`${base}/runs`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer secret' },
+    body: 'hello',
+  });
   expect(notJson.status).toBe(400);
 });

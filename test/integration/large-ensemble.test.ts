@@ -53,7 +53,13 @@ test('outputs too large for one payload are cut to previews in results, and stay
   const big = 'y'.repeat(400_000);
   h.fake.on('huge', { text: big });
   h.fake.on('small', { text: 'ok' });
-  const steps: EnsembleDefinition['steps'] = ['a', 'b', 'c'].map((n) => ({ kind: 'agent', name: n, dependsOn: [], profile, prompt: `huge ${n}` }));
+  const steps: EnsembleDefinition['steps'] = ['a', 'b', 'c'].map((n) => ({
+    kind: 'agent',
+    name: n,
+    dependsOn: [],
+    profile,
+    prompt: `huge ${n}`,
+  }));
   steps.push({ kind: 'agent', name: 'last', dependsOn: ['a', 'b', 'c'], profile, prompt: 'small' });
   const runId = `big-${Date.now()}`;
   const result = await h.baton.run({ name: 'big-outputs', steps }, 'go', { runId });

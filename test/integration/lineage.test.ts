@@ -50,14 +50,21 @@ test('retry after the key was added to the worker environment reuses every compl
     const result = await fixed.baton.result(again.runId);
     expect(result.output).toBe('C');
     expect(result.parent).toEqual({ runId, kind: 'retry' });
-    expect(result.steps.filter((s) => s.reused).map((s) => s.name).sort()).toEqual(['a', 'd']);
+    expect(
+      result.steps
+        .filter((s) => s.reused)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['a', 'd']);
     // Proof by request counts: a and d were paid for once, in the failed run.
     expect(h.fake.count('step a')).toBe(1);
     expect(h.fake.count('step d')).toBe(1);
     expect(h.fake.count('step b')).toBe(1);
     expect(h.fake.count('step c')).toBe(1);
     // The new run counts only what it spent itself.
-    expect(result.usage.inputTokens).toBe(result.steps.filter((s) => !s.reused).reduce((n, s) => n + s.usage.inputTokens, 0));
+    expect(result.usage.inputTokens).toBe(
+      result.steps.filter((s) => !s.reused).reduce((n, s) => n + s.usage.inputTokens, 0),
+    );
   } finally {
     await fixed.close();
   }
@@ -65,9 +72,14 @@ test('retry after the key was added to the worker environment reuses every compl
 
 test('retry with a corrected profile runs only the failed step and its dependents', async () => {
   scriptReplies();
-  h.fake.on((r) => r.model === 'broken-model', { status: 404, message: 'The model broken-model does not exist' });
+  h.fake.on((r) => r.model === 'broken-model', {
+    status: 404,
+    message: 'The model broken-model does not exist',
+  });
   const runId = id('bad-model');
-  await expect(h.baton.run(graph({ ...profile, model: 'broken-model' }), 'x', { runId })).rejects.toThrow(/does not exist/);
+  await expect(h.baton.run(graph({ ...profile, model: 'broken-model' }), 'x', { runId })).rejects.toThrow(
+    /does not exist/,
+  );
   expect(h.fake.count('step b')).toBe(1);
 
   const again = await h.baton.retry(runId, { definition: graph(profile) });
@@ -89,19 +101,31 @@ test('fork from a step with a changed prompt reuses what is upstream and reruns 
   const result = await h.baton.result(fork.runId);
   expect(result.steps.find((s) => s.name === 'b')?.output).toBe('B2');
   expect(result.parent).toEqual({ runId, kind: 'fork', fromStep: 'b' });
-  expect(result.steps.filter((s) => s.reused).map((s) => s.name).sort()).toEqual(['a', 'd']);
+  expect(
+    result.steps
+      .filter((s) => s.reused)
+      .map((s) => s.name)
+      .sort(),
+  ).toEqual(['a', 'd']);
   expect(h.fake.count('step a')).toBe(1);
   expect(h.fake.count('step d')).toBe(1);
   expect(h.fake.count('step c')).toBe(2);
   // c saw the fork's new b output.
-  expect(h.fake.requests.filter((r) => r.allText.includes('step c')).map((r) => r.lastUserText)).toEqual(['step c B', 'step c B2']);
+  expect(h.fake.requests.filter((r) => r.allText.includes('step c')).map((r) => r.lastUserText)).toEqual([
+    'step c B',
+    'step c B2',
+  ]);
 });
 
 test('fork with a new input and model reruns the forked step', async () => {
   scriptReplies();
   const runId = id('fork-input');
   await h.baton.run(graph(profile), 'x', { runId });
-  const fork = await h.baton.fork(runId, { fromStep: 'a', input: 'y', overrides: { profile: { ...profile, model: 'gpt-other' } } });
+  const fork = await h.baton.fork(runId, {
+    fromStep: 'a',
+    input: 'y',
+    overrides: { profile: { ...profile, model: 'gpt-other' } },
+  });
   await h.baton.result(fork.runId);
   const forked = h.fake.requests.filter((r) => r.lastUserText === 'step a y');
   expect(forked.map((r) => r.model)).toEqual(['gpt-other']);
@@ -114,7 +138,9 @@ test('refusals say what is wrong before anything starts', async () => {
   const before = h.fake.count();
   await expect(h.baton.retry(runId)).rejects.toThrow(InvalidRequestError);
   await expect(h.baton.retry(runId)).rejects.toThrow(/completed, so there is nothing to retry; fork it/);
-  await expect(h.baton.fork(runId, { fromStep: 'zzz' })).rejects.toThrow(/has no step 'zzz'; its steps are: a, b, c, d/);
+  await expect(h.baton.fork(runId, { fromStep: 'zzz' })).rejects.toThrow(
+    /has no step 'zzz'; its steps are: a, b, c, d/,
+  );
   expect(h.fake.count()).toBe(before);
 });
 
@@ -132,7 +158,13 @@ test('a long loop continues as new with its state, and no iteration is run twice
         maxIterations: 8,
         until: { ref: 'critic.pass', op: 'truthy' },
         body: [
-          { kind: 'agent', name: 'writer', dependsOn: [], profile, prompt: 'Iteration {{loop.iteration}} after {{loop.previous}}' },
+          {
+            kind: 'agent',
+            name: 'writer',
+            dependsOn: [],
+            profile,
+            prompt: 'Iteration {{loop.iteration}} after {{loop.previous}}',
+          },
           { kind: 'agent', name: 'critic', dependsOn: ['writer'], profile, prompt: 'Judge {{writer}}' },
         ],
       },
@@ -148,7 +180,9 @@ test('a long loop continues as new with its state, and no iteration is run twice
   expect(result.steps.find((s) => s.name === 'refine/writer')?.output).toBe('draft 8');
   const calls = h.fake.count();
   expect(calls).toBe(17);
-  expect(result.usage.inputTokens).toBe(h.fake.requests.reduce((n, r) => n + Math.max(1, Math.ceil(r.allText.length / 4)), 0));
+  expect(result.usage.inputTokens).toBe(
+    h.fake.requests.reduce((n, r) => n + Math.max(1, Math.ceil(r.allText.length / 4)), 0),
+  );
   // The execution that finished is a continuation of an earlier one.
   const latest = await h.baton.handle(runId).fetchHistory();
   const startedEvent = latest.events?.[0]?.workflowExecutionStartedEventAttributes;
@@ -171,7 +205,11 @@ test("Temporal's own reset to before the failed step re-runs it and keeps what c
   const handle = h.baton.handle(runId);
   const events = (await handle.fetchHistory()).events ?? [];
   const scheduledB = events.find(
-    (e) => e.activityTaskScheduledEventAttributes && Buffer.from(e.userMetadata?.summary?.data ?? []).toString().includes('"b"'),
+    (e) =>
+      e.activityTaskScheduledEventAttributes &&
+      Buffer.from(e.userMetadata?.summary?.data ?? [])
+        .toString()
+        .includes('"b"'),
   )!;
   const taskCompleted = scheduledB.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId!;
   const started = await handle.describe();

@@ -75,7 +75,11 @@ test('fan-out: branches run at once up to the limit, and the join sees every bra
   h.fake.on(`Join ${t}`, (req) => ({ text: `JOINED(${req.lastUserText.length})` }));
   const res = await h.run<FanOutResult>('fanOutWorkflow', {
     input: 'the code',
-    agents: ['one', 'two', 'three', 'four'].map((b) => ({ name: b, profile: openai, prompt: `Branch ${b} ${t}: {{input}}` })),
+    agents: ['one', 'two', 'three', 'four'].map((b) => ({
+      name: b,
+      profile: openai,
+      prompt: `Branch ${b} ${t}: {{input}}`,
+    })),
     limit: 2,
     join: { name: 'join', profile: openai, prompt: `Join ${t}:\n{{branches}}` },
   });
@@ -101,13 +105,22 @@ test("fan-out 'collect': a failed branch is reported with its status, the others
   h.fake.on(`Join ${t}`, (req) => ({ text: req.lastUserText }));
   const res = await h.run<FanOutResult>('fanOutWorkflow', {
     input: 'x',
-    agents: ['good', 'bad'].map((b) => ({ name: b, profile: openai, prompt: `Branch ${b} ${t}`, retry: once })),
+    agents: ['good', 'bad'].map((b) => ({
+      name: b,
+      profile: openai,
+      prompt: `Branch ${b} ${t}`,
+      retry: once,
+    })),
     onError: 'collect',
     join: { name: 'join', profile: openai, prompt: `Join ${t}:\n{{branches}}` },
   });
   expect(res.result.branches).toEqual([
     { name: 'good', status: 'completed', output: 'GOOD' },
-    { name: 'bad', status: 'failed', error: { type: 'ModelBadRequest', message: expect.stringContaining('this prompt is not allowed') } },
+    {
+      name: 'bad',
+      status: 'failed',
+      error: { type: 'ModelBadRequest', message: expect.stringContaining('this prompt is not allowed') },
+    },
   ]);
   expect(res.output).toContain('## bad (failed: ModelBadRequest:');
   expect(res.steps.find((s) => s.name === 'bad')!.status).toBe('failed');
@@ -120,7 +133,12 @@ test("fan-out 'fail-fast': the first failure fails the run naming the branch, an
   h.fake.on(`Branch b1 ${t}`, { status: 400, message: 'refused' });
   const failure = await h.runFailing('fanOutWorkflow', {
     input: 'x',
-    agents: ['b1', 'b2', 'b3'].map((b) => ({ name: b, profile: openai, prompt: `Branch ${b} ${t}`, retry: once })),
+    agents: ['b1', 'b2', 'b3'].map((b) => ({
+      name: b,
+      profile: openai,
+      prompt: `Branch ${b} ${t}`,
+      retry: once,
+    })),
     limit: 1,
   });
   expect(failure.type).toBe('StepFailed');
@@ -150,5 +168,8 @@ test('map: one agent per item, each reading {{item}}', async () => {
 test('a spec a pattern cannot run fails the run at once, non-retryably, as InvalidDefinition', async () => {
   const failure = await h.runFailing('chainWorkflow', { input: 'x', agents: [] });
   expect(failure.type).toBe('StepFailed');
-  expect(failure.progress?.error).toMatchObject({ type: 'InvalidDefinition', message: 'chain: give at least one agent' });
+  expect(failure.progress?.error).toMatchObject({
+    type: 'InvalidDefinition',
+    message: 'chain: give at least one agent',
+  });
 });

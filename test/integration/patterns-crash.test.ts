@@ -19,16 +19,22 @@ const children: ChildProcess[] = [];
 
 /** Start test/support/patterns-worker-process.ts and wait until it polls. */
 async function startWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', join(__dirname, '../support/patterns-worker-process.ts')], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['-r', 'tsx/cjs', join(__dirname, '../support/patterns-worker-process.ts')],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('worker-ready') && resolve());
-    child.once('exit', (code) => reject(new Error(`worker process exited with ${code} before polling:\n${stderr}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`worker process exited with ${code} before polling:\n${stderr}`)),
+    );
   });
   return child;
 }
@@ -54,7 +60,8 @@ test('a ReAct agent survives its worker being SIGKILLed after a tool call: the t
   // worker is killed; its retry on the new worker answers.
   let answered = 0;
   fake.on(m, (req) => {
-    if (!req.messages.some((x) => x.role === 'tool')) return { toolCalls: [{ name: 'record', arguments: { note: 'paid invoice 42' } }] };
+    if (!req.messages.some((x) => x.role === 'tool'))
+      return { toolCalls: [{ name: 'record', arguments: { note: 'paid invoice 42' } }] };
     return answered++ === 0 ? { text: 'too late', delayMs: 60_000 } : { text: 'Recorded it.' };
   });
 
@@ -62,7 +69,13 @@ test('a ReAct agent survives its worker being SIGKILLed after a tool call: the t
   const handle = await client.workflow.start('reactWorkflow', {
     taskQueue,
     workflowId: `patterns-crash-${Date.now()}`,
-    args: [{ input: `${m}: record the payment`, options: { heartbeatTimeout: '2s' }, agent: { name: 'clerk', profile, tools: ['record'], maxIterations: 4 } }],
+    args: [
+      {
+        input: `${m}: record the payment`,
+        options: { heartbeatTimeout: '2s' },
+        agent: { name: 'clerk', profile, tools: ['record'], maxIterations: 4 },
+      },
+    ],
   });
   await fake.waitFor((r) => r.allText.includes(m) && r.messages.some((x) => x.role === 'tool'), 1, 60_000);
   await killHard(first);
@@ -72,7 +85,9 @@ test('a ReAct agent survives its worker being SIGKILLed after a tool call: the t
   const res = (await handle.result()) as PatternRunResult<ReactResult>;
 
   expect(res.output).toBe('Recorded it.');
-  expect(res.result.toolCalls).toEqual([{ name: 'record', arguments: { note: 'paid invoice 42' }, ok: true, content: 'recorded paid invoice 42' }]);
+  expect(res.result.toolCalls).toEqual([
+    { name: 'record', arguments: { note: 'paid invoice 42' }, ok: true, content: 'recorded paid invoice 42' },
+  ]);
   // The side effect happened exactly once, across two worker processes.
   expect(existsSync(recordFile)).toBe(true);
   expect(readFileSync(recordFile, 'utf8').trim().split('\n')).toHaveLength(1);

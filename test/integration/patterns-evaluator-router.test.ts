@@ -17,7 +17,9 @@ beforeEach(() => h.fake.reset());
 
 const tag = () => Math.random().toString(36).slice(2, 8);
 const bySystem = (system: string) => (r: FakeRequest) => r.system === system;
-const verdict = (pass: boolean, score: number, feedback: string) => ({ text: JSON.stringify({ pass, score, feedback }) });
+const verdict = (pass: boolean, score: number, feedback: string) => ({
+  text: JSON.stringify({ pass, score, feedback }),
+});
 
 describe('evaluator–optimizer', () => {
   test('stops on the first passing verdict; the revision reads the feedback; structured verdicts on both providers', async () => {
@@ -34,7 +36,11 @@ describe('evaluator–optimizer', () => {
     });
 
     expect(res.output).toBe('DRAFT-2');
-    expect(res.result).toMatchObject({ passed: true, stoppedBy: 'pass', best: { round: 2, draft: 'DRAFT-2' } });
+    expect(res.result).toMatchObject({
+      passed: true,
+      stoppedBy: 'pass',
+      best: { round: 2, draft: 'DRAFT-2' },
+    });
     expect(res.result.rounds.map((r) => [r.round, r.draft, r.verdict])).toEqual([
       [1, 'DRAFT-1', { pass: false, score: 4, feedback: 'add the numbers' }],
       [2, 'DRAFT-2', { pass: true, score: 9, feedback: '' }],
@@ -58,7 +64,9 @@ describe('evaluator–optimizer', () => {
     h.fake.on(bySystem(`gen ${t}`), (_req, n) => ({ text: `DRAFT-${n + 1}` }));
     h.fake.on(bySystem(`judge ${t}`), (req) => {
       const draft = /DRAFT-\d/.exec(req.lastUserText)![0];
-      return draft in scores ? verdict(false, scores[draft]!, `better than ${scores[draft]}`) : { text: 'Looks great to me!' };
+      return draft in scores
+        ? verdict(false, scores[draft]!, `better than ${scores[draft]}`)
+        : { text: 'Looks great to me!' };
     });
     const res = await h.run<EvaluatorOptimizerResult>('evaluatorOptimizerWorkflow', {
       input: 'Describe the release.',
@@ -68,13 +76,25 @@ describe('evaluator–optimizer', () => {
     });
 
     expect(res.output).toBe('DRAFT-2');
-    expect(res.result).toMatchObject({ passed: false, stoppedBy: 'max-rounds', best: { round: 2, verdict: { score: 7 } } });
-    expect(res.result.rounds[2]).toMatchObject({ round: 3, draft: 'DRAFT-3', invalidVerdict: true, verdict: { pass: false, score: -1 } });
+    expect(res.result).toMatchObject({
+      passed: false,
+      stoppedBy: 'max-rounds',
+      best: { round: 2, verdict: { score: 7 } },
+    });
+    expect(res.result.rounds[2]).toMatchObject({
+      round: 3,
+      draft: 'DRAFT-3',
+      invalidVerdict: true,
+      verdict: { pass: false, score: -1 },
+    });
     expect(h.fake.count(bySystem(`gen ${t}`))).toBe(3);
     expect(h.fake.count(bySystem(`judge ${t}`))).toBe(3);
     // OpenAI got the verdict schema as response_format.
     const judge = h.fake.requests.find(bySystem(`judge ${t}`))!;
-    expect(judge.body.response_format).toMatchObject({ type: 'json_schema', json_schema: { name: 'verdict' } });
+    expect(judge.body.response_format).toMatchObject({
+      type: 'json_schema',
+      json_schema: { name: 'verdict' },
+    });
   });
 });
 
@@ -83,7 +103,12 @@ describe('router', () => {
     input: `request ${t}`,
     classifier: { name: 'triage', profile: classifier, system: `classify ${t}` },
     routes: {
-      billing: { name: 'billing', profile: openai, description: 'payments and invoices', system: `billing ${t}` },
+      billing: {
+        name: 'billing',
+        profile: openai,
+        description: 'payments and invoices',
+        system: `billing ${t}`,
+      },
       tech: { name: 'tech', profile: openai, description: 'bugs', system: `tech ${t}` },
     },
     default: { name: 'general', profile: openai, system: `general ${t}` },
@@ -91,14 +116,25 @@ describe('router', () => {
 
   test('the classifier picks a named route with structured output, and only that route runs', async () => {
     const t = tag();
-    h.fake.on(bySystem(`classify ${t}`), { text: JSON.stringify({ route: 'billing', reason: 'an invoice question' }) });
+    h.fake.on(bySystem(`classify ${t}`), {
+      text: JSON.stringify({ route: 'billing', reason: 'an invoice question' }),
+    });
     h.fake.on(bySystem(`billing ${t}`), { text: 'BILLING-ANSWER' });
     const res = await h.run<RouteResult>('routerWorkflow', spec(t));
 
     expect(res.output).toBe('BILLING-ANSWER');
-    expect(res.result).toEqual({ route: 'billing', classified: 'billing', reason: 'an invoice question', output: 'BILLING-ANSWER' });
+    expect(res.result).toEqual({
+      route: 'billing',
+      classified: 'billing',
+      reason: 'an invoice question',
+      output: 'BILLING-ANSWER',
+    });
     const classify = h.fake.requests.find(bySystem(`classify ${t}`))!;
-    expect(classify.body.response_format.json_schema.schema.properties.route.enum).toEqual(['billing', 'tech', 'other']);
+    expect(classify.body.response_format.json_schema.schema.properties.route.enum).toEqual([
+      'billing',
+      'tech',
+      'other',
+    ]);
     expect(classify.lastUserText).toContain('- billing: payments and invoices');
     expect(h.fake.count(bySystem(`tech ${t}`))).toBe(0);
     expect(h.fake.count(bySystem(`general ${t}`))).toBe(0);

@@ -68,7 +68,10 @@ const PLAN = {
 test('the plan runs as a graph: independent steps at once, #E refs filled in, solver sees all evidence, tokens per role', async () => {
   const t = tag();
   h.fake.on(bySystem(`planner ${t}`), { text: JSON.stringify(PLAN), usage: { input: 100, output: 40 } });
-  h.fake.on(bySystem(`worker ${t}`), (req) => ({ text: `WORDS(${req.lastUserText})`, usage: { input: 10, output: 5 } }));
+  h.fake.on(bySystem(`worker ${t}`), (req) => ({
+    text: `WORDS(${req.lastUserText})`,
+    usage: { input: 10, output: 5 },
+  }));
   h.fake.on(bySystem(`solver ${t}`), { text: 'About 152.9 million.', usage: { input: 200, output: 20 } });
   const res = await h.run<PlanExecuteResult>('planExecuteWorkflow', spec(t));
 
@@ -76,7 +79,12 @@ test('the plan runs as a graph: independent steps at once, #E refs filled in, so
   // E1 and E2 ran at the same time; E3 only after both, with their evidence in place of #E1 and #E2.
   expect(peak).toBe(2);
   expect(ran.slice(2)).toEqual(['calc(68.4 + 84.5)']);
-  expect(res.result.evidence).toEqual({ E1: '68.4', E2: '84.5', E3: '152.9', E4: 'WORDS(Say 152.9 million in words)' });
+  expect(res.result.evidence).toEqual({
+    E1: '68.4',
+    E2: '84.5',
+    E3: '152.9',
+    E4: 'WORDS(Say 152.9 million in words)',
+  });
   expect(res.result.plan.map((s) => [s.id, s.dependsOn])).toEqual([
     ['E1', []],
     ['E2', []],
@@ -86,7 +94,9 @@ test('the plan runs as a graph: independent steps at once, #E refs filled in, so
   // The planner was offered the workers as an enum; the solver read every step with its evidence.
   const plannerReq = h.fake.requests.find(bySystem(`planner ${t}`))!;
   expect(plannerReq.body.response_format.json_schema.name).toBe('rewoo_plan');
-  expect(plannerReq.body.response_format.json_schema.schema.properties.steps.items.properties.tool.enum).toEqual(['population', 'calc', 'LLM']);
+  expect(
+    plannerReq.body.response_format.json_schema.schema.properties.steps.items.properties.tool.enum,
+  ).toEqual(['population', 'calc', 'LLM']);
   const solverReq = h.fake.requests.find(bySystem(`solver ${t}`))!;
   expect(solverReq.lastUserText).toContain('#E3 = calc[#E1 + #E2]\nEvidence: 152.9');
   // Each model call once: planner, one LLM worker, solver.
@@ -94,7 +104,11 @@ test('the plan runs as a graph: independent steps at once, #E refs filled in, so
   expect(h.fake.count(bySystem(`worker ${t}`))).toBe(1);
   expect(h.fake.count(bySystem(`solver ${t}`))).toBe(1);
 
-  const u = (input: number, output: number) => ({ inputTokens: input, outputTokens: output, cachedInputTokens: 0 });
+  const u = (input: number, output: number) => ({
+    inputTokens: input,
+    outputTokens: output,
+    cachedInputTokens: 0,
+  });
   expect(res.result.tokens).toEqual({
     planner: { calls: 1, usage: u(100, 40), costUsd: 0 },
     worker: { calls: 1, usage: u(10, 5), costUsd: 0 },
@@ -124,15 +138,21 @@ test('an invalid plan goes back to the planner with the reason; the second plan 
   expect(res.result.evidence).toEqual({ E1: '4' });
   expect(res.result.tokens.planner.calls).toBe(2);
   const retry = h.fake.requests.filter(bySystem(`planner ${t}`))[1]!;
-  expect(retry.lastUserText).toContain("That plan cannot run: step E1 cites #E2, which is not an earlier step's evidence");
+  expect(retry.lastUserText).toContain(
+    "That plan cannot run: step E1 cites #E2, which is not an earlier step's evidence",
+  );
 });
 
 test('a planner that never writes a valid plan fails the run with InvalidPlan after its attempts', async () => {
   const t = tag();
-  h.fake.on(bySystem(`planner ${t}`), { text: JSON.stringify({ steps: [{ id: 'E1', description: 'x', tool: 'browser', input: 'q' }] }) });
+  h.fake.on(bySystem(`planner ${t}`), {
+    text: JSON.stringify({ steps: [{ id: 'E1', description: 'x', tool: 'browser', input: 'q' }] }),
+  });
   const failure = await h.runFailing('planExecuteWorkflow', spec(t, { planAttempts: 3 }));
   expect(failure.progress?.error).toMatchObject({ step: 'planner', type: 'InvalidPlan' });
-  expect(failure.message).toMatch(/wrote no plan that can run in 3 attempt\(s\): step E1 uses 'browser', which is not a worker/);
+  expect(failure.message).toMatch(
+    /wrote no plan that can run in 3 attempt\(s\): step E1 uses 'browser', which is not a worker/,
+  );
   expect(h.fake.count(bySystem(`planner ${t}`))).toBe(3);
   expect(h.fake.count(bySystem(`solver ${t}`))).toBe(0);
 });

@@ -33,7 +33,11 @@ beforeEach(() => {
 
 const tag = () => Math.random().toString(36).slice(2, 8);
 const bySystem = (system: string) => (r: FakeRequest) => r.system === system;
-const decide = (action: 'delegate' | 'finish', delegations: { agent: string; task: string }[] = [], answer = '') => ({
+const decide = (
+  action: 'delegate' | 'finish',
+  delegations: { agent: string; task: string }[] = [],
+  answer = '',
+) => ({
   text: JSON.stringify({ action, delegations, answer }),
   usage: { input: 50, output: 10 },
 });
@@ -41,7 +45,14 @@ const spec = (t: string, maxRounds = 4) => ({
   input: 'Brief on the population of France.',
   supervisor: { name: 'lead', profile: openai, system: `lead ${t}` },
   agents: [
-    { name: 'researcher', profile: anthropic, system: `researcher ${t}`, description: 'finds facts', tools: ['lookup'], maxIterations: 3 },
+    {
+      name: 'researcher',
+      profile: anthropic,
+      system: `researcher ${t}`,
+      description: 'finds facts',
+      tools: ['lookup'],
+      maxIterations: 3,
+    },
     { name: 'writer', profile: openai, system: `writer ${t}`, description: 'writes prose' },
   ],
   maxRounds,
@@ -49,17 +60,28 @@ const spec = (t: string, maxRounds = 4) => ({
 
 async function activityTypes(workflowId: string): Promise<string[]> {
   const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
-  return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType!.name!] : []));
+  return (history.events ?? []).flatMap((e) =>
+    e.activityTaskScheduledEventAttributes
+      ? [e.activityTaskScheduledEventAttributes.activityType!.name!]
+      : [],
+  );
 }
 
 test('sub-agents run as child workflows (in parallel within a round), the supervisor reads their results and finishes', async () => {
   const t = tag();
   h.fake.on(bySystem(`lead ${t}`), (req, n) => {
-    if (n === 0) return decide('delegate', [
-      { agent: 'researcher', task: 'Find the population of France.' },
-      { agent: 'writer', task: 'Draft an opening line about France.' },
-    ]);
-    if (n === 1) return decide('delegate', [{ agent: 'writer', task: `Write the brief using: ${req.lastUserText.includes('68.4 million') ? '68.4 million' : '?'}` }]);
+    if (n === 0)
+      return decide('delegate', [
+        { agent: 'researcher', task: 'Find the population of France.' },
+        { agent: 'writer', task: 'Draft an opening line about France.' },
+      ]);
+    if (n === 1)
+      return decide('delegate', [
+        {
+          agent: 'writer',
+          task: `Write the brief using: ${req.lastUserText.includes('68.4 million') ? '68.4 million' : '?'}`,
+        },
+      ]);
     return decide('finish', [], 'France has about 68.4 million people.');
   });
   h.fake.on(bySystem(`researcher ${t}`), (req) =>
@@ -67,14 +89,19 @@ test('sub-agents run as child workflows (in parallel within a round), the superv
       ? { text: 'France: 68.4 million', usage: { input: 30, output: 5 } }
       : { toolCalls: [{ name: 'lookup', arguments: { key: 'france' } }], usage: { input: 20, output: 5 } },
   );
-  h.fake.on(bySystem(`writer ${t}`), (req) => ({ text: `PROSE(${req.lastUserText})`, usage: { input: 10, output: 10 } }));
+  h.fake.on(bySystem(`writer ${t}`), (req) => ({
+    text: `PROSE(${req.lastUserText})`,
+    usage: { input: 10, output: 10 },
+  }));
 
   const workflowId = uniqueId('supervisor');
   const res = await h.run<SupervisorResult>('supervisorWorkflow', spec(t), workflowId);
 
   expect(res.output).toBe('France has about 68.4 million people.');
   expect(res.result.stoppedBy).toBe('finish');
-  expect(res.result.rounds.map((r) => [r.round, r.action, r.delegations.map((d) => `${d.agent}:${d.status}`)])).toEqual([
+  expect(
+    res.result.rounds.map((r) => [r.round, r.action, r.delegations.map((d) => `${d.agent}:${d.status}`)]),
+  ).toEqual([
     [1, 'delegate', ['researcher:completed', 'writer:completed']],
     [2, 'delegate', ['writer:completed']],
     [3, 'finish', []],
@@ -104,7 +131,14 @@ test('sub-agents run as child workflows (in parallel within a round), the superv
     writer: { calls: 2, usage: { inputTokens: 20, outputTokens: 20 } },
   });
   expect(res.usage).toMatchObject({ inputTokens: 220, outputTokens: 60 });
-  expect(res.steps.map((s) => s.name)).toEqual(['lead#1', 'researcher#1.1', 'writer#1.2', 'lead#2', 'writer#2.1', 'lead#3']);
+  expect(res.steps.map((s) => s.name)).toEqual([
+    'lead#1',
+    'researcher#1.1',
+    'writer#1.2',
+    'lead#2',
+    'writer#2.1',
+    'lead#3',
+  ]);
   expect(res.steps.find((s) => s.name === 'researcher#1.1')).toMatchObject({ calls: 2, toolCalls: 1 });
 });
 
@@ -129,7 +163,9 @@ test('a sub-agent that fails is reported to the supervisor, which carries on', a
 test('out of rounds, the supervisor is asked once more for the answer', async () => {
   const t = tag();
   h.fake.on(bySystem(`lead ${t}`), (req) =>
-    req.body.response_format ? decide('delegate', [{ agent: 'writer', task: 'More.' }]) : { text: 'FINAL-FROM-WORK-SO-FAR' },
+    req.body.response_format
+      ? decide('delegate', [{ agent: 'writer', task: 'More.' }])
+      : { text: 'FINAL-FROM-WORK-SO-FAR' },
   );
   h.fake.on(bySystem(`writer ${t}`), { text: 'MORE' });
   const res = await h.run<SupervisorResult>('supervisorWorkflow', spec(t, 2));

@@ -35,7 +35,9 @@ test('a recorded run replays cleanly against the current code, also through a hi
 
   const file = join(mkdtempSync(join(tmpdir(), 'baton-replay-')), 'history.json');
   writeFileSync(file, historyJSON(history));
-  const fromFile = await replayHistory(readHistoryFile(file), runId, { workflowBundle: await workflowBundle() });
+  const fromFile = await replayHistory(readHistoryFile(file), runId, {
+    workflowBundle: await workflowBundle(),
+  });
   expect(fromFile.ok).toBe(true);
 });
 
@@ -48,7 +50,9 @@ test('changed workflow code is reported in plain words: which event, which step,
   });
   const report = await replayHistory(history, runId, { workflowBundle: drifted });
   expect(report.ok).toBe(false);
-  expect(report.problem).toMatch(/at event \d+ \(step 'first'\) the run recorded that it scheduled a model or tool call/);
+  expect(report.problem).toMatch(
+    /at event \d+ \(step 'first'\) the run recorded that it scheduled a model or tool call/,
+  );
   expect(report.problem).toMatch(/patched\(\)/);
 });
 
@@ -66,7 +70,10 @@ let examplesBundle: ReturnType<typeof bundleWorkflowCode> | undefined;
 test.each(files)('recorded history %s replays', async (file) => {
   // Runs of the example user workflows replay against their own module (which composes the patterns).
   const bundle = file.startsWith('examples-')
-    ? await (examplesBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../examples/workflows'), logger: new DefaultLogger('WARN') }))
+    ? await (examplesBundle ??= bundleWorkflowCode({
+        workflowsPath: require.resolve('../../examples/workflows'),
+        logger: new DefaultLogger('WARN'),
+      }))
     : await workflowBundle();
   const report = await replayHistory(readHistoryFile(join(dir, file)), undefined, { workflowBundle: bundle });
   if (!report.ok) throw new Error(`${file}: ${report.problem}`);

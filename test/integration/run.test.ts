@@ -63,12 +63,21 @@ test('a chain feeds each output into the next step, across OpenAI and Anthropic,
 });
 
 test('a fan-out runs branches in parallel and the join sees every branch output', async () => {
-  for (const b of ['security', 'style', 'tests']) h.fake.on(`Review for ${b}`, { text: `${b.toUpperCase()}-OK` });
+  for (const b of ['security', 'style', 'tests'])
+    h.fake.on(`Review for ${b}`, { text: `${b.toUpperCase()}-OK` });
   h.fake.on('Combine', { text: 'COMBINED' });
   const def = fanOutJoin(
     'review',
-    ['security', 'style', 'tests'].map((b) => ({ name: b, profile: openai, prompt: `Review for ${b}: {{input}}` })),
-    { name: 'combine', profile: anthropic, prompt: 'Combine:\n{{steps.security}}\n{{steps.style}}\n{{steps.tests}}' },
+    ['security', 'style', 'tests'].map((b) => ({
+      name: b,
+      profile: openai,
+      prompt: `Review for ${b}: {{input}}`,
+    })),
+    {
+      name: 'combine',
+      profile: anthropic,
+      prompt: 'Combine:\n{{steps.security}}\n{{steps.style}}\n{{steps.tests}}',
+    },
   );
 
   const result = await h.baton.run(def, 'function f() {}', { runId: id('fan') });
@@ -140,7 +149,12 @@ describe('transient faults are retried by Temporal, not the SDK', () => {
 
 describe('errors no retry can fix fail at once, name the step and keep earlier results', () => {
   test.each([
-    ['401', { status: 401, message: 'Incorrect API key provided' }, 'ModelAuthError', /rejected the API key.*Incorrect API key provided/],
+    [
+      '401',
+      { status: 401, message: 'Incorrect API key provided' },
+      'ModelAuthError',
+      /rejected the API key.*Incorrect API key provided/,
+    ],
     ['403', { status: 403, message: 'not allowed' }, 'ModelAuthError', /not allowed/],
     [
       '429 insufficient_quota',
@@ -148,7 +162,12 @@ describe('errors no retry can fix fail at once, name the step and keep earlier r
       'ModelQuotaError',
       /out of quota.*You exceeded your current quota/,
     ],
-    ['400', { status: 400, message: 'max_tokens is too large' }, 'ModelBadRequest', /refused the request.*max_tokens is too large/],
+    [
+      '400',
+      { status: 400, message: 'max_tokens is too large' },
+      'ModelBadRequest',
+      /refused the request.*max_tokens is too large/,
+    ],
     ['404', { status: 404, message: 'The model gpt-x does not exist' }, 'ModelBadRequest', /does not exist/],
     ['422', { status: 422, message: 'unprocessable' }, 'ModelBadRequest', /unprocessable/],
   ])('%s', async (_name, fault, type, message) => {
@@ -170,8 +189,12 @@ describe('errors no retry can fix fail at once, name the step and keep earlier r
   });
 
   test('a key missing from the worker environment fails at once with what to set', async () => {
-    const def = chain('nokey', [{ name: 'a', profile: { ...openai, apiKeyEnv: 'TEST_MISSING_API_KEY' }, prompt: '{{input}}' }]);
-    const err = (await h.baton.run(def, 'x', { runId: id('nokey') }).catch((e: unknown) => e)) as RunFailedError;
+    const def = chain('nokey', [
+      { name: 'a', profile: { ...openai, apiKeyEnv: 'TEST_MISSING_API_KEY' }, prompt: '{{input}}' },
+    ]);
+    const err = (await h.baton
+      .run(def, 'x', { runId: id('nokey') })
+      .catch((e: unknown) => e)) as RunFailedError;
     expect(err).toBeInstanceOf(RunFailedError);
     expect(err.message).toMatch(/TEST_MISSING_API_KEY is not set in the worker's environment/);
     expect(err.progress?.steps[0]?.error?.type).toBe('ModelConfigError');
@@ -179,9 +202,13 @@ describe('errors no retry can fix fail at once, name the step and keep earlier r
   });
 });
 
-test("a run cannot make the worker send a variable that is not a model key (here TEMPORAL_API_KEY)", async () => {
-  const def = chain('exfil', [{ name: 'a', profile: { ...openai, apiKeyEnv: 'TEMPORAL_API_KEY' }, prompt: '{{input}}' }]);
-  const err = (await h.baton.run(def, 'x', { runId: id('exfil') }).catch((e: unknown) => e)) as RunFailedError;
+test('a run cannot make the worker send a variable that is not a model key (here TEMPORAL_API_KEY)', async () => {
+  const def = chain('exfil', [
+    { name: 'a', profile: { ...openai, apiKeyEnv: 'TEMPORAL_API_KEY' }, prompt: '{{input}}' },
+  ]);
+  const err = (await h.baton
+    .run(def, 'x', { runId: id('exfil') })
+    .catch((e: unknown) => e)) as RunFailedError;
   expect(err.progress?.steps[0]?.error?.type).toBe('ModelConfigError');
   expect(err.message).toMatch(/TEMPORAL_API_KEY, which this worker does not hand to model providers/);
   expect(h.fake.count()).toBe(0);
@@ -197,7 +224,9 @@ test('a budget stops the run before the call that would exceed it', async () => 
     ],
     { budget: { maxTokens: 1000 } },
   );
-  const err = (await h.baton.run(def, 'x', { runId: id('budget') }).catch((e: unknown) => e)) as RunFailedError;
+  const err = (await h.baton
+    .run(def, 'x', { runId: id('budget') })
+    .catch((e: unknown) => e)) as RunFailedError;
   expect(err).toBeInstanceOf(RunFailedError);
   expect(err.type).toBe('BudgetExceeded');
   expect(err.message).toMatch(/step 'b'.*used 1100 of max_tokens 1000/);
@@ -207,7 +236,10 @@ test('a budget stops the run before the call that would exceed it', async () => 
 test('cancel stops a run and aborts its in-flight model call', async () => {
   h.fake.on('very slow', { text: 'never', delayMs: 60_000 });
   const def = chain('cancel', [{ name: 'a', profile: openai, prompt: 'very slow {{input}}' }]);
-  const { runId } = await h.baton.start(def, 'x', { runId: id('cancel'), options: { heartbeatTimeout: '1s' } });
+  const { runId } = await h.baton.start(def, 'x', {
+    runId: id('cancel'),
+    options: { heartbeatTimeout: '1s' },
+  });
   await h.fake.waitFor('very slow');
   await h.baton.cancel(runId);
   await expect(h.baton.result(runId)).rejects.toThrow(/cancel/i);
@@ -218,7 +250,9 @@ test('cancel stops a run and aborts its in-flight model call', async () => {
 
 test('a connection that keeps breaking ends as ModelTransientError after the retries', async () => {
   h.fake.on('always cut', { cut: true });
-  const def = chain('cut', [{ name: 'a', profile: openai, prompt: 'always cut {{input}}', retry: { ...retry, maximumAttempts: 2 } }]);
+  const def = chain('cut', [
+    { name: 'a', profile: openai, prompt: 'always cut {{input}}', retry: { ...retry, maximumAttempts: 2 } },
+  ]);
   const err = (await h.baton.run(def, 'x', { runId: id('cut') }).catch((e: unknown) => e)) as RunFailedError;
   expect(err).toBeInstanceOf(RunFailedError);
   expect(err.progress?.steps[0]?.error?.type).toBe('ModelTransientError');

@@ -11,7 +11,9 @@ export async function startChildWorker(env: NodeJS.ProcessEnv): Promise<ChildPro
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('worker-ready') && resolve());
-    child.once('exit', (code) => reject(new Error(`worker process exited with ${code} before polling:\n${stderr}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`worker process exited with ${code} before polling:\n${stderr}`)),
+    );
   });
   return child;
 }

@@ -2,7 +2,13 @@
  * A real worker on the shared test server, with the real SDK clients pointed at a fake model
  * server. One per test file: each gets its own task queue, so files can run in parallel.
  */
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  type Worker,
+} from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import { BatonClient } from '../../src/client';
 import { createWorker } from '../../src/worker';
@@ -51,7 +57,9 @@ function installQuietRuntime(): void {
 }
 
 /** Start a fake model server, a worker and a client on a fresh task queue. */
-export async function startHarness(opts: { env?: NodeJS.ProcessEnv; taskQueue?: string } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { env?: NodeJS.ProcessEnv; taskQueue?: string } = {},
+): Promise<Harness> {
   installQuietRuntime();
   const { address, namespace, connectionOptions } = testTemporal();
   const fake = await FakeModelServer.start();

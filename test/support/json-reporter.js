@@ -6,10 +6,17 @@ class JsonReporter {
     this.outputFile = options.outputFile;
   }
   onRunComplete(_contexts, results) {
-    const { numPassedTests, numFailedTests, numTotalTests, numRuntimeErrorTestSuites, numFailedTestSuites } = results;
+    const { numPassedTests, numFailedTests, numTotalTests, numRuntimeErrorTestSuites, numFailedTestSuites } =
+      results;
     writeFileSync(
       this.outputFile,
-      JSON.stringify({ numPassedTests, numFailedTests, numTotalTests, numRuntimeErrorTestSuites, numFailedTestSuites }),
+      JSON.stringify({
+        numPassedTests,
+        numFailedTests,
+        numTotalTests,
+        numRuntimeErrorTestSuites,
+        numFailedTestSuites,
+      }),
     );
   }
 }

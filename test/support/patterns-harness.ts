@@ -5,7 +5,13 @@
  */
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  type Worker,
+} from '@temporalio/worker';
 import type { ToolDefinition } from '../../src/activities/tools';
 import { BatonClient } from '../../src/client';
 import { createWorker } from '../../src/worker';
@@ -49,9 +55,12 @@ export interface PatternsHarness {
 }
 
 let seq = 0;
-export const uniqueId = (name: string) => `${name}-${Date.now()}-${++seq}-${Math.random().toString(36).slice(2, 7)}`;
+export const uniqueId = (name: string) =>
+  `${name}-${Date.now()}-${++seq}-${Math.random().toString(36).slice(2, 7)}`;
 
-export async function startPatternsHarness(opts: { tools?: ToolDefinition[] } = {}): Promise<PatternsHarness> {
+export async function startPatternsHarness(
+  opts: { tools?: ToolDefinition[] } = {},
+): Promise<PatternsHarness> {
   Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
   const { namespace, connectionOptions } = testTemporal();
   const fake = await FakeModelServer.start();
@@ -90,7 +99,11 @@ export async function startPatternsHarness(opts: { tools?: ToolDefinition[] } = 
       } catch (err) {
         if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
           const progress = err.cause.details?.[0] as RunProgress | undefined;
-          return { type: err.cause.type ?? 'Error', message: err.cause.message, ...(progress && { progress }) };
+          return {
+            type: err.cause.type ?? 'Error',
+            message: err.cause.message,
+            ...(progress && { progress }),
+          };
         }
         throw err;
       }

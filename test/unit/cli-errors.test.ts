@@ -11,19 +11,28 @@ test('each kind of error maps to its documented exit code', () => {
   expect(exitCodeFor(new TemporalUnreachableError('x'))).toBe(EXIT.temporalUnavailable);
   expect(exitCodeFor(new InterruptedError('SIGINT'))).toBe(130);
   // The worker's native connection fails with the Rust transport's own words.
-  const tonic = 'tonic::transport::Error(Transport, ConnectError(ConnectError("tcp connect error", Os { code: 111, kind: ConnectionRefused }))';
+  const tonic =
+    'tonic::transport::Error(Transport, ConnectError(ConnectError("tcp connect error", Os { code: 111, kind: ConnectionRefused }))';
   expect(exitCodeFor(new Error(tonic))).toBe(EXIT.temporalUnavailable);
   expect(exitCodeFor(new Error('something else'))).toBe(EXIT.internal);
 });
 
 test('BATON_MAX_* values that are not positive whole numbers are refused with a named error', () => {
-  expect(() => workerSettingsFromEnv({ BATON_MAX_CONCURRENT_ACTIVITIES: 'abc' })).toThrow(WorkerSettingsError);
-  expect(() => workerSettingsFromEnv({ BATON_MAX_CACHED_WORKFLOWS: '0' })).toThrow(/BATON_MAX_CACHED_WORKFLOWS=0 is not a positive whole number/);
-  expect(workerSettingsFromEnv({ BATON_MAX_CONCURRENT_WORKFLOW_TASKS: '8' }).maxConcurrentWorkflowTasks).toBe(8);
+  expect(() => workerSettingsFromEnv({ BATON_MAX_CONCURRENT_ACTIVITIES: 'abc' })).toThrow(
+    WorkerSettingsError,
+  );
+  expect(() => workerSettingsFromEnv({ BATON_MAX_CACHED_WORKFLOWS: '0' })).toThrow(
+    /BATON_MAX_CACHED_WORKFLOWS=0 is not a positive whole number/,
+  );
+  expect(workerSettingsFromEnv({ BATON_MAX_CONCURRENT_WORKFLOW_TASKS: '8' }).maxConcurrentWorkflowTasks).toBe(
+    8,
+  );
 });
 
 test('an unreachable server is one plain line: what answered nothing, and what to do', () => {
-  const refused = new Error('tonic::transport::Error(Transport, ConnectError(... kind: ConnectionRefused ...))');
+  const refused = new Error(
+    'tonic::transport::Error(Transport, ConnectError(... kind: ConnectionRefused ...))',
+  );
   const set = unreachableError('10.0.0.1:7233', refused, { TEMPORAL_ADDRESS: '10.0.0.1:7233' });
   expect(set.message).toBe(
     'no Temporal server answered at 10.0.0.1:7233 (TEMPORAL_ADDRESS): connection refused. Check that it runs, or unset TEMPORAL_ADDRESS to let `baton run` start a local dev server',

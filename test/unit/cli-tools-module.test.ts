@@ -14,7 +14,9 @@ test('a TypeScript tools module without tsx installed says to compile it or inst
       throw new Error("Cannot find module 'tsx/cjs'");
     });
     // Loaded after the mock, in the same isolated registry.
-    const isolated = jest.requireActual<typeof import('../../src/cli/tools-module')>('../../src/cli/tools-module');
+    const isolated = jest.requireActual<typeof import('../../src/cli/tools-module')>(
+      '../../src/cli/tools-module',
+    );
     const thrown = (() => {
       try {
         isolated.loadToolsModule(file);
@@ -23,7 +25,9 @@ test('a TypeScript tools module without tsx installed says to compile it or inst
       }
     })();
     expect(thrown?.name).toBe('BadInputError');
-    expect(thrown?.message).toMatch(/is TypeScript, and tsx, which loads it, is not installed .*compile it to JavaScript, or install tsx/);
+    expect(thrown?.message).toMatch(
+      /is TypeScript, and tsx, which loads it, is not installed .*compile it to JavaScript, or install tsx/,
+    );
   });
   jest.dontMock('tsx/cjs');
 });

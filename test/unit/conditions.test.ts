@@ -1,6 +1,9 @@
 import { evaluateCondition, resolveRef, splitItems } from '../../src/workflows/conditions';
 
-const outputs = { triage: '{"category":"billing","score":0.9,"pass":true,"nested":{"a":"x"}}', draft: 'Hello world' };
+const outputs = {
+  triage: '{"category":"billing","score":0.9,"pass":true,"nested":{"a":"x"}}',
+  draft: 'Hello world',
+};
 
 test('resolveRef reads text and JSON fields', () => {
   expect(resolveRef('draft', outputs)).toBe('Hello world');

@@ -25,9 +25,24 @@ describe('classifyProviderError', () => {
     ['401', { status: 401, message: '401 bad key' }, 'ModelAuthError', false],
     ['403', { status: 403, message: 'forbidden' }, 'ModelAuthError', false],
     ['402', { status: 402, message: 'pay up' }, 'ModelQuotaError', false],
-    ['429 insufficient_quota code', { status: 429, code: 'insufficient_quota', message: 'quota' }, 'ModelQuotaError', false],
-    ['429 quota words', { status: 429, message: 'You exceeded your current quota, please check your plan' }, 'ModelQuotaError', false],
-    ['400 credit balance', { status: 400, message: 'Your credit balance is too low to access the API' }, 'ModelQuotaError', false],
+    [
+      '429 insufficient_quota code',
+      { status: 429, code: 'insufficient_quota', message: 'quota' },
+      'ModelQuotaError',
+      false,
+    ],
+    [
+      '429 quota words',
+      { status: 429, message: 'You exceeded your current quota, please check your plan' },
+      'ModelQuotaError',
+      false,
+    ],
+    [
+      '400 credit balance',
+      { status: 400, message: 'Your credit balance is too low to access the API' },
+      'ModelQuotaError',
+      false,
+    ],
     ['429 rate limit', { status: 429, message: 'Rate limit reached' }, 'ModelRateLimited', true],
     ['408', { status: 408, message: 'timeout' }, 'ModelTransientError', true],
     ['409', { status: 409, message: 'conflict' }, 'ModelTransientError', true],
@@ -37,7 +52,12 @@ describe('classifyProviderError', () => {
     ['404', { status: 404, message: 'no such model' }, 'ModelBadRequest', false],
     ['422', { status: 422, message: 'bad' }, 'ModelBadRequest', false],
     ['connection', { name: 'APIConnectionError', message: 'Connection error.' }, 'ModelTransientError', true],
-    ['timeout', { name: 'APIConnectionTimeoutError', message: 'Request timed out.' }, 'ModelTransientError', true],
+    [
+      'timeout',
+      { name: 'APIConnectionTimeoutError', message: 'Request timed out.' },
+      'ModelTransientError',
+      true,
+    ],
   ];
   test.each(cases)('%s', (_n, err, type, retryable) => {
     const c = classifyProviderError(err, 'openai');
@@ -46,32 +66,53 @@ describe('classifyProviderError', () => {
   });
 
   test("keeps the provider's own message from the error body", () => {
-    const c = classifyProviderError({ status: 401, message: '401 {...}', error: { error: { message: 'Invalid x-api-key' } } }, 'anthropic');
+    const c = classifyProviderError(
+      { status: 401, message: '401 {...}', error: { error: { message: 'Invalid x-api-key' } } },
+      'anthropic',
+    );
     expect(c.message).toContain('Invalid x-api-key');
     expect(c.message).toMatch(/^anthropic rejected the API key \(HTTP 401\)/);
     expect(c.message).toContain("Check the key in the worker's environment");
   });
 
   test('a rate limit carries the Retry-After delay', () => {
-    const c = classifyProviderError({ status: 429, message: 'slow', headers: headers({ 'retry-after': '3' }) }, 'openai');
+    const c = classifyProviderError(
+      { status: 429, message: 'slow', headers: headers({ 'retry-after': '3' }) },
+      'openai',
+    );
     expect(c.retryAfterMs).toBe(3000);
   });
 });
 
 describe('toApplicationFailure', () => {
   test('retryable with Retry-After becomes nextRetryDelay', () => {
-    const f = toApplicationFailure({ type: 'ModelRateLimited', retryable: true, message: 'm', retryAfterMs: 1500 });
+    const f = toApplicationFailure({
+      type: 'ModelRateLimited',
+      retryable: true,
+      message: 'm',
+      retryAfterMs: 1500,
+    });
     expect(f).toBeInstanceOf(ApplicationFailure);
     expect(f.nonRetryable).toBe(false);
     expect(f.nextRetryDelay).toBe(1500);
   });
   test('non-retryable never carries a delay', () => {
-    const f = toApplicationFailure({ type: 'ModelAuthError', retryable: false, message: 'm', retryAfterMs: 1500 });
+    const f = toApplicationFailure({
+      type: 'ModelAuthError',
+      retryable: false,
+      message: 'm',
+      retryAfterMs: 1500,
+    });
     expect(f.nonRetryable).toBe(true);
     expect(f.nextRetryDelay).toBeUndefined();
   });
   test('a zero delay is left to the retry policy', () => {
-    const f = toApplicationFailure({ type: 'ModelRateLimited', retryable: true, message: 'm', retryAfterMs: 0 });
+    const f = toApplicationFailure({
+      type: 'ModelRateLimited',
+      retryable: true,
+      message: 'm',
+      retryAfterMs: 0,
+    });
     expect(f.nextRetryDelay).toBeUndefined();
   });
 });

@@ -16,9 +16,17 @@ test('answers deterministically, with usage', async () => {
 test('structured output matches the schema', async () => {
   const schema = {
     type: 'object',
-    properties: { pass: { type: 'boolean' }, score: { type: 'number', minimum: 0 }, label: { enum: ['a', 'b'] }, tags: { type: 'array', items: { type: 'string' } } },
+    properties: {
+      pass: { type: 'boolean' },
+      score: { type: 'number', minimum: 0 },
+      label: { enum: ['a', 'b'] },
+      tags: { type: 'array', items: { type: 'string' } },
+    },
   };
-  const res = await createOfflineProvider().complete({ profile, messages: [{ role: 'user', content: 'x' }], responseFormat: { name: 'v', schema } }, { signal });
+  const res = await createOfflineProvider().complete(
+    { profile, messages: [{ role: 'user', content: 'x' }], responseFormat: { name: 'v', schema } },
+    { signal },
+  );
   const v = JSON.parse(res.text);
   expect(typeof v.pass).toBe('boolean');
   expect(v.score).toBe(0);
@@ -30,5 +38,7 @@ test('structured output matches the schema', async () => {
 test('an aborted call does not answer', async () => {
   const ac = new AbortController();
   ac.abort();
-  await expect(createOfflineProvider().complete({ profile, messages: [] }, { signal: ac.signal })).rejects.toThrow();
+  await expect(
+    createOfflineProvider().complete({ profile, messages: [] }, { signal: ac.signal }),
+  ).rejects.toThrow();
 });

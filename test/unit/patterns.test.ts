@@ -90,11 +90,26 @@ describe('ReWOO plans', () => {
   });
 
   test.each([
-    [[{ id: 'E1', tool: 'search', input: '#E2' }, { id: 'E2', tool: 'search', input: 'x' }], /E1 cites #E2, which is not an earlier/],
+    [
+      [
+        { id: 'E1', tool: 'search', input: '#E2' },
+        { id: 'E2', tool: 'search', input: 'x' },
+      ],
+      /E1 cites #E2, which is not an earlier/,
+    ],
     [[{ id: 'E1', tool: 'search', input: '#E1' }], /E1 cites #E1/],
-    [[{ id: 'E1', tool: 'browse', input: 'x' }], /uses 'browse', which is not a worker \(workers: search, calculator, LLM\)/],
+    [
+      [{ id: 'E1', tool: 'browse', input: 'x' }],
+      /uses 'browse', which is not a worker \(workers: search, calculator, LLM\)/,
+    ],
     [[{ id: 'step1', tool: 'search', input: 'x' }], /has id 'step1'/],
-    [[{ id: 'E1', tool: 'search', input: 'x' }, { id: 'E1', tool: 'search', input: 'y' }], /two steps have id E1/],
+    [
+      [
+        { id: 'E1', tool: 'search', input: 'x' },
+        { id: 'E1', tool: 'search', input: 'y' },
+      ],
+      /two steps have id E1/,
+    ],
     [[], /no steps/],
   ])('an invalid plan is refused with a reason (%#)', (steps, why) => {
     const r = validatePlan(steps, workers);
@@ -104,7 +119,10 @@ describe('ReWOO plans', () => {
 
   test('too many steps are refused', () => {
     const steps = [1, 2, 3].map((n) => ({ id: `E${n}`, tool: 'LLM', input: 'x' }));
-    expect(validatePlan(steps, workers, 2)).toEqual({ ok: false, error: 'the plan has 3 steps; at most 2 are allowed' });
+    expect(validatePlan(steps, workers, 2)).toEqual({
+      ok: false,
+      error: 'the plan has 3 steps; at most 2 are allowed',
+    });
   });
 
   test('the classic text format is read too', () => {
@@ -114,30 +132,50 @@ describe('ReWOO plans', () => {
       'Plan: Add them. #E2 = calculator[#E1 + 84.5]',
     ].join('\n');
     expect(parsePlanText(text)).toEqual([
-      { id: 'E1', description: 'Find the population of France.', tool: 'search', input: 'population of France' },
+      {
+        id: 'E1',
+        description: 'Find the population of France.',
+        tool: 'search',
+        input: 'population of France',
+      },
       { id: 'E2', description: 'Add them.', tool: 'calculator', input: '#E1 + 84.5' },
     ]);
     const r = parsePlan(text, workers);
     expect(r.ok && r.value[1]!.dependsOn).toEqual(['E1']);
-    expect(parsePlan('I would search the web', workers)).toMatchObject({ ok: false, error: expect.stringMatching(/no plan/) });
+    expect(parsePlan('I would search the web', workers)).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/no plan/),
+    });
   });
 
   test('a text input goes into the tool’s one required argument; JSON input is used as is, evidence put in', () => {
     const spec = {
       name: 'calc',
       description: '',
-      parameters: { type: 'object', properties: { expression: { type: 'string' }, precision: { type: 'number' } }, required: ['expression'] },
+      parameters: {
+        type: 'object',
+        properties: { expression: { type: 'string' }, precision: { type: 'number' } },
+        required: ['expression'],
+      },
     };
     const evidence = new Map([['E1', '68.4']]);
     expect(toolArguments(spec, '#E1 + 1', evidence)).toEqual({ expression: '68.4 + 1' });
-    expect(toolArguments(spec, '{"expression": "#E1 * 2", "precision": 2}', evidence)).toEqual({ expression: '68.4 * 2', precision: 2 });
+    expect(toolArguments(spec, '{"expression": "#E1 * 2", "precision": 2}', evidence)).toEqual({
+      expression: '68.4 * 2',
+      precision: 2,
+    });
     expect(toolArguments(undefined, 'x', evidence)).toEqual({ input: 'x' });
   });
 
   test('the solver reads each step with its evidence', () => {
-    const r = parsePlan(JSON.stringify({ steps: [{ id: 'E1', description: 'look', tool: 'search', input: 'q' }] }), workers);
+    const r = parsePlan(
+      JSON.stringify({ steps: [{ id: 'E1', description: 'look', tool: 'search', input: 'q' }] }),
+      workers,
+    );
     if (!r.ok) throw new Error(r.error);
-    expect(planText(r.value, new Map([['E1', 'found']]))).toBe('Plan: look\n#E1 = search[q]\nEvidence: found');
+    expect(planText(r.value, new Map([['E1', 'found']]))).toBe(
+      'Plan: look\n#E1 = search[q]\nEvidence: found',
+    );
   });
 
   test('the offline provider writes a valid plan for the planner schema: two independent steps, then one using both', async () => {
@@ -146,7 +184,11 @@ describe('ReWOO plans', () => {
     const r = validatePlan(plan.steps, workers);
     expect(r.ok && r.value.map((s) => s.dependsOn)).toEqual([[], [], ['E1', 'E2']]);
     const reply = await createOfflineProvider().complete(
-      { profile: { name: 'o', provider: 'offline', model: 'm' }, messages: [{ role: 'user', content: 'How many?\nMake a plan.' }], responseFormat: format },
+      {
+        profile: { name: 'o', provider: 'offline', model: 'm' },
+        messages: [{ role: 'user', content: 'How many?\nMake a plan.' }],
+        responseFormat: format,
+      },
       { signal: new AbortController().signal },
     );
     expect(parsePlan(reply.text, workers).ok).toBe(true);
@@ -156,13 +198,24 @@ describe('ReWOO plans', () => {
 describe('offline provider with tools', () => {
   const profile = { name: 'o', provider: 'offline' as const, model: 'm' };
   const signal = new AbortController().signal;
-  const tools = [{ name: 'search', description: 'look up', parameters: { type: 'object', properties: { query: { type: 'string' } } } }];
+  const tools = [
+    {
+      name: 'search',
+      description: 'look up',
+      parameters: { type: 'object', properties: { query: { type: 'string' } } },
+    },
+  ];
 
   test('with no tool result yet it calls the first tool, arguments from the question; then it answers from the result', async () => {
     const p = createOfflineProvider();
-    const first = await p.complete({ profile, tools, messages: [{ role: 'user', content: 'population of France?' }] }, { signal });
+    const first = await p.complete(
+      { profile, tools, messages: [{ role: 'user', content: 'population of France?' }] },
+      { signal },
+    );
     expect(first.finishReason).toBe('tool_calls');
-    expect(first.toolCalls).toEqual([{ id: expect.any(String), name: 'search', arguments: { query: 'population of France?' } }]);
+    expect(first.toolCalls).toEqual([
+      { id: expect.any(String), name: 'search', arguments: { query: 'population of France?' } },
+    ]);
     const second = await p.complete(
       {
         profile,
@@ -196,8 +249,14 @@ describe('router', () => {
 describe('supervisor', () => {
   test('decisions name only known sub-agents', () => {
     const schema = decisionSchema(['researcher', 'writer']);
-    expect(schema.safeParse({ action: 'delegate', delegations: [{ agent: 'researcher', task: 't' }], answer: '' }).success).toBe(true);
-    expect(schema.safeParse({ action: 'delegate', delegations: [{ agent: 'hacker', task: 't' }], answer: '' }).success).toBe(false);
+    expect(
+      schema.safeParse({ action: 'delegate', delegations: [{ agent: 'researcher', task: 't' }], answer: '' })
+        .success,
+    ).toBe(true);
+    expect(
+      schema.safeParse({ action: 'delegate', delegations: [{ agent: 'hacker', task: 't' }], answer: '' })
+        .success,
+    ).toBe(false);
   });
 
   test('the history shows each round with results and failures', () => {
@@ -207,7 +266,13 @@ describe('supervisor', () => {
         action: 'delegate',
         delegations: [
           { agent: 'researcher', task: 'find X', status: 'completed', output: 'X is 4', workflowId: 'w/1' },
-          { agent: 'writer', task: 'draft', status: 'failed', error: { type: 'E', message: 'quota' }, workflowId: 'w/2' },
+          {
+            agent: 'writer',
+            task: 'draft',
+            status: 'failed',
+            error: { type: 'E', message: 'quota' },
+            workflowId: 'w/2',
+          },
         ],
       },
       { round: 2, action: 'invalid', delegations: [], error: 'not JSON' },

@@ -12,9 +12,9 @@ test('only model-key variables may be named by a run', () => {
 
 test('the registry refuses a disallowed variable before reading it', () => {
   const registry = new ProviderRegistry({ AWS_SECRET_ACCESS_KEY: 'secret' });
-  expect(() => registry.get({ name: 'p', provider: 'openai', model: 'm', apiKeyEnv: 'AWS_SECRET_ACCESS_KEY' })).toThrow(
-    /does not hand to model providers/,
-  );
+  expect(() =>
+    registry.get({ name: 'p', provider: 'openai', model: 'm', apiKeyEnv: 'AWS_SECRET_ACCESS_KEY' }),
+  ).toThrow(/does not hand to model providers/);
 });
 
 test('a base_url with credentials or a query is refused, and durations must be longer than zero', () => {

@@ -1,7 +1,13 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { z } from 'zod';
-import { createTool, createToolActivities, observationText, toolParameters, type ToolCallResult } from '../../src/activities/tools';
+import {
+  createTool,
+  createToolActivities,
+  observationText,
+  toolParameters,
+  type ToolCallResult,
+} from '../../src/activities/tools';
 
 const add = createTool({
   name: 'add',
@@ -25,7 +31,13 @@ const retryMe = createTool({
     throw ApplicationFailure.retryable('upstream busy', 'Busy');
   },
 });
-const gated = createTool({ name: 'send_email', description: 'Send an email.', input: z.object({ to: z.string() }), requiresApproval: true, run: () => 'sent' });
+const gated = createTool({
+  name: 'send_email',
+  description: 'Send an email.',
+  input: z.object({ to: z.string() }),
+  requiresApproval: true,
+  run: () => 'sent',
+});
 const seen: unknown[] = [];
 const echo = createTool({
   name: 'echo',
@@ -48,7 +60,12 @@ test('a valid call returns the tool result as the observation', async () => {
 test('objects come back as JSON; the tool gets the parsed input (defaults applied), a signal and an idempotency key', async () => {
   const r = await env().run(acts.callTool, { name: 'echo', arguments: {} });
   expect(r).toEqual({ ok: true, content: '{"said":"hi"}' });
-  expect(seen[0]).toEqual({ input: { text: 'hi' }, key: expect.stringMatching(/\/7$/), attempt: 2, aborted: false });
+  expect(seen[0]).toEqual({
+    input: { text: 'hi' },
+    key: expect.stringMatching(/\/7$/),
+    attempt: 2,
+    aborted: false,
+  });
 });
 
 test('arguments that fail the zod schema come back as an observation naming the field, the tool does not run', async () => {
@@ -61,16 +78,27 @@ test('arguments that fail the zod schema come back as an observation naming the 
 
 test('a thrown tool error comes back as an observation, not a failure', async () => {
   const r = await env().run(acts.callTool, { name: 'boom', arguments: {} });
-  expect(r).toEqual({ ok: false, error: 'ToolFailed', content: "Error: tool 'boom' failed: the disk is full" });
+  expect(r).toEqual({
+    ok: false,
+    error: 'ToolFailed',
+    content: "Error: tool 'boom' failed: the disk is full",
+  });
 });
 
 test('an ApplicationFailure thrown by a tool is passed on, so Temporal retries it', async () => {
-  await expect(env().run(acts.callTool, { name: 'retry_me', arguments: {} })).rejects.toMatchObject({ type: 'Busy', nonRetryable: false });
+  await expect(env().run(acts.callTool, { name: 'retry_me', arguments: {} })).rejects.toMatchObject({
+    type: 'Busy',
+    nonRetryable: false,
+  });
 });
 
 test('a tool outside the allowlist is refused as an observation', async () => {
   const r = await env().run(acts.callTool, { name: 'boom', arguments: {}, allowed: ['add'] });
-  expect(r).toEqual({ ok: false, error: 'NotAllowed', content: "Error: tool 'boom' is not allowed for this agent (allowed: add)." });
+  expect(r).toEqual({
+    ok: false,
+    error: 'NotAllowed',
+    content: "Error: tool 'boom' is not allowed for this agent (allowed: add).",
+  });
 });
 
 test('an unknown tool is a non-retryable UnknownTool naming the registered tools', async () => {
@@ -79,7 +107,9 @@ test('an unknown tool is a non-retryable UnknownTool naming the registered tools
     .catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect(err).toMatchObject({ type: 'UnknownTool', nonRetryable: true });
-  expect((err as Error).message).toContain("unknown tool 'nope' (this worker registers: add, boom, echo, retry_me, send_email)");
+  expect((err as Error).message).toContain(
+    "unknown tool 'nope' (this worker registers: add, boom, echo, retry_me, send_email)",
+  );
   await expect(acts.describeTools(['add', 'nope'])).rejects.toMatchObject({ type: 'UnknownTool' });
 });
 
@@ -96,13 +126,21 @@ test('describeTools gives JSON Schemas from zod and the approval flag', async ()
     },
   });
   expect(g!.requiresApproval).toBe(true);
-  expect((await acts.describeTools()).map((t) => t.name)).toEqual(['add', 'boom', 'retry_me', 'send_email', 'echo']);
+  expect((await acts.describeTools()).map((t) => t.name)).toEqual([
+    'add',
+    'boom',
+    'retry_me',
+    'send_email',
+    'echo',
+  ]);
   // Input side: a field with a default is optional for the model.
   expect((toolParameters(echo.input).required as string[] | undefined) ?? []).not.toContain('text');
 });
 
 test('tool names must be what model APIs accept, and each name is registered once', () => {
-  expect(() => createTool({ name: 'bad name', description: '', input: z.object({}), run: () => 1 })).toThrow(/not valid/);
+  expect(() => createTool({ name: 'bad name', description: '', input: z.object({}), run: () => 1 })).toThrow(
+    /not valid/,
+  );
   expect(() => createToolActivities([add, add])).toThrow(/registered twice/);
 });
 

@@ -1,5 +1,9 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type { MessageCreateParamsNonStreaming, MessageParam, ContentBlockParam } from '@anthropic-ai/sdk/resources/messages';
+import type {
+  MessageCreateParamsNonStreaming,
+  MessageParam,
+  ContentBlockParam,
+} from '@anthropic-ai/sdk/resources/messages';
 import type { ChatMessage, FinishReason, ModelRequest } from '../../types';
 import { type CallOptions, type ModelProvider, type ProviderReply } from './types';
 
@@ -22,10 +26,12 @@ function toAnthropic(messages: ChatMessage[]): { system?: string; messages: Mess
     // The Messages API refuses empty text blocks and empty turns; leave them out.
     if (m.role === 'user') {
       if (m.content) push('user', [{ type: 'text', text: m.content }]);
-    } else if (m.role === 'tool') push('user', [{ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content }]);
+    } else if (m.role === 'tool')
+      push('user', [{ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content }]);
     else if (m.role === 'assistant') {
       const blocks: ContentBlockParam[] = m.content ? [{ type: 'text', text: m.content }] : [];
-      for (const c of m.toolCalls ?? []) blocks.push({ type: 'tool_use', id: c.id, name: c.name, input: c.arguments });
+      for (const c of m.toolCalls ?? [])
+        blocks.push({ type: 'tool_use', id: c.id, name: c.name, input: c.arguments });
       if (blocks.length) push('assistant', blocks);
     }
   }
@@ -93,7 +99,12 @@ export function createAnthropicProvider(opts: { apiKey: string; baseURL?: string
         if (block.type === 'text') text += block.text;
         else if (block.type === 'tool_use') {
           if (format && block.name === format.name) text = JSON.stringify(block.input);
-          else toolCalls.push({ id: block.id, name: block.name, arguments: (block.input ?? {}) as Record<string, unknown> });
+          else
+            toolCalls.push({
+              id: block.id,
+              name: block.name,
+              arguments: (block.input ?? {}) as Record<string, unknown>,
+            });
         }
       }
       const u = res.usage;

@@ -13,7 +13,10 @@ export type { ModelProvider, ProviderReply, CallOptions } from './types';
  * except Temporal's and Baton's own; `BATON_KEY_ENVS` (comma-separated) lists others explicitly.
  */
 export function keyEnvAllowed(name: string, env: NodeJS.ProcessEnv): boolean {
-  const listed = (env.BATON_KEY_ENVS ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+  const listed = (env.BATON_KEY_ENVS ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
   if (listed.includes(name)) return true;
   return /_API_KEY$/.test(name) && !/^(TEMPORAL|BATON)_/.test(name);
 }
@@ -60,10 +63,16 @@ export class ProviderRegistry {
       case 'openai':
       case 'openai-compatible':
         if (!baseURL && profile.provider === 'openai-compatible') {
-          throw configFailure(`profile '${profile.name}' is openai-compatible but has no base_url; set base_url in the profile.`);
+          throw configFailure(
+            `profile '${profile.name}' is openai-compatible but has no base_url; set base_url in the profile.`,
+          );
         }
         // Most compatible servers ignore the key, but the SDK insists on one.
-        provider = createOpenAIProvider({ apiKey: apiKey ?? 'not-needed', name: profile.provider, ...(baseURL && { baseURL }) });
+        provider = createOpenAIProvider({
+          apiKey: apiKey ?? 'not-needed',
+          name: profile.provider,
+          ...(baseURL && { baseURL }),
+        });
         break;
     }
     this.cache.set(cacheKey, provider);

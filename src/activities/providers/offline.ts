@@ -25,7 +25,9 @@ export function sampleFromSchema(schema: unknown, seed: number, depth = 0, text?
   switch (type) {
     case 'object': {
       const props = (s.properties ?? {}) as Record<string, unknown>;
-      return Object.fromEntries(Object.entries(props).map(([k, v], i) => [k, sampleFromSchema(v, seed + i, depth + 1, text)]));
+      return Object.fromEntries(
+        Object.entries(props).map(([k, v], i) => [k, sampleFromSchema(v, seed + i, depth + 1, text)]),
+      );
     }
     case 'array':
       return depth > 3 ? [] : [sampleFromSchema(s.items, seed, depth + 1, text)];
@@ -48,7 +50,8 @@ function toolText(req: ModelRequest): string {
 }
 
 function lastUser(messages: ChatMessage[]): string {
-  for (let i = messages.length - 1; i >= 0; i--) if (messages[i]!.role === 'user') return messages[i]!.content;
+  for (let i = messages.length - 1; i >= 0; i--)
+    if (messages[i]!.role === 'user') return messages[i]!.content;
   return '';
 }
 
@@ -66,12 +69,21 @@ const REWOO_PLAN_FORMAT = 'rewoo_plan';
  * the first two workers look at the question independently (so they run in parallel), and the
  * last one combines their evidence (#E1, #E2).
  */
-export function offlinePlan(schema: unknown, question: string): { steps: { id: string; description: string; tool: string; input: string }[] } {
+export function offlinePlan(
+  schema: unknown,
+  question: string,
+): { steps: { id: string; description: string; tool: string; input: string }[] } {
   const workers = ((schema as any)?.properties?.steps?.items?.properties?.tool?.enum ?? []) as string[];
-  const step = (n: number, tool: string, input: string) => ({ id: `E${n}`, description: `Use ${tool} on the task.`, tool, input });
+  const step = (n: number, tool: string, input: string) => ({
+    id: `E${n}`,
+    description: `Use ${tool} on the task.`,
+    tool,
+    input,
+  });
   if (workers.length === 0) return { steps: [] };
   if (workers.length === 1) return { steps: [step(1, workers[0]!, question)] };
-  if (workers.length === 2) return { steps: [step(1, workers[0]!, question), step(2, workers[1]!, `Answer from #E1: ${question}`)] };
+  if (workers.length === 2)
+    return { steps: [step(1, workers[0]!, question), step(2, workers[1]!, `Answer from #E1: ${question}`)] };
   return {
     steps: [
       step(1, workers[0]!, question),
@@ -104,7 +116,13 @@ export function createOfflineProvider(): ModelProvider {
       } else if (req.tools?.length && observations.length === 0) {
         const tool = req.tools[0]!;
         const args = sampleFromSchema(tool.parameters, seed, 0, gistOf(req.messages));
-        toolCalls = [{ id: `offline_call_${seed % 100000}`, name: tool.name, arguments: (args ?? {}) as Record<string, unknown> }];
+        toolCalls = [
+          {
+            id: `offline_call_${seed % 100000}`,
+            name: tool.name,
+            arguments: (args ?? {}) as Record<string, unknown>,
+          },
+        ];
         text = '';
       } else if (observations.length > 0) {
         const last = observations[observations.length - 1]!.content.replace(/\s+/g, ' ').trim();
@@ -126,7 +144,9 @@ export function createOfflineProvider(): ModelProvider {
         model: req.profile.model,
         usage: {
           inputTokens: roughTokens(prompt + toolText(req)),
-          outputTokens: roughTokens(text + toolCalls.map((c) => c.name + JSON.stringify(c.arguments)).join('')),
+          outputTokens: roughTokens(
+            text + toolCalls.map((c) => c.name + JSON.stringify(c.arguments)).join(''),
+          ),
           cachedInputTokens: 0,
         },
       };

@@ -1,5 +1,8 @@
 import OpenAI from 'openai';
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+} from 'openai/resources/chat/completions';
 import type { ChatMessage, FinishReason, ModelRequest, ProviderName } from '../../types';
 import { type CallOptions, type ModelProvider, type ProviderReply, parseToolArguments } from './types';
 
@@ -46,7 +49,11 @@ function finishReason(reason: string | null | undefined): FinishReason {
  * OpenAI Chat Completions, and any endpoint that speaks it (Ollama, vLLM) through `baseURL`.
  * The SDK's own retries are off: Temporal's retry policy decides, so attempts are visible in history.
  */
-export function createOpenAIProvider(opts: { apiKey: string; baseURL?: string; name?: ProviderName }): ModelProvider {
+export function createOpenAIProvider(opts: {
+  apiKey: string;
+  baseURL?: string;
+  name?: ProviderName;
+}): ModelProvider {
   const name = opts.name ?? 'openai';
   const client = new OpenAI({ apiKey: opts.apiKey, baseURL: opts.baseURL ?? null, maxRetries: 0 });
   return {
@@ -81,7 +88,9 @@ export function createOpenAIProvider(opts: { apiKey: string; baseURL?: string; n
       });
       const choice = res.choices[0];
       const toolCalls = (choice?.message.tool_calls ?? []).flatMap((c) =>
-        c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: parseToolArguments(c.function.arguments) }] : [],
+        c.type === 'function'
+          ? [{ id: c.id, name: c.function.name, arguments: parseToolArguments(c.function.arguments) }]
+          : [],
       );
       const usage = res.usage;
       return {

@@ -12,7 +12,8 @@ import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
 import { out, outputOption as formatOption, preview, type Output } from '../output';
 
-const outputOption = () => formatOption('rich (a table), json (machine-readable), or text (one plain line each)');
+const outputOption = () =>
+  formatOption('rich (a table), json (machine-readable), or text (one plain line each)');
 
 /** How long ago (or until) an ISO time is, from now: `3m`, `2h 5m`, `1d 4h`. */
 export function relative(iso: string, now = Date.now()): string {

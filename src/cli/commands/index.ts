@@ -5,4 +5,9 @@ import { registerLineageCommands } from './lineage';
 import { registerRunCommands } from './runs';
 
 /** Each command group adds its commands to the program; add new groups to this list. */
-export const commandGroups: ((program: Command) => void)[] = [registerRunCommands, registerApprovalCommands, registerLineageCommands, registerApiCommand];
+export const commandGroups: ((program: Command) => void)[] = [
+  registerRunCommands,
+  registerApprovalCommands,
+  registerLineageCommands,
+  registerApiCommand,
+];

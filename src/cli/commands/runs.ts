@@ -37,8 +37,12 @@ function printProgress(runId: string, p: RunProgress, format: Output): void {
   for (const d of p.decisions ?? []) out(`${d.outcome === 'approved' ? '✓' : '✗'} ${decisionLine(runId, d)}`);
   const waiting = pendingLines(p);
   for (const line of waiting) out(line);
-  if (waiting.length) out(`decide with: baton approve ${runId} [gate] --comment "..."  |  baton reject ${runId} [gate] --comment "..."`);
-  if (p.error) out(`error${p.error.step ? ` in step '${p.error.step}'` : ''}: ${p.error.type}: ${p.error.message}`);
+  if (waiting.length)
+    out(
+      `decide with: baton approve ${runId} [gate] --comment "..."  |  baton reject ${runId} [gate] --comment "..."`,
+    );
+  if (p.error)
+    out(`error${p.error.step ? ` in step '${p.error.step}'` : ''}: ${p.error.type}: ${p.error.message}`);
   if (p.output !== undefined) out(`output: ${preview(p.output, 400)}`);
   out(usageLine(p));
 }
@@ -61,7 +65,9 @@ async function warnWithoutWorkers(baton: BatonClient): Promise<void> {
       taskQueue: { name: baton.taskQueue },
     });
     if ((r.pollers ?? []).length === 0) {
-      err(`warning: no worker polls task queue '${baton.taskQueue}'; the run waits until one does (start one with \`baton worker\`, or pass --local-worker)`);
+      err(
+        `warning: no worker polls task queue '${baton.taskQueue}'; the run waits until one does (start one with \`baton worker\`, or pass --local-worker)`,
+      );
     }
   } catch {
     // Advisory only.
@@ -81,7 +87,9 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     );
   }
   if (f.detach && !external) {
-    throw new BadInputError('--detach needs a Temporal server that outlives this command: run `baton server` and set TEMPORAL_ADDRESS');
+    throw new BadInputError(
+      '--detach needs a Temporal server that outlives this command: run `baton server` and set TEMPORAL_ADDRESS',
+    );
   }
   if (localWorker) {
     // The worker is ours, so its environment is this one: refuse a run it could not make.
@@ -97,20 +105,35 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
   let worker: LocalWorker | undefined;
   let runId: string | undefined;
   // Waits end early on Ctrl-C, or when the local worker crashes (the run would wait for it forever).
-  const until = <T>(p: Promise<T>): Promise<T> => Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
+  const until = <T>(p: Promise<T>): Promise<T> =>
+    Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
   try {
     if (external) {
       baton = await until(connectExisting(f.taskQueue ? { taskQueue: f.taskQueue } : {}));
     } else {
       temporal = await until(acquireTemporal({ log: err }));
-      if (f.output === 'rich') err(`temporal: dev server for this run at ${temporal.address} (its runs end with this command; \`baton server\` keeps them)`);
-      baton = await until(BatonClient.connect({ address: temporal.address, namespace: temporal.namespace, ...(f.taskQueue && { taskQueue: f.taskQueue }) }));
+      if (f.output === 'rich')
+        err(
+          `temporal: dev server for this run at ${temporal.address} (its runs end with this command; \`baton server\` keeps them)`,
+        );
+      baton = await until(
+        BatonClient.connect({
+          address: temporal.address,
+          namespace: temporal.namespace,
+          ...(f.taskQueue && { taskQueue: f.taskQueue }),
+        }),
+      );
     }
 
     if (localWorker) {
-      const connectionOptions = temporal?.connectionOptions ?? (configuredTemporal().options as TemporalConnectionOptions);
+      const connectionOptions =
+        temporal?.connectionOptions ?? (configuredTemporal().options as TemporalConnectionOptions);
       worker = await until(
-        startLocalWorker(connectionOptions, { namespace: temporal?.namespace ?? baton.temporal.options.namespace, taskQueue: baton.taskQueue, tools }),
+        startLocalWorker(connectionOptions, {
+          namespace: temporal?.namespace ?? baton.temporal.options.namespace,
+          taskQueue: baton.taskQueue,
+          tools,
+        }),
       );
     } else {
       await warnWithoutWorkers(baton);
@@ -118,8 +141,12 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
 
     const handle = await until(baton.start(definition, input, f.runId ? { runId: f.runId } : {}));
     runId = handle.runId;
-    if (f.output === 'rich') err(`run ${runId} ${handle.started ? 'started' : 'already exists; following it'}: ${definition.name}, ${plural(definition.steps.length, 'step')}`);
-    if (f.detach) return out(f.output === 'json' ? JSON.stringify({ runId, started: handle.started }) : runId);
+    if (f.output === 'rich')
+      err(
+        `run ${runId} ${handle.started ? 'started' : 'already exists; following it'}: ${definition.name}, ${plural(definition.steps.length, 'step')}`,
+      );
+    if (f.detach)
+      return out(f.output === 'json' ? JSON.stringify({ runId, started: handle.started }) : runId);
 
     try {
       const result = await until(
@@ -139,12 +166,14 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
         err(`${usageLine(result)}, ${result.steps.filter((s) => s.calls).length} steps called a model`);
       }
     } catch (e) {
-      if (e instanceof RunFailedError && f.output === 'json') out(JSON.stringify({ runId, error: e.message, type: e.type, progress: e.progress }, null, 2));
+      if (e instanceof RunFailedError && f.output === 'json')
+        out(JSON.stringify({ runId, error: e.message, type: e.type, progress: e.progress }, null, 2));
       throw e;
     }
   } catch (e) {
     // A run on a lasting server goes on without us (if a worker elsewhere serves it): say where to find it.
-    if (e instanceof InterruptedError && runId && external) e.message += `; run ${runId} stays on the server (\`baton status ${runId}\`)`;
+    if (e instanceof InterruptedError && runId && external)
+      e.message += `; run ${runId} stays on the server (\`baton status ${runId}\`)`;
     throw e;
   } finally {
     const [client, server] = [baton, temporal];
@@ -163,7 +192,10 @@ export function registerRunCommands(program: Command): void {
     .command('validate')
     .description('Check ensemble files (schema, dependencies, profiles, templates) without running anything')
     .argument('<files...>', 'ensemble YAML files, or names under .baton/ensembles')
-    .option('--tools <module>', 'also check tool names against the tools this module exports (default: BATON_TOOLS)')
+    .option(
+      '--tools <module>',
+      'also check tool names against the tools this module exports (default: BATON_TOOLS)',
+    )
     .addOption(outputOption('rich or text (readable lines), or json (one JSON object per file)'))
     .action((files: string[], o: { output: Output; tools?: string }) => {
       const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS).map((t) => t.name);
@@ -171,32 +203,58 @@ export function registerRunCommands(program: Command): void {
       for (const f of files) {
         try {
           const def = loadEnsemble(f, tools.length ? tools : undefined);
-          if (o.output === 'json') out(JSON.stringify({ file: f, ok: true, name: def.name, steps: def.steps.length }));
+          if (o.output === 'json')
+            out(JSON.stringify({ file: f, ok: true, name: def.name, steps: def.steps.length }));
           else out(`ok  ${f}: ${def.name}, ${plural(def.steps.length, 'step')}`);
         } catch (e) {
           failed++;
           const issues = (e as { issues?: unknown }).issues;
-          if (o.output === 'json') out(JSON.stringify({ file: f, ok: false, error: (e as Error).message, ...(issues !== undefined && { issues }) }));
+          if (o.output === 'json')
+            out(
+              JSON.stringify({
+                file: f,
+                ok: false,
+                error: (e as Error).message,
+                ...(issues !== undefined && { issues }),
+              }),
+            );
           else err((e as Error).message);
         }
       }
-      if (failed) throw new BadInputError(`${failed} of ${files.length} ensemble${files.length > 1 ? 's' : ''} refused`);
+      if (failed)
+        throw new BadInputError(
+          `${failed} of ${files.length} ensemble${files.length > 1 ? 's' : ''} refused`,
+        );
     });
 
   program
     .command('run')
-    .description('Run an ensemble and follow it to the end (input from the argument, --input-file, or piped stdin)')
-    .argument('<ensemble>', 'ensemble YAML file, or a name under .baton/ensembles or ~/.config/baton/ensembles')
+    .description(
+      'Run an ensemble and follow it to the end (input from the argument, --input-file, or piped stdin)',
+    )
+    .argument(
+      '<ensemble>',
+      'ensemble YAML file, or a name under .baton/ensembles or ~/.config/baton/ensembles',
+    )
     .argument('[input]', 'the run input ({{input}} in prompts)')
     .option('--input-file <file>', 'read the input from a file')
     .addOption(outputOption())
-    .option('--run-id <id>', 'your id for the run; running again with it follows the existing run instead of starting another')
+    .option(
+      '--run-id <id>',
+      'your id for the run; running again with it follows the existing run instead of starting another',
+    )
     .option('--detach', 'start the run, print its id and return (needs TEMPORAL_ADDRESS)')
     .option('--local-worker', 'run a worker inside this command (default when TEMPORAL_ADDRESS is unset)')
     .option('--no-local-worker', 'rely on workers elsewhere (default when TEMPORAL_ADDRESS is set)')
     .option('--task-queue <name>', 'task queue (default: BATON_TASK_QUEUE or baton)')
-    .option('--tools <module>', 'register the tools this module exports on the local worker (default: BATON_TOOLS)')
-    .addHelpText('after', '\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json')
+    .option(
+      '--tools <module>',
+      'register the tools this module exports on the local worker (default: BATON_TOOLS)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json',
+    )
     .action(runCommand);
 
   program
@@ -232,21 +290,39 @@ export function registerRunCommands(program: Command): void {
     .command('list')
     .description('List recent runs')
     .option('--limit <n>', 'how many', '20')
-    .addOption(new Option('--status <status>', 'only runs in this state').choices(['running', 'completed', 'failed', 'canceled', 'terminated']))
+    .addOption(
+      new Option('--status <status>', 'only runs in this state').choices([
+        'running',
+        'completed',
+        'failed',
+        'canceled',
+        'terminated',
+      ]),
+    )
     .addOption(outputOption())
     .action(async (o: { limit: string; status?: string; output: Output }) => {
       const limit = Number(o.limit);
-      if (!Number.isInteger(limit) || limit <= 0) throw new BadInputError(`--limit ${o.limit} is not a positive whole number`);
+      if (!Number.isInteger(limit) || limit <= 0)
+        throw new BadInputError(`--limit ${o.limit} is not a positive whole number`);
       const baton = await connectExisting();
       try {
-        const status = o.status ? ` AND ExecutionStatus = '${o.status[0]!.toUpperCase()}${o.status.slice(1)}'` : '';
+        const status = o.status
+          ? ` AND ExecutionStatus = '${o.status[0]!.toUpperCase()}${o.status.slice(1)}'`
+          : '';
         const rows: { runId: string; ensemble: string; status: string; started: string }[] = [];
         for await (const w of baton.temporal.workflow.list({ query: `WorkflowType = 'batonRun'${status}` })) {
-          rows.push({ runId: w.workflowId, ensemble: typeof w.memo?.ensemble === 'string' ? w.memo.ensemble : '', status: w.status.name, started: w.startTime.toISOString() });
+          rows.push({
+            runId: w.workflowId,
+            ensemble: typeof w.memo?.ensemble === 'string' ? w.memo.ensemble : '',
+            status: w.status.name,
+            started: w.startTime.toISOString(),
+          });
           if (rows.length >= limit) break;
         }
         if (o.output === 'json') out(JSON.stringify(rows, null, 2));
-        else for (const r of rows) out(`${r.started}  ${r.status.padEnd(10)} ${r.ensemble.padEnd(20)} ${r.runId}`);
+        else
+          for (const r of rows)
+            out(`${r.started}  ${r.status.padEnd(10)} ${r.ensemble.padEnd(20)} ${r.runId}`);
       } finally {
         await baton.close();
       }
@@ -266,4 +342,3 @@ export function registerRunCommands(program: Command): void {
       }
     });
 }
-

@@ -30,7 +30,10 @@ export async function runAgent(
 ): Promise<string> {
   const key = opts.key ?? stepKey(ctx, agent.name);
   const scope = scopeOf(input, opts.vars);
-  const withPrompt = agent.prompt === undefined && opts.defaultPrompt !== undefined ? { ...agent, prompt: opts.defaultPrompt } : agent;
+  const withPrompt =
+    agent.prompt === undefined && opts.defaultPrompt !== undefined
+      ? { ...agent, prompt: opts.defaultPrompt }
+      : agent;
   return tracked(ctx, key, async () => {
     if (withPrompt.tools?.length) {
       return (await reactLoop(ctx, withPrompt, scope, { key, ...(opts.role && { role: opts.role }) })).output;

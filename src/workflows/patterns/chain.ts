@@ -38,7 +38,12 @@ export interface ChainResult {
  *   { name: 'draft', profile, prompt: 'Write the post from:\n{{outline}}' },
  * ], 'durable agents', { gate: (s) => s.output.length > 0 || 'empty output' });
  */
-export async function chain(ctx: AgentContext, agents: Agent[], input: string, opts: ChainOptions = {}): Promise<ChainResult> {
+export async function chain(
+  ctx: AgentContext,
+  agents: Agent[],
+  input: string,
+  opts: ChainOptions = {},
+): Promise<ChainResult> {
   if (agents.length === 0) throw invalidSpec('chain: give at least one agent');
   const outputs: Record<string, string> = {};
   const steps: ChainStep[] = [];

@@ -2,11 +2,34 @@
  * What every pattern shares: the run's bookkeeping (RunState), agents as plain data, and the
  * one way a pattern makes a model call (callModel in ../step.ts). Workflow code only.
  */
-import { allHandlersFinished, ApplicationFailure, condition, isCancellation, setHandler } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  isCancellation,
+  setHandler,
+} from '@temporalio/workflow';
 import type { z } from 'zod';
 import { toJSONSchema } from 'zod';
-import type { Budget, ChatMessage, Duration, ModelProfile, ModelResponse, ResponseFormat, StepRetry, ToolRef, ToolSpec } from '../../types';
-import { BUDGET_EXCEEDED, STEP_FAILED, progressQuery, stepOutputQuery, type RunOptions, type RunResult } from '../api';
+import type {
+  Budget,
+  ChatMessage,
+  Duration,
+  ModelProfile,
+  ModelResponse,
+  ResponseFormat,
+  StepRetry,
+  ToolRef,
+  ToolSpec,
+} from '../../types';
+import {
+  BUDGET_EXCEEDED,
+  STEP_FAILED,
+  progressQuery,
+  stepOutputQuery,
+  type RunOptions,
+  type RunResult,
+} from '../api';
 import { installApprovalHandlers } from '../approval';
 import { StepError, describeError } from '../errors';
 import { RunState } from '../run-state';
@@ -69,7 +92,11 @@ export function createRunContext(name: string, opts: RunContextOptions = {}): Ag
   setHandler(progressQuery, () => state.bounded());
   setHandler(stepOutputQuery, (name) => state.outputOf(name) ?? null);
   installApprovalHandlers(state);
-  return { state, ...(opts.options && { options: opts.options }), ...(opts.budget && { budget: opts.budget }) };
+  return {
+    state,
+    ...(opts.options && { options: opts.options }),
+    ...(opts.budget && { budget: opts.budget }),
+  };
 }
 
 /** A finished run built from patterns: progress, usage and output, plus what the pattern returned. */
@@ -176,7 +203,10 @@ export interface CallOptions {
 
 /** The messages an agent sends for a scope: its system prompt, then its rendered prompt. */
 export function messagesFor(agent: Agent, scope: TemplateScope, defaultPrompt = '{{input}}'): ChatMessage[] {
-  return agentMessages({ ...(agent.system !== undefined && { system: agent.system }), prompt: agent.prompt ?? defaultPrompt }, scope);
+  return agentMessages(
+    { ...(agent.system !== undefined && { system: agent.system }), prompt: agent.prompt ?? defaultPrompt },
+    scope,
+  );
 }
 
 /**
@@ -212,7 +242,10 @@ export async function callAgent(
 
 /** A JSON Schema for structured output, from a zod schema (zod is pure JS: deterministic in workflows). */
 export function responseFormatOf(name: string, schema: z.ZodType): ResponseFormat {
-  const { $schema: _drop, ...json } = toJSONSchema(schema, { unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _drop, ...json } = toJSONSchema(schema, { unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return { name, schema: json };
 }
 
@@ -244,10 +277,13 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 /** Check a model's JSON reply against a zod schema; the error says what is wrong, for the model to fix. */
 export function parseStructured<T>(text: string, schema: z.ZodType<T>): Parsed<T> {
   const json = parseJsonReply(text);
-  if (json === undefined) return { ok: false, error: `the reply is not JSON: ${JSON.stringify(text.slice(0, 200))}` };
+  if (json === undefined)
+    return { ok: false, error: `the reply is not JSON: ${JSON.stringify(text.slice(0, 200))}` };
   const r = schema.safeParse(json);
   if (r.success) return { ok: true, value: r.data };
-  const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+  const issues = r.error.issues
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
   return { ok: false, error: `the reply does not match the schema: ${issues}` };
 }
 
@@ -259,6 +295,9 @@ export async function callStructured<T>(
   schema: z.ZodType<T>,
   opts: CallOptions & { formatName: string },
 ): Promise<{ res: ModelResponse; parsed: Parsed<T> }> {
-  const res = await callAgent(ctx, agent, scope, { ...opts, responseFormat: responseFormatOf(opts.formatName, schema) });
+  const res = await callAgent(ctx, agent, scope, {
+    ...opts,
+    responseFormat: responseFormatOf(opts.formatName, schema),
+  });
   return { res, parsed: parseStructured(res.text, schema) };
 }

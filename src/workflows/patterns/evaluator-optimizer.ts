@@ -5,7 +5,15 @@
  */
 import { z } from 'zod';
 import { runAgent } from './agent';
-import { callStructured, parseStructured, scopeOf, stepKey, tracked, type Agent, type AgentContext } from './context';
+import {
+  callStructured,
+  parseStructured,
+  scopeOf,
+  stepKey,
+  tracked,
+  type Agent,
+  type AgentContext,
+} from './context';
 
 /** The evaluator's verdict. `score` is 0–10 by the default prompt; higher is better. */
 export const verdictSchema = z.object({
@@ -19,7 +27,10 @@ export type Verdict = z.infer<typeof verdictSchema>;
 export function parseVerdict(text: string): { verdict: Verdict; valid: boolean } {
   const parsed = parseStructured(text, verdictSchema);
   if (parsed.ok) return { verdict: parsed.value, valid: true };
-  return { verdict: { pass: false, score: -1, feedback: `(no valid verdict: ${parsed.error})` }, valid: false };
+  return {
+    verdict: { pass: false, score: -1, feedback: `(no valid verdict: ${parsed.error})` },
+    valid: false,
+  };
 }
 
 export const DEFAULT_REVISE_PROMPT = [
@@ -107,11 +118,17 @@ export async function evaluatorOptimizer(
   for (let round = 1; round <= maxRounds; round++) {
     const previous = rounds[rounds.length - 1];
     const generator: Agent =
-      round === 1 ? spec.generator : { ...spec.generator, prompt: spec.revisePrompt ?? DEFAULT_REVISE_PROMPT };
+      round === 1
+        ? spec.generator
+        : { ...spec.generator, prompt: spec.revisePrompt ?? DEFAULT_REVISE_PROMPT };
     const draft = await runAgent(ctx, generator, input, {
       key: stepKey(ctx, `${spec.generator.name}#${round}`),
       role: 'generator',
-      vars: { round: String(round), previous: previous?.draft ?? '', feedback: previous?.verdict.feedback ?? '' },
+      vars: {
+        round: String(round),
+        previous: previous?.draft ?? '',
+        feedback: previous?.verdict.feedback ?? '',
+      },
     });
 
     const evalKey = stepKey(ctx, `${spec.evaluator.name}#${round}`);

@@ -57,7 +57,16 @@ export {
   type EvaluatorOptimizerSpec,
   type Verdict,
 } from './evaluator-optimizer';
-export { route, routeSchema, matchRoute, OTHER_ROUTE, DEFAULT_CLASSIFY_PROMPT, type Route, type RouteResult, type RouterSpec } from './router';
+export {
+  route,
+  routeSchema,
+  matchRoute,
+  OTHER_ROUTE,
+  DEFAULT_CLASSIFY_PROMPT,
+  type Route,
+  type RouteResult,
+  type RouterSpec,
+} from './router';
 export {
   reactAgent,
   reactLoop,

@@ -105,7 +105,9 @@ export async function runDag<N extends GraphNode, T>(
   }
   if (failed) throw failed.error;
   if (pending.length) {
-    throw invalidSpec(`nodes ${pending.map((p) => `'${p.id}'`).join(', ')} can never start: they depend on each other or on a missing node`);
+    throw invalidSpec(
+      `nodes ${pending.map((p) => `'${p.id}'`).join(', ')} can never start: they depend on each other or on a missing node`,
+    );
   }
   return done;
 }
@@ -148,11 +150,20 @@ interface Branch {
 /** Each branch under a `## name` heading; a failed one says why. */
 export function branchesText(branches: readonly BranchResult[]): string {
   return branches
-    .map((b) => (b.status === 'completed' ? `## ${b.name}\n${b.output ?? ''}` : `## ${b.name} (failed: ${b.error?.type}: ${b.error?.message})`))
+    .map((b) =>
+      b.status === 'completed'
+        ? `## ${b.name}\n${b.output ?? ''}`
+        : `## ${b.name} (failed: ${b.error?.type}: ${b.error?.message})`,
+    )
     .join('\n\n');
 }
 
-async function runBranches(ctx: AgentContext, branches: Branch[], input: string, opts: FanOutOptions): Promise<FanOutResult> {
+async function runBranches(
+  ctx: AgentContext,
+  branches: Branch[],
+  input: string,
+  opts: FanOutOptions,
+): Promise<FanOutResult> {
   const limit = opts.limit !== undefined ? { limit: opts.limit } : {};
   let results: BranchResult[];
   let firstFailure: unknown;
@@ -171,9 +182,14 @@ async function runBranches(ctx: AgentContext, branches: Branch[], input: string,
   const text = branchesText(results);
   if (!opts.join) return { output: text, branches: results };
   // Nothing to join: fail with the first branch's own error (it names the branch).
-  if (firstFailure !== undefined && !results.some((r) => r.status === 'completed')) throw firstFailure as Error;
+  if (firstFailure !== undefined && !results.some((r) => r.status === 'completed'))
+    throw firstFailure as Error;
   const vars: Record<string, string> = { branches: text };
-  const output = await runAgent(ctx, opts.join, input, { vars, defaultPrompt: '{{input}}\n\n{{branches}}', role: 'join' });
+  const output = await runAgent(ctx, opts.join, input, {
+    vars,
+    defaultPrompt: '{{input}}\n\n{{branches}}',
+    role: 'join',
+  });
   return { output, branches: results };
 }
 
@@ -185,7 +201,12 @@ async function runBranches(ctx: AgentContext, branches: Branch[], input: string,
  *   limit: 2, onError: 'collect', join: { name: 'summary', profile, prompt: 'Merge these reviews:\n{{branches}}' },
  * });
  */
-export async function fanOut(ctx: AgentContext, agents: Agent[], input: string, opts: FanOutOptions = {}): Promise<FanOutResult> {
+export async function fanOut(
+  ctx: AgentContext,
+  agents: Agent[],
+  input: string,
+  opts: FanOutOptions = {},
+): Promise<FanOutResult> {
   const names = new Set(agents.map((a) => a.name));
   if (names.size !== agents.length) throw invalidSpec('fanOut: branch agents need distinct names');
   return runBranches(
@@ -213,7 +234,16 @@ export async function mapAgent(
     ctx,
     items.map((item, i) => {
       const name = `${agent.name}[${i + 1}]`;
-      return { name, run: () => runAgent(ctx, agent, { input, steps: {}, item }, { key: stepKey(ctx, name), defaultPrompt: '{{item}}', role: 'branch' }) };
+      return {
+        name,
+        run: () =>
+          runAgent(
+            ctx,
+            agent,
+            { input, steps: {}, item },
+            { key: stepKey(ctx, name), defaultPrompt: '{{item}}', role: 'branch' },
+          ),
+      };
     }),
     input,
     opts,

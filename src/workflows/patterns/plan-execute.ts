@@ -80,8 +80,12 @@ export function evidenceRefs(text: string): string[] {
 }
 
 /** Put evidence in place of its #E references; a reference without evidence stays as written. */
-export function substituteEvidence(text: string, evidence: ReadonlyMap<string, string> | Record<string, string>): string {
-  const get = (id: string) => (evidence instanceof Map ? evidence.get(id) : (evidence as Record<string, string>)[id]);
+export function substituteEvidence(
+  text: string,
+  evidence: ReadonlyMap<string, string> | Record<string, string>,
+): string {
+  const get = (id: string) =>
+    evidence instanceof Map ? evidence.get(id) : (evidence as Record<string, string>)[id];
   return text.replace(REF, (whole, n: string) => get(`E${n}`) ?? whole);
 }
 
@@ -89,21 +93,41 @@ export function substituteEvidence(text: string, evidence: ReadonlyMap<string, s
  * Check a plan: ids `E1`, `E2`... (a leading `#` and lower case forgiven), unique; every worker
  * known (case forgiven); every #E reference to an earlier step; at most `maxSteps` steps.
  */
-export function validatePlan(steps: RawPlanStep[], workers: readonly string[], maxSteps = Infinity): Parsed<PlanStep[]> {
+export function validatePlan(
+  steps: RawPlanStep[],
+  workers: readonly string[],
+  maxSteps = Infinity,
+): Parsed<PlanStep[]> {
   if (steps.length === 0) return { ok: false, error: 'the plan has no steps' };
-  if (steps.length > maxSteps) return { ok: false, error: `the plan has ${steps.length} steps; at most ${maxSteps} are allowed` };
+  if (steps.length > maxSteps)
+    return { ok: false, error: `the plan has ${steps.length} steps; at most ${maxSteps} are allowed` };
   const seen: string[] = [];
   const out: PlanStep[] = [];
   for (const [i, s] of steps.entries()) {
-    const id = String(s.id ?? '').trim().replace(/^#/, '').toUpperCase();
-    if (!/^E\d+$/.test(id)) return { ok: false, error: `step ${i + 1} has id '${s.id}'; ids are E1, E2, ...` };
+    const id = String(s.id ?? '')
+      .trim()
+      .replace(/^#/, '')
+      .toUpperCase();
+    if (!/^E\d+$/.test(id))
+      return { ok: false, error: `step ${i + 1} has id '${s.id}'; ids are E1, E2, ...` };
     if (seen.includes(id)) return { ok: false, error: `two steps have id ${id}` };
-    const tool = workers.find((w) => w.toLowerCase() === String(s.tool ?? '').trim().toLowerCase());
-    if (!tool) return { ok: false, error: `step ${id} uses '${s.tool}', which is not a worker (workers: ${workers.join(', ')})` };
+    const tool = workers.find(
+      (w) =>
+        w.toLowerCase() ===
+        String(s.tool ?? '')
+          .trim()
+          .toLowerCase(),
+    );
+    if (!tool)
+      return {
+        ok: false,
+        error: `step ${id} uses '${s.tool}', which is not a worker (workers: ${workers.join(', ')})`,
+      };
     const input = String(s.input ?? '');
     const refs = evidenceRefs(input);
     const late = refs.find((r) => !seen.includes(r));
-    if (late) return { ok: false, error: `step ${id} cites #${late}, which is not an earlier step's evidence` };
+    if (late)
+      return { ok: false, error: `step ${id} cites #${late}, which is not an earlier step's evidence` };
     seen.push(id);
     out.push({ id, description: String(s.description ?? ''), tool, input, dependsOn: refs });
   }
@@ -119,7 +143,9 @@ export function parsePlanText(text: string): RawPlanStep[] | undefined {
   let description = '';
   for (const line of text.split('\n')) {
     const m = /#(E\d+)\s*=\s*([A-Za-z0-9_-]+)\s*\[(.*)\]\s*$/.exec(line);
-    const before = (m ? line.slice(0, m.index) : line).replace(/^\s*(?:[-*]\s*)?Plan\s*\d*\s*:\s*/i, '').trim();
+    const before = (m ? line.slice(0, m.index) : line)
+      .replace(/^\s*(?:[-*]\s*)?Plan\s*\d*\s*:\s*/i, '')
+      .trim();
     if (!m) {
       if (/^\s*(?:[-*]\s*)?Plan\s*\d*\s*:/i.test(line)) description = before;
       continue;
@@ -136,7 +162,11 @@ export function parsePlan(text: string, workers: readonly string[], maxSteps = I
   let raw: RawPlanStep[] | undefined;
   if (json && typeof json === 'object' && Array.isArray(json.steps)) raw = json.steps as RawPlanStep[];
   else raw = parsePlanText(text);
-  if (!raw) return { ok: false, error: 'the reply holds no plan: expected JSON {"steps": [{"id", "description", "tool", "input"}]}' };
+  if (!raw)
+    return {
+      ok: false,
+      error: 'the reply holds no plan: expected JSON {"steps": [{"id", "description", "tool", "input"}]}',
+    };
   return validatePlan(raw, workers, maxSteps);
 }
 
@@ -145,18 +175,26 @@ export function parsePlan(text: string, workers: readonly string[], maxSteps = I
  * into its strings); a text input goes into the tool's one required (or only, or first string)
  * argument. The tool's schema check, in the activity, has the last word.
  */
-export function toolArguments(spec: ToolSpec | undefined, input: string, evidence: ReadonlyMap<string, string>): Record<string, unknown> {
+export function toolArguments(
+  spec: ToolSpec | undefined,
+  input: string,
+  evidence: ReadonlyMap<string, string>,
+): Record<string, unknown> {
   const raw = input.trim();
   if (raw.startsWith('{')) {
     try {
       const obj: unknown = JSON.parse(raw);
-      if (obj && typeof obj === 'object' && !Array.isArray(obj)) return deepSubstitute(obj, evidence) as Record<string, unknown>;
+      if (obj && typeof obj === 'object' && !Array.isArray(obj))
+        return deepSubstitute(obj, evidence) as Record<string, unknown>;
     } catch {
       // not JSON: treat it as text
     }
   }
   const text = substituteEvidence(input, evidence);
-  const params = (spec?.parameters ?? {}) as { properties?: Record<string, { type?: unknown }>; required?: string[] };
+  const params = (spec?.parameters ?? {}) as {
+    properties?: Record<string, { type?: unknown }>;
+    required?: string[];
+  };
   const props = Object.keys(params.properties ?? {});
   const required = params.required ?? [];
   const target =
@@ -238,7 +276,11 @@ export interface PlanExecuteResult {
 /** Role usage now minus role usage then: what this pattern spent, even when the run does more. */
 function rolesSince(ctx: AgentContext, before: Record<string, RoleUsage>): PlanExecuteResult['tokens'] {
   const now = ctx.state.snapshot().roles ?? {};
-  const zero: RoleUsage = { calls: 0, usage: { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0 }, costUsd: 0 };
+  const zero: RoleUsage = {
+    calls: 0,
+    usage: { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0 },
+    costUsd: 0,
+  };
   const diff = (role: string): RoleUsage => {
     const a = now[role] ?? zero;
     const b = before[role] ?? zero;
@@ -268,17 +310,23 @@ function rolesSince(ctx: AgentContext, before: Record<string, RoleUsage>): PlanE
  * }, 'What is the combined population of France and Germany?');
  * res.tokens.planner.usage.inputTokens;
  */
-export async function planAndExecute(ctx: AgentContext, spec: PlanExecuteSpec, input: string): Promise<PlanExecuteResult> {
+export async function planAndExecute(
+  ctx: AgentContext,
+  spec: PlanExecuteSpec,
+  input: string,
+): Promise<PlanExecuteResult> {
   const before = ctx.state.snapshot().roles ?? {};
   const maxSteps = spec.maxSteps ?? 6;
   const tools = await loadTools(spec.tools);
   const agents = new Map((spec.workers ?? []).map((a) => [a.name, a]));
   const workers = [...tools.allowed, ...agents.keys()];
-  if (workers.length === 0) throw invalidSpec('planAndExecute: give tools or worker agents for the plan to use');
+  if (workers.length === 0)
+    throw invalidSpec('planAndExecute: give tools or worker agents for the plan to use');
   const workerList = [
     ...tools.specs.map((t) => `- ${t.name}: ${t.description} Input: ${inputHint(t)}`),
     ...[...agents.values()].map(
-      (a) => `- ${a.name}: ${a.description ?? 'a language model: give it a question or an instruction'} Input: text.`,
+      (a) =>
+        `- ${a.name}: ${a.description ?? 'a language model: give it a question or an instruction'} Input: text.`,
     ),
   ].join('\n');
 
@@ -292,14 +340,22 @@ export async function planAndExecute(ctx: AgentContext, spec: PlanExecuteSpec, i
     const attempts = Math.max(1, spec.planAttempts ?? 2);
     let error = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const res = await callAgent(ctx, spec.planner, scope, { key: plannerKey, role: 'planner', messages: [...messages], responseFormat: format });
+      const res = await callAgent(ctx, spec.planner, scope, {
+        key: plannerKey,
+        role: 'planner',
+        messages: [...messages],
+        responseFormat: format,
+      });
       const parsed = parsePlan(res.text, workers, maxSteps);
       if (parsed.ok) {
         plan = parsed.value;
         return planText(plan);
       }
       error = parsed.error;
-      messages.push({ role: 'assistant', content: res.text }, { role: 'user', content: `That plan cannot run: ${error}. Write the whole plan again, fixed.` });
+      messages.push(
+        { role: 'assistant', content: res.text },
+        { role: 'user', content: `That plan cannot run: ${error}. Write the whole plan again, fixed.` },
+      );
     }
     throw ApplicationFailure.create({
       type: INVALID_PLAN,
@@ -337,6 +393,7 @@ export async function planAndExecute(ctx: AgentContext, spec: PlanExecuteSpec, i
 function inputHint(t: ToolSpec): string {
   const params = t.parameters as { properties?: Record<string, unknown>; required?: string[] };
   const props = Object.keys(params.properties ?? {});
-  if (props.length <= 1 || params.required?.length === 1) return `text (its '${params.required?.[0] ?? props[0] ?? 'input'}').`;
+  if (props.length <= 1 || params.required?.length === 1)
+    return `text (its '${params.required?.[0] ?? props[0] ?? 'input'}').`;
   return `a JSON object with ${props.map((p) => `"${p}"`).join(', ')}.`;
 }

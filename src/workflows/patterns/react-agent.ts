@@ -76,14 +76,22 @@ export async function reactLoop(
             `it was still calling tools (last: ${last.join(', ') || 'none'}). Raise max_iterations or narrow the task.`,
         });
       }
-      messages.push({ role: 'user', content: 'You have used all your tool calls. Give your final answer now, from what you observed.' });
+      messages.push({
+        role: 'user',
+        content: 'You have used all your tool calls. Give your final answer now, from what you observed.',
+      });
       const res = await callAgent(ctx, agent, scope, { key, messages, ...(role && { role }) });
       iterations++;
       answer = res.text;
       stoppedBy = 'max-iterations';
       break;
     }
-    const res = await callAgent(ctx, agent, scope, { key, messages, tools: tools.specs, ...(role && { role }) });
+    const res = await callAgent(ctx, agent, scope, {
+      key,
+      messages,
+      tools: tools.specs,
+      ...(role && { role }),
+    });
     iterations++;
     if (res.toolCalls.length === 0) {
       answer = res.text;

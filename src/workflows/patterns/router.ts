@@ -5,13 +5,23 @@
  */
 import { z } from 'zod';
 import { runAgent } from './agent';
-import { callStructured, invalidSpec, nested, scopeOf, stepKey, tracked, type Agent, type AgentContext } from './context';
+import {
+  callStructured,
+  invalidSpec,
+  nested,
+  scopeOf,
+  stepKey,
+  tracked,
+  type Agent,
+  type AgentContext,
+} from './context';
 
 /**
  * A route: an agent, or your own workflow code (another pattern, say) with a description for the
  * classifier. Code routes get a context whose steps show under `routeName/` in progress.
  */
-export type Route = Agent | { description?: string; run: (input: string, ctx: AgentContext) => Promise<string> };
+export type Route =
+  Agent | { description?: string; run: (input: string, ctx: AgentContext) => Promise<string> };
 
 /** What the classifier answers when no route fits. */
 export const OTHER_ROUTE = 'other';
@@ -46,7 +56,9 @@ export const DEFAULT_CLASSIFY_PROMPT = [
 /** The classifier's structured answer for these route names (`other` for anything else). */
 export function routeSchema(names: string[]) {
   return z.object({
-    route: z.enum([...names, OTHER_ROUTE] as unknown as [string, ...string[]]).describe(`one route name, or '${OTHER_ROUTE}' when none fits`),
+    route: z
+      .enum([...names, OTHER_ROUTE] as unknown as [string, ...string[]])
+      .describe(`one route name, or '${OTHER_ROUTE}' when none fits`),
     reason: z.string().describe('one sentence: why this route'),
   });
 }
@@ -84,12 +96,18 @@ export async function route(ctx: AgentContext, spec: RouterSpec, input: string):
   let classified = OTHER_ROUTE;
   let reason = '';
   await tracked(ctx, key, async () => {
-    const { res, parsed } = await callStructured(ctx, spec.classifier, scopeOf(input, { routes: list }), schema, {
-      key,
-      role: 'classifier',
-      formatName: 'route',
-      defaultPrompt: DEFAULT_CLASSIFY_PROMPT,
-    });
+    const { res, parsed } = await callStructured(
+      ctx,
+      spec.classifier,
+      scopeOf(input, { routes: list }),
+      schema,
+      {
+        key,
+        role: 'classifier',
+        formatName: 'route',
+        defaultPrompt: DEFAULT_CLASSIFY_PROMPT,
+      },
+    );
     if (parsed.ok) {
       classified = parsed.value.route;
       reason = parsed.value.reason;

@@ -10,7 +10,18 @@ import type { Budget } from '../../types';
 import { SEARCH_ATTRIBUTES, type RunProgress, type RunResult } from '../api';
 import { describeError, type StepErrorInfo } from '../errors';
 import { runAgent } from './agent';
-import { callAgent, callStructured, invalidSpec, runPattern, scopeOf, stepKey, tracked, type Agent, type AgentContext, type RunContextOptions } from './context';
+import {
+  callAgent,
+  callStructured,
+  invalidSpec,
+  runPattern,
+  scopeOf,
+  stepKey,
+  tracked,
+  type Agent,
+  type AgentContext,
+  type RunContextOptions,
+} from './context';
 
 /** The workflow type of a sub-agent; the worker registers it (src/workflows/index.ts exports it). */
 export const SUB_AGENT_WORKFLOW = 'batonSubAgent';
@@ -29,15 +40,24 @@ export interface SubAgentInput {
  * model call, or a ReAct loop when the agent has tools. Fails like any pattern run, with its
  * progress in the failure's details.
  */
-export async function batonSubAgent(input: SubAgentInput): Promise<RunResult & { result: { output: string } }> {
-  const opts: RunContextOptions = { ...(input.budget && { budget: input.budget }), ...(input.options && { options: input.options }) };
-  return runPattern(input.agent.name, opts, async (ctx) => ({ output: await runAgent(ctx, input.agent, input.task) }));
+export async function batonSubAgent(
+  input: SubAgentInput,
+): Promise<RunResult & { result: { output: string } }> {
+  const opts: RunContextOptions = {
+    ...(input.budget && { budget: input.budget }),
+    ...(input.options && { options: input.options }),
+  };
+  return runPattern(input.agent.name, opts, async (ctx) => ({
+    output: await runAgent(ctx, input.agent, input.task),
+  }));
 }
 
 /** The supervisor's decision for these sub-agent names. */
 export function decisionSchema(agents: string[]) {
   return z.object({
-    action: z.enum(['delegate', 'finish']).describe("'delegate' to hand out tasks, 'finish' when the task is done"),
+    action: z
+      .enum(['delegate', 'finish'])
+      .describe("'delegate' to hand out tasks, 'finish' when the task is done"),
     delegations: z
       .array(
         z.object({
@@ -127,7 +147,8 @@ function remaining(ctx: AgentContext): Budget | undefined {
   if (!b) return undefined;
   const { usage, costUsd } = ctx.state.spent();
   const left: Budget = {};
-  if (b.maxTokens !== undefined) left.maxTokens = Math.max(1, b.maxTokens - usage.inputTokens - usage.outputTokens);
+  if (b.maxTokens !== undefined)
+    left.maxTokens = Math.max(1, b.maxTokens - usage.inputTokens - usage.outputTokens);
   if (b.maxCostUsd !== undefined) left.maxCostUsd = Math.max(1e-9, b.maxCostUsd - costUsd);
   return left;
 }
@@ -146,7 +167,12 @@ async function delegate(
   ctx.state.checkBudget(key);
   const budget = remaining(ctx);
   const ensemble = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.ensemble);
-  const input: SubAgentInput = { agent, task, ...(ctx.options && { options: ctx.options }), ...(budget && { budget }) };
+  const input: SubAgentInput = {
+    agent,
+    task,
+    ...(ctx.options && { options: ctx.options }),
+    ...(budget && { budget }),
+  };
   ctx.state.start(key);
   try {
     const res = await executeChild<typeof batonSubAgent>(SUB_AGENT_WORKFLOW, {
@@ -155,23 +181,36 @@ async function delegate(
       ...(spec.taskQueue && { taskQueue: spec.taskQueue }),
       staticSummary: `${agent.name}: ${task.slice(0, 120)}`,
       // Like its parent, a sub-agent marks its waiting tool gates for listing only where Baton's search attributes exist.
-      ...(ensemble !== undefined && { typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: ensemble }] }),
+      ...(ensemble !== undefined && {
+        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: ensemble }],
+      }),
     });
     ctx.state.recordChild(key, res);
-    ctx.state.recordRole(agent.name, res, res.steps.reduce((n, s) => n + s.calls, 0));
+    ctx.state.recordRole(
+      agent.name,
+      res,
+      res.steps.reduce((n, s) => n + s.calls, 0),
+    );
     ctx.state.complete(key, res.output);
     return { agent: agent.name, task, status: 'completed', output: res.output, workflowId };
   } catch (err) {
     // A failed child reports what it spent in its failure's details: count it all the same.
     const cause = err instanceof ChildWorkflowFailure ? err.cause : undefined;
-    const progress = cause instanceof ApplicationFailure ? (cause.details?.[0] as RunProgress | undefined) : undefined;
+    const progress =
+      cause instanceof ApplicationFailure ? (cause.details?.[0] as RunProgress | undefined) : undefined;
     if (progress?.steps) {
       ctx.state.recordChild(key, progress);
-      ctx.state.recordRole(agent.name, progress, progress.steps.reduce((n, s) => n + s.calls, 0));
+      ctx.state.recordRole(
+        agent.name,
+        progress,
+        progress.steps.reduce((n, s) => n + s.calls, 0),
+      );
     }
     if (!(err instanceof ChildWorkflowFailure)) throw err;
     // The child's own error (ModelBadRequest, ...) says more than its run-level StepFailed.
-    const error: StepErrorInfo = progress?.error ? { type: progress.error.type, message: progress.error.message } : describeError(err);
+    const error: StepErrorInfo = progress?.error
+      ? { type: progress.error.type, message: progress.error.message }
+      : describeError(err);
     ctx.state.fail(key, error);
     return { agent: agent.name, task, status: 'failed', error, workflowId };
   }
@@ -193,7 +232,11 @@ async function delegate(
  *   maxRounds: 4,
  * }, 'Write a short brief on the population of France');
  */
-export async function supervisor(ctx: AgentContext, spec: SupervisorSpec, input: string): Promise<SupervisorResult> {
+export async function supervisor(
+  ctx: AgentContext,
+  spec: SupervisorSpec,
+  input: string,
+): Promise<SupervisorResult> {
   const names = spec.agents.map((a) => a.name);
   if (names.length === 0) throw invalidSpec('supervisor: give at least one sub-agent');
   if (new Set(names).size !== names.length) throw invalidSpec('supervisor: sub-agents need distinct names');
@@ -204,7 +247,12 @@ export async function supervisor(ctx: AgentContext, spec: SupervisorSpec, input:
 
   for (let round = 1; round <= maxRounds; round++) {
     const key = stepKey(ctx, `${spec.supervisor.name}#${round}`);
-    const vars = { agents: agentList, history: historyText(rounds), round: String(round), maxRounds: String(maxRounds) };
+    const vars = {
+      agents: agentList,
+      history: historyText(rounds),
+      round: String(round),
+      maxRounds: String(maxRounds),
+    };
     let decision: Decision | undefined;
     let error = '';
     await tracked(ctx, key, async () => {
@@ -225,12 +273,26 @@ export async function supervisor(ctx: AgentContext, spec: SupervisorSpec, input:
     }
     const wanted = (decision?.delegations ?? []).filter((d) => names.includes(d.agent));
     if (!decision || wanted.length === 0) {
-      rounds.push({ round, action: 'invalid', delegations: [], error: error || 'delegate named no known sub-agent' });
+      rounds.push({
+        round,
+        action: 'invalid',
+        delegations: [],
+        error: error || 'delegate named no known sub-agent',
+      });
       continue;
     }
     // Delegations of one round run at once, each a child workflow.
     const delegations = await Promise.all(
-      wanted.map((d, i) => delegate(ctx, spec, spec.agents.find((a) => a.name === d.agent)!, d.task, round, i)),
+      wanted.map((d, i) =>
+        delegate(
+          ctx,
+          spec,
+          spec.agents.find((a) => a.name === d.agent)!,
+          d.task,
+          round,
+          i,
+        ),
+      ),
     );
     rounds.push({ round, action: 'delegate', delegations });
   }
@@ -238,8 +300,16 @@ export async function supervisor(ctx: AgentContext, spec: SupervisorSpec, input:
   // Out of rounds: one last call, for the answer from the work so far.
   const key = stepKey(ctx, `${spec.supervisor.name}#final`);
   const output = await tracked(ctx, key, async () => {
-    const vars = { agents: agentList, history: historyText(rounds), round: String(maxRounds), maxRounds: String(maxRounds) };
-    const res = await callAgent(ctx, { ...spec.supervisor, prompt: FINAL_PROMPT }, scopeOf(input, vars), { key, role: 'supervisor' });
+    const vars = {
+      agents: agentList,
+      history: historyText(rounds),
+      round: String(maxRounds),
+      maxRounds: String(maxRounds),
+    };
+    const res = await callAgent(ctx, { ...spec.supervisor, prompt: FINAL_PROMPT }, scopeOf(input, vars), {
+      key,
+      role: 'supervisor',
+    });
     return res.text;
   });
   return { output, rounds, stoppedBy: 'max-rounds' };

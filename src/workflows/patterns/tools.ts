@@ -5,7 +5,12 @@
  */
 import type { Duration as TemporalDuration } from '@temporalio/common';
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
-import type { ToolActivities, ToolCallResult, ToolDescription, UnknownToolErrorType } from '../../activities/tools';
+import type {
+  ToolActivities,
+  ToolCallResult,
+  ToolDescription,
+  UnknownToolErrorType,
+} from '../../activities/tools';
 import type { Duration, ToolRef, ToolSpec } from '../../types';
 import type { TimeoutOutcome } from '../api';
 import { rejectionMessage, requestApproval, shorten } from '../approval';
@@ -84,7 +89,6 @@ export interface ToolCallRecord {
   content: string;
 }
 
-
 /**
  * Run one tool call the model proposed: refuse a tool outside the allowlist, ask a person when
  * the tool requires approval, then run it as its own activity. Never throws for the model's
@@ -137,10 +141,22 @@ export async function executeToolCall(
   const acts = proxyActivities<ToolActivities>({
     startToCloseTimeout: (settings.timeout ?? '2 minutes') as TemporalDuration,
     heartbeatTimeout: (ctx.options?.heartbeatTimeout ?? '30 seconds') as TemporalDuration,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 3, nonRetryableErrorTypes: [UNKNOWN_TOOL] },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '30 seconds',
+      maximumAttempts: 3,
+      nonRetryableErrorTypes: [UNKNOWN_TOOL],
+    },
     summary: `${key}: ${call.name}`,
   });
   const r: ToolCallResult = await acts.callTool({ name: call.name, arguments: args, allowed: tools.allowed });
   ctx.state.recordTool(key);
-  return { name: call.name, arguments: args, ok: r.ok, ...(r.error && { error: r.error }), content: r.content };
+  return {
+    name: call.name,
+    arguments: args,
+    ok: r.ok,
+    ...(r.error && { error: r.error }),
+    content: r.content,
+  };
 }
