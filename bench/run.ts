@@ -26,6 +26,7 @@ async function main(): Promise<void> {
         machine: machineLine(b.temporal),
         server: serverSettingsLine(b.temporal),
         date: new Date().toISOString(),
+        command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       };
       if (all || wanted.includes('chain')) {
         const r = await chainBench(b, { steps: 20, iterations: 15 });

@@ -64,6 +64,7 @@ export async function startBench(opts: { slots: number }): Promise<BenchEnv> {
     workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('./bare/workflows'), logger }),
     activities: bareActivities,
     maxConcurrentActivityTaskExecutions: opts.slots,
+    maxConcurrentLocalActivityExecutions: opts.slots,
     maxConcurrentWorkflowTaskExecutions: 100,
   });
   const runs = [batonWorker.run(), bareWorker.run()];

@@ -14,7 +14,7 @@ export interface BatonWorkerOptions {
   taskQueue?: string;
   /** The environment model calls read keys and base URLs from (default: this process's). */
   env?: NodeJS.ProcessEnv;
-  /** Model calls running at once; give more than the widest fan-out (default 500). */
+  /** Model and tool calls running at once, as activities or (with `localActivities`) local activities; give more than the widest fan-out (default 500). */
   maxConcurrentActivities?: number;
   /** Workflow tasks running at once (default 100). */
   maxConcurrentWorkflowTasks?: number;
@@ -66,6 +66,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
   const source = opts.workflowBundle
     ? { workflowBundle: opts.workflowBundle }
     : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
+  const slots = opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500;
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -76,8 +77,9 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       ...(opts.tools && { tools: opts.tools }),
       ...(opts.notifier && { notifier: opts.notifier }),
     }),
-    maxConcurrentActivityTaskExecutions:
-      opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500,
+    maxConcurrentActivityTaskExecutions: slots,
+    // Model calls run as local activities with `localActivities: true`: same slot count (the SDK's default is 100).
+    maxConcurrentLocalActivityExecutions: slots,
     maxConcurrentWorkflowTaskExecutions:
       opts.maxConcurrentWorkflowTasks ?? fromEnv.maxConcurrentWorkflowTasks ?? 100,
     maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,
