@@ -2,8 +2,11 @@ import {
   ActivityFailure,
   ApplicationFailure,
   ChildWorkflowFailure,
+  ContinueAsNew,
   isCancellation,
 } from '@temporalio/workflow';
+import { BUDGET_EXCEEDED, STEP_FAILED } from './api';
+import type { RunState } from './run-state';
 
 /** A step's failure as progress and results show it: a type to match on and the provider's own words. */
 export interface StepErrorInfo {
@@ -33,4 +36,24 @@ export function describeError(err: unknown): StepErrorInfo {
   if (isCancellation(e)) return { type: 'Cancelled', message: 'cancelled' };
   if (e instanceof Error) return { type: e.name, message: e.message };
   return { type: 'Error', message: String(e) };
+}
+
+/**
+ * What a run throws when its work failed: cancellation and continue-as-new pass through as they
+ * are; anything else becomes a non-retryable failure that names the step and carries every result
+ * the run had (so nothing is lost and a retry can reuse them).
+ */
+export function failRun(state: RunState, err: unknown): unknown {
+  if (isCancellation(err) || err instanceof ContinueAsNew) return err;
+  if (err instanceof StepError && isCancellation(err.original)) return err.original;
+  const info = describeError(err);
+  const step = err instanceof StepError ? err.step : undefined;
+  state.status = 'failed';
+  state.error = { ...(step && { step }), ...info };
+  return ApplicationFailure.create({
+    type: info.type === BUDGET_EXCEEDED ? BUDGET_EXCEEDED : STEP_FAILED,
+    nonRetryable: true,
+    message: step ? `step '${step}' failed: ${info.message}` : info.message,
+    details: [state.bounded()],
+  });
 }

@@ -2,25 +2,11 @@
  * Every workflow type the worker registers. Deterministic code only: all I/O happens in
  * activities (src/activities), reached through proxyActivities.
  */
-import {
-  allHandlersFinished,
-  ApplicationFailure,
-  condition,
-  ContinueAsNew,
-  isCancellation,
-  setHandler,
-} from '@temporalio/workflow';
-import {
-  BUDGET_EXCEEDED,
-  STEP_FAILED,
-  progressQuery,
-  stepOutputQuery,
-  type RunInput,
-  type RunResult,
-} from './api';
+import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import { progressQuery, stepOutputQuery, type RunInput, type RunResult } from './api';
 import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
-import { StepError, describeError } from './errors';
+import { failRun } from './errors';
 import { RunState } from './run-state';
 
 /** Sub-agents of the supervisor pattern run as this child workflow type. */
@@ -53,17 +39,6 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     await condition(allHandlersFinished);
     return state.bounded() as RunResult;
   } catch (err) {
-    if (isCancellation(err) || err instanceof ContinueAsNew) throw err;
-    const info = describeError(err);
-    const step = err instanceof StepError ? err.step : undefined;
-    state.status = 'failed';
-    state.error = { ...(step && { step }), ...info };
-    // The failure carries every result the run had, so nothing is lost and a retry can reuse it.
-    throw ApplicationFailure.create({
-      type: info.type === BUDGET_EXCEEDED ? BUDGET_EXCEEDED : STEP_FAILED,
-      nonRetryable: true,
-      message: step ? `step '${step}' failed: ${info.message}` : info.message,
-      details: [state.bounded()],
-    });
+    throw failRun(state, err);
   }
 }

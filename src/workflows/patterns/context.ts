@@ -22,16 +22,9 @@ import type {
   ToolRef,
   ToolSpec,
 } from '../../types';
-import {
-  BUDGET_EXCEEDED,
-  STEP_FAILED,
-  progressQuery,
-  stepOutputQuery,
-  type RunOptions,
-  type RunResult,
-} from '../api';
+import { progressQuery, stepOutputQuery, type RunOptions, type RunResult } from '../api';
 import { installApprovalHandlers } from '../approval';
-import { StepError, describeError } from '../errors';
+import { StepError, describeError, failRun } from '../errors';
 import { RunState } from '../run-state';
 import { agentMessages, callModel } from '../step';
 import type { TemplateScope } from '../template';
@@ -127,18 +120,7 @@ export async function runPattern<T extends { output: string }>(
     await condition(allHandlersFinished);
     return { ...(state.bounded() as RunResult), result };
   } catch (err) {
-    if (isCancellation(err)) throw err;
-    if (err instanceof StepError && isCancellation(err.original)) throw err.original;
-    const info = describeError(err);
-    const step = err instanceof StepError ? err.step : undefined;
-    state.status = 'failed';
-    state.error = { ...(step && { step }), ...info };
-    throw ApplicationFailure.create({
-      type: info.type === BUDGET_EXCEEDED ? BUDGET_EXCEEDED : STEP_FAILED,
-      nonRetryable: true,
-      message: step ? `step '${step}' failed: ${info.message}` : info.message,
-      details: [state.bounded()],
-    });
+    throw failRun(state, err);
   }
 }
 
