@@ -88,6 +88,16 @@ export class ProgressUnavailableError extends Error {
   override name = 'ProgressUnavailableError';
 }
 
+/** One line of {@link BatonClient.listRuns}. */
+export interface RunListing {
+  runId: string;
+  ensemble: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED, TIMED_OUT, CONTINUED_AS_NEW. */
+  status: string;
+  /** ISO time the run started. */
+  started: string;
+}
+
 /** A request the client refuses before anything starts: it says what is wrong and what to do. */
 export class InvalidRequestError extends Error {
   override name = 'InvalidRequestError';
@@ -401,6 +411,26 @@ export class BatonClient {
       s.output = whole.slice(0, 2000);
     }
     return resume;
+  }
+
+  /** Recent runs, newest first: id, ensemble, Temporal status and start time. */
+  async listRuns(opts: { limit?: number; status?: RunListing['status'] } = {}): Promise<RunListing[]> {
+    const limit = opts.limit ?? 20;
+    const status = opts.status ? ` AND ExecutionStatus = '${opts.status}'` : '';
+    const rows: RunListing[] = [];
+    for await (const w of this.temporal.workflow.list({
+      query: `WorkflowType = '${RUN_WORKFLOW}'${status}`,
+    })) {
+      if (rows.length >= limit) break;
+      const ensemble = w.memo?.ensemble;
+      rows.push({
+        runId: w.workflowId,
+        ensemble: typeof ensemble === 'string' ? ensemble : '',
+        status: w.status.name,
+        started: w.startTime.toISOString(),
+      });
+    }
+    return rows;
   }
 
   /** The input a run was started with (definition, input, options), read from its history. */

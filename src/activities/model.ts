@@ -2,12 +2,8 @@ import { Context } from '@temporalio/activity';
 import type { ModelRequest, ModelResponse } from '../types';
 import { classifyProviderError, toApplicationFailure, type ProviderErrorLike } from './errors';
 import { costOf } from './cost';
+import { keepAlive } from './heartbeat';
 import { ProviderRegistry } from './providers';
-
-/** Heartbeat often enough that a dead worker is noticed within the heartbeat timeout. */
-function heartbeatEvery(heartbeatTimeoutMs: number | undefined): number {
-  return heartbeatTimeoutMs ? Math.max(100, Math.floor(heartbeatTimeoutMs / 3)) : 1000;
-}
 
 /**
  * The model-call activities. `env` is the worker's environment, where keys and base URLs live.
@@ -23,11 +19,7 @@ export function createModelActivities(opts: { env?: NodeJS.ProcessEnv } = {}) {
       const ctx = Context.current();
       const provider = providers.get(req.profile);
       const startedAt = Date.now();
-      // Heartbeats keep a slow call alive and are how a cancel reaches a running activity
-      // (local activities have no heartbeats: their cancel comes with the workflow task).
-      const beat = ctx.info.isLocal
-        ? undefined
-        : setInterval(() => ctx.heartbeat(), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
+      const stopHeartbeat = keepAlive(ctx);
       try {
         const reply = await provider.complete(req, { signal: ctx.cancellationSignal });
         return {
@@ -46,7 +38,7 @@ export function createModelActivities(opts: { env?: NodeJS.ProcessEnv } = {}) {
         if (e?.status === undefined && !/Connection|Timeout/.test(kind)) throw err;
         throw toApplicationFailure(classifyProviderError(e, req.profile.provider));
       } finally {
-        clearInterval(beat);
+        stopHeartbeat();
       }
     },
   };

@@ -5,6 +5,7 @@
  * observation: bad arguments and tool errors go back to the model instead of failing the run.
  */
 import { Context } from '@temporalio/activity';
+import { keepAlive } from './heartbeat';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { ToolSpec } from '../types';
@@ -120,10 +121,6 @@ export function observationText(value: unknown, max = DEFAULT_MAX_OUTPUT): strin
   return text.length > max ? `${text.slice(0, max)}\n[cut: ${text.length - max} more characters]` : text;
 }
 
-function heartbeatEvery(heartbeatTimeoutMs: number | undefined): number {
-  return heartbeatTimeoutMs ? Math.max(100, Math.floor(heartbeatTimeoutMs / 3)) : 1000;
-}
-
 /**
  * The tool activities for a worker's registered tools: `describeTools` (what the workflow
  * offers a model) and `callTool` (one call).
@@ -184,7 +181,7 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
         };
       }
       const ctx = Context.current();
-      const beat = setInterval(() => ctx.heartbeat(), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
+      const stopHeartbeat = keepAlive(ctx);
       try {
         const value = await tool.run(parsed.data, {
           signal: ctx.cancellationSignal,
@@ -198,7 +195,7 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
         const message = err instanceof Error ? err.message : String(err);
         return { ok: false, error: 'ToolFailed', content: `Error: tool '${req.name}' failed: ${message}` };
       } finally {
-        clearInterval(beat);
+        stopHeartbeat();
       }
     },
   };

@@ -147,16 +147,7 @@ export function createHttpServer(
         const limit = Number(url.searchParams.get('limit') ?? 20);
         if (!Number.isInteger(limit) || limit <= 0)
           throw new HttpError(400, "query 'limit' must be a positive whole number");
-        const rows: unknown[] = [];
-        for await (const w of baton.temporal.workflow.list({ query: "WorkflowType = 'batonRun'" })) {
-          rows.push({
-            runId: w.workflowId,
-            ensemble: w.memo?.ensemble,
-            status: w.status.name,
-            started: w.startTime.toISOString(),
-          });
-          if (rows.length >= limit) break;
-        }
+        const rows = await baton.listRuns({ limit });
         return [200, rows];
       },
     ],

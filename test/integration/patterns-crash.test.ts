@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { ModelProfile } from '../../src/types';
 import type { PatternRunResult, ReactResult } from '../../src/workflows/patterns';
-import { killHard } from '../support/child-worker';
+import { killHard, startChildWorker } from '../support/child-worker';
 import { FakeModelServer } from '../support/fake-model-server';
 import { fakeEnv } from '../support/harness';
 import { testTemporal } from '../support/temporal-env';
@@ -17,25 +17,10 @@ let connection: Connection;
 let client: Client;
 const children: ChildProcess[] = [];
 
-/** Start test/support/patterns-worker-process.ts and wait until it polls. */
+/** A pattern worker (examples/workflows.ts and a `record` tool) in its own process. */
 async function startWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['-r', 'tsx/cjs', join(__dirname, '../support/patterns-worker-process.ts')],
-    {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = await startChildWorker(env, 'patterns-worker-process.ts');
   children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('worker-ready') && resolve());
-    child.once('exit', (code) =>
-      reject(new Error(`worker process exited with ${code} before polling:\n${stderr}`)),
-    );
-  });
   return child;
 }
 

@@ -1,11 +1,11 @@
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chain } from '../../src/define';
 import { fetchRunHistory, historyJSON, readHistoryFile, replayHistory } from '../../src/replay';
 import type { ModelProfile } from '../../src/types';
-import { startHarness, workflowBundle, type Harness } from '../support/harness';
+import { bundleFor, startHarness, workflowBundle, type Harness } from '../support/harness';
+import { patternsBundle } from '../support/patterns-harness';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
 let h: Harness;
@@ -44,10 +44,7 @@ test('a recorded run replays cleanly against the current code, also through a hi
 test('changed workflow code is reported in plain words: which event, which step, what to do', async () => {
   const runId = await recordChain();
   const history = await fetchRunHistory(h.baton.temporal, runId);
-  const drifted = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../support/drifted-workflows'),
-    logger: new DefaultLogger('WARN'),
-  });
+  const drifted = await bundleFor(require.resolve('../support/drifted-workflows'));
   const report = await replayHistory(history, runId, { workflowBundle: drifted });
   expect(report.ok).toBe(false);
   expect(report.problem).toMatch(
@@ -66,15 +63,9 @@ test('a history file that is not a history is refused with its name', () => {
 // that would break running workflows fails CI. Record new ones with `npm run record-histories`.
 const dir = join(__dirname, '..', 'histories');
 const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
-let examplesBundle: ReturnType<typeof bundleWorkflowCode> | undefined;
 test.each(files)('recorded history %s replays', async (file) => {
   // Runs of the example user workflows replay against their own module (which composes the patterns).
-  const bundle = file.startsWith('examples-')
-    ? await (examplesBundle ??= bundleWorkflowCode({
-        workflowsPath: require.resolve('../../examples/workflows'),
-        logger: new DefaultLogger('WARN'),
-      }))
-    : await workflowBundle();
+  const bundle = await (file.startsWith('examples-') ? patternsBundle() : workflowBundle());
   const report = await replayHistory(readHistoryFile(join(dir, file)), undefined, { workflowBundle: bundle });
   if (!report.ok) throw new Error(`${file}: ${report.problem}`);
 });

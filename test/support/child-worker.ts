@@ -1,9 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-/** Start test/support/worker-process.ts in a child process and wait until it polls. */
-export async function startChildWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'worker-process.ts')], {
+/**
+ * Start a worker script of test/support in a child process and wait until it polls: by default
+ * worker-process.ts (Baton's workflows); the pattern crash test passes patterns-worker-process.ts.
+ */
+export async function startChildWorker(
+  env: NodeJS.ProcessEnv,
+  script = 'worker-process.ts',
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-r', 'tsx/cjs', join(__dirname, script)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

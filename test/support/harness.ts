@@ -10,20 +10,27 @@ import {
   type Worker,
 } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
+import type { ToolDefinition } from '../../src/activities/tools';
 import { BatonClient } from '../../src/client';
 import { createWorker } from '../../src/worker';
 import { FakeModelServer } from './fake-model-server';
 import { testTemporal, testLogLevel } from './temporal-env';
 
-let bundlePromise: ReturnType<typeof bundleWorkflowCode> | undefined;
+const bundles = new Map<string, ReturnType<typeof bundleWorkflowCode>>();
 
-/** The workflow bundle, built once per jest worker process. */
+/** A workflows module bundled once per jest worker process. */
+export function bundleFor(workflowsPath: string): ReturnType<typeof bundleWorkflowCode> {
+  let bundle = bundles.get(workflowsPath);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+    bundles.set(workflowsPath, bundle);
+  }
+  return bundle;
+}
+
+/** Baton's own workflows (src/workflows), bundled once per jest worker process. */
 export function workflowBundle(): ReturnType<typeof bundleWorkflowCode> {
-  bundlePromise ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
-    logger: new DefaultLogger('WARN'),
-  });
-  return bundlePromise;
+  return bundleFor(require.resolve('../../src/workflows'));
 }
 
 /** The environment a test worker's model calls read: keys and base URLs pointing at the fake. */
@@ -39,6 +46,8 @@ export function fakeEnv(fake: FakeModelServer): NodeJS.ProcessEnv {
 export interface Harness {
   fake: FakeModelServer;
   baton: BatonClient;
+  /** The client connection (for a plain Temporal Client on the same server). */
+  connection: Connection;
   taskQueue: string;
   address: string;
   namespace: string;
@@ -50,15 +59,23 @@ let seq = 0;
 let runtimeInstalled = false;
 
 /** The SDK's runtime is a per-process singleton: install it (quiet) once. */
-function installQuietRuntime(): void {
+export function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
 }
 
-/** Start a fake model server, a worker and a client on a fresh task queue. */
+/**
+ * Start a fake model server, a worker and a client on a fresh task queue. `workflowsPath` runs
+ * another workflows module (the pattern tests use examples/workflows.ts) and `tools` registers tools.
+ */
 export async function startHarness(
-  opts: { env?: NodeJS.ProcessEnv; taskQueue?: string } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    taskQueue?: string;
+    workflowsPath?: string;
+    tools?: ToolDefinition[];
+  } = {},
 ): Promise<Harness> {
   installQuietRuntime();
   const { address, namespace, connectionOptions } = testTemporal();
@@ -70,7 +87,8 @@ export async function startHarness(
     namespace,
     taskQueue,
     env: opts.env ?? fakeEnv(fake),
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await (opts.workflowsPath ? bundleFor(opts.workflowsPath) : workflowBundle()),
+    ...(opts.tools && { tools: opts.tools }),
   });
   const running = worker.run();
   const connection = await Connection.connect(connectionOptions);
@@ -78,6 +96,7 @@ export async function startHarness(
   return {
     fake,
     baton,
+    connection,
     taskQueue,
     address,
     namespace,

@@ -3,33 +3,18 @@
  * re-export Baton's own) with the tools a test file registers, and the real SDK clients pointed
  * at a fake model server. One per test file, on its own task queue.
  */
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  type Worker,
-} from '@temporalio/worker';
 import type { ToolDefinition } from '../../src/activities/tools';
-import { BatonClient } from '../../src/client';
-import { createWorker } from '../../src/worker';
+import type { BatonClient } from '../../src/client';
 import type { RunProgress } from '../../src/workflows/api';
 import type { PatternRunResult } from '../../src/workflows/patterns';
-import { FakeModelServer } from './fake-model-server';
-import { fakeEnv } from './harness';
-import { testTemporal, testLogLevel } from './temporal-env';
-
-let bundlePromise: ReturnType<typeof bundleWorkflowCode> | undefined;
+import type { FakeModelServer } from './fake-model-server';
+import { bundleFor, startHarness } from './harness';
 
 /** examples/workflows.ts bundled once per jest worker process. */
-export function patternsBundle(): ReturnType<typeof bundleWorkflowCode> {
-  bundlePromise ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../examples/workflows'),
-    logger: new DefaultLogger('WARN'),
-  });
-  return bundlePromise;
+export function patternsBundle(): ReturnType<typeof bundleFor> {
+  return bundleFor(require.resolve('../../examples/workflows'));
 }
 
 /** A failed pattern run, as the test sees it: the failure's type and message, and the progress it carried. */
@@ -58,26 +43,13 @@ let seq = 0;
 export const uniqueId = (name: string) =>
   `${name}-${Date.now()}-${++seq}-${Math.random().toString(36).slice(2, 7)}`;
 
+/** A harness (see startHarness) running examples/workflows.ts, with a plain client to start its workflows. */
 export async function startPatternsHarness(
   opts: { tools?: ToolDefinition[] } = {},
 ): Promise<PatternsHarness> {
-  Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
-  const { namespace, connectionOptions } = testTemporal();
-  const fake = await FakeModelServer.start();
-  const taskQueue = `patterns-${process.pid}-${Date.now()}-${++seq}`;
-  const nativeConnection = await NativeConnection.connect(connectionOptions);
-  const worker: Worker = await createWorker({
-    connection: nativeConnection,
-    namespace,
-    taskQueue,
-    env: fakeEnv(fake),
-    workflowBundle: await patternsBundle(),
-    ...(opts.tools && { tools: opts.tools }),
-  });
-  const running = worker.run();
-  const connection = await Connection.connect(connectionOptions);
-  const client = new Client({ connection, namespace });
-  const baton = await BatonClient.connect({ connection, namespace, taskQueue });
+  const h = await startHarness({ workflowsPath: require.resolve('../../examples/workflows'), ...opts });
+  const { fake, baton, taskQueue } = h;
+  const client = new Client({ connection: h.connection, namespace: h.namespace });
 
   const start = (workflow: string, input: unknown, workflowId = uniqueId(workflow)) =>
     client.workflow.start(workflow, { taskQueue, workflowId, args: [input] });
@@ -109,12 +81,6 @@ export async function startPatternsHarness(
       }
       throw new Error(`workflow ${handle.workflowId} completed, but the test expected it to fail`);
     },
-    async close() {
-      worker.shutdown();
-      await running;
-      await nativeConnection.close();
-      await connection.close();
-      await fake.close();
-    },
+    close: () => h.close(),
   };
 }

@@ -306,19 +306,8 @@ export function registerRunCommands(program: Command): void {
         throw new BadInputError(`--limit ${o.limit} is not a positive whole number`);
       const baton = await connectExisting();
       try {
-        const status = o.status
-          ? ` AND ExecutionStatus = '${o.status[0]!.toUpperCase()}${o.status.slice(1)}'`
-          : '';
-        const rows: { runId: string; ensemble: string; status: string; started: string }[] = [];
-        for await (const w of baton.temporal.workflow.list({ query: `WorkflowType = 'batonRun'${status}` })) {
-          rows.push({
-            runId: w.workflowId,
-            ensemble: typeof w.memo?.ensemble === 'string' ? w.memo.ensemble : '',
-            status: w.status.name,
-            started: w.startTime.toISOString(),
-          });
-          if (rows.length >= limit) break;
-        }
+        const status = o.status ? `${o.status[0]!.toUpperCase()}${o.status.slice(1)}` : undefined;
+        const rows = await baton.listRuns({ limit, ...(status && { status }) });
         if (o.output === 'json') out(JSON.stringify(rows, null, 2));
         else
           for (const r of rows)
