@@ -546,7 +546,23 @@ export class BatonClient {
     try {
       return await this.handle(runId).executeUpdate(decideUpdate, { args: [args] });
     } catch (err) {
-      const refused = refusal(runId, err);
+      let refused = refusal(runId, err);
+      // The server answers "not found" for an ended run too, in wording that varies: ask whether it exists.
+      if (
+        refused?.reason === 'run-not-found' &&
+        (await this.handle(runId)
+          .describe()
+          .then(
+            () => true,
+            () => false,
+          ))
+      ) {
+        refused = new ApprovalRefusedError(
+          runId,
+          'run-ended',
+          'the run has ended; nothing waits for a decision',
+        );
+      }
       if (refused?.reason === 'run-ended') throw (await this.decidedBefore(runId, decision.gate)) ?? refused;
       throw refused ?? err;
     }
