@@ -144,6 +144,17 @@ test('SIGTERM drains: in-flight model calls finish on the old worker, which exit
     expect(fake.count(`drain-b A ${input}`)).toBe(1);
   }
   expect(fake.count()).toBe(2 * inputs.length);
+  // Who ran what: the first step on the draining worker, the second (started after SIGTERM) on the new one.
+  const oldWorker = `${a.child.pid}@`;
+  for (const runId of runIds) {
+    const events = (await baton.temporal.workflow.getHandle(runId).fetchHistory()).events ?? [];
+    const started = events
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.identity ?? '');
+    expect(started).toHaveLength(2);
+    expect(started[0]!.startsWith(oldWorker)).toBe(true);
+    expect(started[1]!.startsWith(oldWorker)).toBe(false);
+  }
 });
 
 test('a call still running when the grace time ends is cancelled, the worker exits 0, and another worker retries the call', async () => {
