@@ -25,12 +25,20 @@ import { acquireTemporal } from '../../src/server';
 import type { EnsembleDefinition } from '../../src/types';
 import { createWorker } from '../../src/worker';
 import { exampleTools } from '../../examples/tools';
+import { FakeModelServer } from '../support/fake-model-server';
 
 const examples = join(__dirname, '..', '..', 'examples', 'ensembles');
 const profile = BUILTIN_PROFILES.offline!;
 
 /** Runs of Baton's own workflow (ensembles), each with the input it runs on. */
-const ensembles: { name: string; definition: () => EnsembleDefinition; input: string; approve?: boolean }[] = [
+const ensembles: {
+  name: string;
+  definition: () => EnsembleDefinition;
+  input: string;
+  approve?: boolean;
+  /** The run is meant to fail (a recording of a failure path). */
+  fails?: boolean;
+}[] = [
   {
     name: 'chain',
     definition: () =>
@@ -68,10 +76,22 @@ const ensembles: { name: string; definition: () => EnsembleDefinition; input: st
     input: 'a release note',
     approve: true,
   },
+  {
+    // A gate waits while a step beside it fails (a model call the fake refuses with 400): the
+    // gate is released and the run fails at once (patch 'release-gates-when-a-step-fails').
+    name: 'ensemble-gate-beside-failure',
+    definition: () =>
+      loadEnsembleText(
+        'name: gate-beside-failure\ndefault_profile: offline\nprofiles:\n  oa:\n    provider: openai\n    model: gpt-test\nagents:\n  - name: draft\n    prompt: "{{input}}"\n  - name: sign-off\n    kind: approval\n    depends_on: [draft]\n    deadline: 1h\n  - name: check\n    model_profile: oa\n    depends_on: [draft]\n    prompt: "fail here {{draft}}"\n  - name: publish\n    depends_on: [sign-off, check]\n    prompt: "Publish {{sign-off}}"\n',
+        'gate-beside-failure.yaml',
+      ),
+    input: 'a release note',
+    fails: true,
+  },
 ];
 
 /** Runs of the example user workflows, which compose the TypeScript patterns. */
-const patterns: { name: string; workflow: string; input: unknown }[] = [
+const patterns: { name: string; workflow: string; input: unknown; fails?: boolean }[] = [
   { name: 'examples-evaluator-optimizer', workflow: 'evaluatorOptimizerWorkflow', input: { input: 'Describe Baton.', generator: { name: 'writer', profile }, evaluator: { name: 'editor', profile }, maxRounds: 2 } },
   { name: 'examples-router', workflow: 'supportDesk', input: { input: 'What is the population of France?', profile } },
   { name: 'examples-react', workflow: 'reactWorkflow', input: { input: 'Population of France?', agent: { name: 'researcher', profile, tools: ['search', 'calculator'], maxIterations: 4 } } },
@@ -84,6 +104,13 @@ const patterns: { name: string; workflow: string; input: unknown }[] = [
     name: 'examples-supervisor',
     workflow: 'supervisorWorkflow',
     input: { input: 'A brief on France.', supervisor: { name: 'lead', profile }, agents: [{ name: 'writer', profile, description: 'writes prose' }], maxRounds: 2 },
+  },
+  {
+    // The budget is spent by the supervisor's first call: the delegation is refused (patch 'supervisor-budget-before-delegation').
+    name: 'examples-supervisor-over-budget',
+    workflow: 'supervisorWorkflow',
+    input: { input: 'A brief on France.', supervisor: { name: 'lead', profile }, agents: [{ name: 'writer', profile, description: 'writes prose' }], maxRounds: 2, budget: { maxTokens: 1 } },
+    fails: true,
   },
   {
     name: 'examples-fan-out',
@@ -150,14 +177,19 @@ async function main(): Promise<void> {
   const temporal = await acquireTemporal();
   const native = await NativeConnection.connect(temporal.connectionOptions);
   const queue = `record-${process.pid}`;
+  // Failure paths need a provider that fails: the wire-level fake refuses 'fail here' with a 400.
+  const fake = await FakeModelServer.start();
+  fake.on('fail here', { status: 400, errorType: 'invalid_request_error', message: 'refused on purpose (recording)' });
+  const env = { OPENAI_API_KEY: 'sk-recording', OPENAI_BASE_URL: fake.openaiBaseURL };
   const workers = [
-    await createWorker({ connection: native, namespace: temporal.namespace, taskQueue: queue, tools: exampleTools }),
+    await createWorker({ connection: native, namespace: temporal.namespace, taskQueue: queue, tools: exampleTools, env }),
     await createWorker({
       connection: native,
       namespace: temporal.namespace,
       taskQueue: `${queue}-examples`,
       workflowsPath: require.resolve('../../examples/workflows'),
       tools: exampleTools,
+      env,
     }),
   ];
   const running = workers.map((w) => w.run());
@@ -171,15 +203,21 @@ async function main(): Promise<void> {
         while ((await baton.pendingApprovals(runId)).length === 0) await new Promise((res) => setTimeout(res, 100));
         await baton.approve(runId, { by: 'recorder', comment: 'recorded history' });
       }
-      await baton.result(runId);
+      await baton.result(runId).catch((err: unknown) => {
+        if (!r.fails) throw err;
+      });
       await save(baton.temporal, runId, r.name);
     }
     for (const p of patterns) {
-      if (!wanted.has(p.name) && !(p.workflow === 'supervisorWorkflow' && wanted.has('supervisor-sub-agent'))) continue;
+      if (!wanted.has(p.name) && !(p.name === 'examples-supervisor' && wanted.has('supervisor-sub-agent'))) continue;
       const workflowId = `history-${p.name}`;
-      await baton.temporal.workflow.execute(p.workflow, { taskQueue: `${queue}-examples`, workflowId, args: [p.input] });
+      await baton.temporal.workflow
+        .execute(p.workflow, { taskQueue: `${queue}-examples`, workflowId, args: [p.input] })
+        .catch((err: unknown) => {
+          if (!p.fails) throw err;
+        });
       if (wanted.has(p.name)) await save(baton.temporal, workflowId, p.name);
-      if (p.workflow === 'supervisorWorkflow' && wanted.has('supervisor-sub-agent')) {
+      if (p.name === 'examples-supervisor' && wanted.has('supervisor-sub-agent')) {
         // Sub-agents are Baton's own child workflow type: record the first child too.
         for await (const w of baton.temporal.workflow.list({ query: `ParentWorkflowId = '${workflowId}'` })) {
           await save(baton.temporal, w.workflowId, 'supervisor-sub-agent');
@@ -193,6 +231,7 @@ async function main(): Promise<void> {
     await connection.close();
     await native.close();
     await temporal.stop();
+    await fake.close();
   }
 }
 
