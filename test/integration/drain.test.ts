@@ -214,3 +214,24 @@ test('a shutdown grace without a unit is refused before connecting, naming the f
   expect(variable.code).toBe(2);
   expect(variable.stderr).toMatch(/BATON_SHUTDOWN_GRACE=soon is not a duration with a unit/);
 });
+
+test('baton worker --help and baton --help document the shutdown grace, its variable and Kubernetes', async () => {
+  const help = (args: string[]) =>
+    new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, [BIN, ...args], {
+        cwd: home,
+        env: { PATH: process.env.PATH, HOME: home, BATON_FROM_SOURCE: '1' },
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.on('close', () => resolve(stdout));
+    });
+  const worker = (await help(['worker', '--help'])).replace(/\s+/g, ' ');
+  expect(worker).toContain('--shutdown-grace <duration>');
+  expect(worker).toMatch(/default: BATON_SHUTDOWN_GRACE or 10m/);
+  expect(worker).toMatch(/A second signal exits at once \(130\)/);
+  expect(worker).toMatch(/terminationGracePeriodSeconds above the grace time/);
+  expect(await help(['--help'])).toMatch(
+    /BATON_SHUTDOWN_GRACE\s+worker: how long SIGTERM lets running calls finish/,
+  );
+});
