@@ -2,10 +2,18 @@
  * Build and run a Baton worker: it polls a task queue, runs the run workflow and the model
  * activities. Scale out by starting more workers on the same task queue.
  */
+import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type Notifier, type ToolDefinition } from './activities';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
+
+/**
+ * How long a stopping worker lets its running model and tool calls finish (default 10 minutes:
+ * longer than a typical model call, so a rolling deploy never pays for a call twice).
+ */
+export const DEFAULT_SHUTDOWN_GRACE: Duration = '10 minutes';
 
 export interface BatonWorkerOptions {
   connection: NativeConnection;
@@ -28,11 +36,17 @@ export interface BatonWorkerOptions {
   workflowsPath?: string;
   /** A prebuilt workflow bundle (tests build one and share it); default: bundle src/workflows. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /**
+   * On shutdown (SIGINT/SIGTERM or `worker.shutdown()`) the worker stops polling at once and lets
+   * running calls finish for this long; calls still running then are cancelled and retried by
+   * another worker. A duration ('10m', '90s') or milliseconds. Default: BATON_SHUTDOWN_GRACE or 10 minutes.
+   */
+  shutdownGraceTime?: Duration;
   /** Extra Temporal worker options, applied last. */
   overrides?: Partial<WorkerOptions>;
 }
 
-/** A worker setting from the environment (BATON_MAX_*) is not usable; the message names it. */
+/** A worker setting from the environment (BATON_MAX_*, BATON_SHUTDOWN_GRACE) or a flag is not usable; the message names it. */
 export class WorkerSettingsError extends Error {
   override name = 'WorkerSettingsError';
 }
@@ -52,12 +66,34 @@ export function workerSettingsFromEnv(env: NodeJS.ProcessEnv = process.env) {
     maxConcurrentActivities: int('BATON_MAX_CONCURRENT_ACTIVITIES'),
     maxConcurrentWorkflowTasks: int('BATON_MAX_CONCURRENT_WORKFLOW_TASKS'),
     maxCachedWorkflows: int('BATON_MAX_CACHED_WORKFLOWS'),
+    shutdownGraceTime: parseShutdownGrace(env.BATON_SHUTDOWN_GRACE, 'BATON_SHUTDOWN_GRACE'),
   };
 }
 
 /**
+ * A shutdown grace period as milliseconds: a duration with a unit ('10m', '90s', '1 hour', '0s').
+ * `what` names where the value came from (the variable or the flag) in the error.
+ */
+export function parseShutdownGrace(raw: string | undefined, what: string): number | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let ms: number;
+  try {
+    // A bare number would silently be milliseconds (not seconds, as in terminationGracePeriodSeconds).
+    ms = /[a-z]\s*$/i.test(raw.trim()) ? msToNumber(raw.trim() as Duration) : NaN;
+  } catch {
+    ms = NaN;
+  }
+  if (!Number.isFinite(ms) || ms < 0)
+    throw new WorkerSettingsError(
+      `${what}=${raw} is not a duration with a unit: give e.g. 10m, 90s or 0s (0s cancels running calls at once)`,
+    );
+  return ms;
+}
+
+/**
  * Create (but do not run) a worker. Call `worker.run()`; it returns after `worker.shutdown()`,
- * which the SDK also calls on SIGINT and SIGTERM, letting running activities finish first.
+ * which the SDK also calls on SIGINT and SIGTERM: polling stops at once and running calls get
+ * `shutdownGraceTime` to finish (drain) before they are cancelled.
  *
  * @example const worker = await createWorker({ connection: await NativeConnection.connect({ address }) });
  */
@@ -83,6 +119,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     maxConcurrentWorkflowTaskExecutions:
       opts.maxConcurrentWorkflowTasks ?? fromEnv.maxConcurrentWorkflowTasks ?? 100,
     maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,
+    shutdownGraceTime: opts.shutdownGraceTime ?? fromEnv.shutdownGraceTime ?? DEFAULT_SHUTDOWN_GRACE,
     ...opts.overrides,
   });
 }

@@ -76,7 +76,9 @@ export async function startLocalWorker(
   const connection = await connectNative(connectionOptions);
   let worker: Worker;
   try {
-    worker = await createWorker({ ...opts, connection });
+    // A local worker belongs to one command: Ctrl-C stops it at once (no drain) unless told otherwise;
+    // on a lasting server, a `baton worker` picks the run up.
+    worker = await createWorker({ shutdownGraceTime: 0, ...opts, connection });
   } catch (e) {
     await connection.close().catch(() => {});
     throw e;

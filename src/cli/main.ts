@@ -31,6 +31,7 @@ Environment:
   BATON_MAX_CONCURRENT_ACTIVITIES                          worker: model and tool calls at once (default 500)
   BATON_MAX_CONCURRENT_WORKFLOW_TASKS                      worker: workflow tasks at once (default 100)
   BATON_MAX_CACHED_WORKFLOWS                               worker: runs kept in memory between tasks (default 1000)
+  BATON_SHUTDOWN_GRACE                                     worker: how long SIGTERM lets running calls finish (default 10m, as --shutdown-grace)
   BATON_LOG_LEVEL                                          SDK log level: TRACE, DEBUG, INFO, WARN, ERROR (default: INFO for worker, else ERROR)
   BATON_API_TOKEN                                          \`baton api\`: bearer token every request must carry
   BATON_TEMPORAL_CACHE_DIR                                 where a Temporal CLI built for the dev server is cached
@@ -58,9 +59,24 @@ program
   .option('--task-queue <name>', 'task queue to poll (default: BATON_TASK_QUEUE or baton)')
   .option('--max-activities <n>', 'model and tool calls running at once (default 500)')
   .option('--tools <module>', 'register the tools this module exports (default: BATON_TOOLS)')
-  .action(async (o: { taskQueue?: string; maxActivities?: string; tools?: string }) => {
-    await runWorkerCommand(o);
-  });
+  .option(
+    '--shutdown-grace <duration>',
+    'on SIGTERM/SIGINT stop polling and let running calls finish this long, e.g. 10m, 90s (default: BATON_SHUTDOWN_GRACE or 10m)',
+  )
+  .addHelpText(
+    'after',
+    `
+Shutdown (rolling deploys): the first SIGTERM or SIGINT stops polling at once and lets running model
+and tool calls finish, up to --shutdown-grace (BATON_SHUTDOWN_GRACE, default 10m); calls still running
+then are cancelled and retried by another worker. The worker exits 0 once drained. A second signal exits
+at once (130). On Kubernetes set terminationGracePeriodSeconds above the grace time (e.g. 660 for 10m),
+or the kubelet's SIGKILL cuts the drain short.`,
+  )
+  .action(
+    async (o: { taskQueue?: string; maxActivities?: string; tools?: string; shutdownGrace?: string }) => {
+      await runWorkerCommand(o);
+    },
+  );
 
 program
   .command('server')

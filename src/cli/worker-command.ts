@@ -1,7 +1,9 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { createWorker, workerSettingsFromEnv } from '../worker';
+import { msToNumber } from '@temporalio/common/lib/time';
+import type { Worker } from '@temporalio/worker';
+import { createWorker, DEFAULT_SHUTDOWN_GRACE, parseShutdownGrace, workerSettingsFromEnv } from '../worker';
 import { connectNative } from './connect';
-import { BadInputError } from './exit-codes';
+import { BadInputError, EXIT } from './exit-codes';
 import { loadToolsModule } from './tools-module';
 
 /** `baton worker`: connect where TEMPORAL_ADDRESS (or the Temporal config profile) says and poll until stopped. */
@@ -9,6 +11,7 @@ export async function runWorkerCommand(o: {
   taskQueue?: string;
   maxActivities?: string;
   tools?: string;
+  shutdownGrace?: string;
 }): Promise<void> {
   const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS);
   const max = o.maxActivities === undefined ? undefined : Number(o.maxActivities);
@@ -17,10 +20,15 @@ export async function runWorkerCommand(o: {
   }
   // Settings are checked before connecting, so a typo is reported as such (exit 2).
   const settings = workerSettingsFromEnv();
+  const graceMs =
+    parseShutdownGrace(o.shutdownGrace, '--shutdown-grace') ??
+    settings.shutdownGraceTime ??
+    msToNumber(DEFAULT_SHUTDOWN_GRACE);
   const taskQueue = o.taskQueue ?? settings.taskQueue;
   const config = loadClientConnectConfig();
   const address = config.connectionOptions.address ?? '127.0.0.1:7233';
   const connection = await connectNative({ ...config.connectionOptions, address });
+  let stopOnSignals: (() => void) | undefined;
   try {
     const worker = await createWorker({
       connection,
@@ -28,13 +36,56 @@ export async function runWorkerCommand(o: {
       taskQueue,
       ...(max !== undefined && { maxConcurrentActivities: max }),
       tools,
+      shutdownGraceTime: graceMs,
     });
     const toolNote = tools.length ? `, tools: ${tools.map((t) => t.name).join(', ')}` : '';
     process.stderr.write(
-      `baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C to stop\n`,
+      `baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C or SIGTERM drains (up to ${formatDuration(graceMs)})\n`,
     );
+    stopOnSignals = reportDrain(worker, graceMs);
     await worker.run();
+    process.stderr.write('baton worker: stopped\n');
   } finally {
+    stopOnSignals?.();
     await connection.close();
   }
+}
+
+/**
+ * The SDK's runtime turns the first SIGINT/SIGTERM into `worker.shutdown()` (stop polling, let
+ * running calls finish within the grace time). This says so, and makes a second signal exit at
+ * once: the calls still running are then retried by another worker, and paid for again.
+ */
+function reportDrain(worker: Worker, graceMs: number): () => void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const running = worker.getStatus().numInFlightActivities;
+    if (++signals === 1) {
+      process.stderr.write(
+        `baton worker: ${signal}: stopped polling; waiting up to ${formatDuration(graceMs)} for ${running} running call(s) to finish (send ${signal} again to exit at once)\n`,
+      );
+      return;
+    }
+    process.stderr.write(
+      `baton worker: ${signal} again: exiting now; ${running} call(s) still running will be retried by another worker\n`,
+    );
+    process.exit(EXIT.interrupted);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
+function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return ms === 0 ? '0s' : `${ms}ms`;
 }

@@ -8,6 +8,7 @@ import {
   ContinueAsNew,
   continueAsNew,
   isCancellation,
+  patched,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AgentStep, Condition, LoopStep, StepDefinition } from '../types';
@@ -56,11 +57,14 @@ export async function runGraph(
   // does not stay open until a person answers or the deadline passes.
   const gates = new Map<string, CancellationScope>();
   const released = new Set<string>();
+  const waitingGates = () => [...gates.keys()].filter((name) => running.has(name) && !released.has(name));
   const releaseGates = (failedStep: string) => {
-    for (const [name, gate] of gates) {
-      if (!running.has(name) || released.has(name)) continue;
+    // Runs started before this release kept their gates waiting after a failure (no patch marker
+    // in their history): they go on doing so. Asked only when a gate waits, so other runs get no marker.
+    if (waitingGates().length === 0 || !patched('release-gates-when-a-step-fails')) return;
+    for (const name of waitingGates()) {
       released.add(name);
-      gate.cancel();
+      gates.get(name)!.cancel();
     }
     releasedBecause ??= failedStep;
   };

@@ -1,15 +1,20 @@
 /**
  * `npm run record-histories`: run one workflow of every pattern on the offline provider against
  * a real server and save each history here. test/integration/replay.test.ts replays them all, so
- * a workflow change that would break runs already in flight fails CI. Re-record only on purpose
- * (a new pattern, or a change guarded by patched()); keep the old files that still matter.
+ * a workflow change that would break runs already in flight fails CI.
+ *
+ * Append-only: each recording goes into a new file `<name>@<version>.json` (the version in
+ * package.json), and an existing file is never overwritten: the run refuses before it starts.
+ * Record again after a release (a new version), or give the recording its own label:
+ * `npm run record-histories -- --label 0.2.0-budget-gates` writes `<name>@0.2.0-budget-gates.json`.
+ * `--only chain,ensemble-approval` records just those. Files without `@` are the first recordings.
  *
  * Files named `examples-*.json` are runs of the example user workflows (examples/workflows.ts,
  * which compose the patterns) and replay against that module; the others against src/workflows.
  */
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonClient } from '../../src/client';
 import { loadEnsembleFile, loadEnsembleText } from '../../src/config';
@@ -20,12 +25,20 @@ import { acquireTemporal } from '../../src/server';
 import type { EnsembleDefinition } from '../../src/types';
 import { createWorker } from '../../src/worker';
 import { exampleTools } from '../../examples/tools';
+import { FakeModelServer } from '../support/fake-model-server';
 
 const examples = join(__dirname, '..', '..', 'examples', 'ensembles');
 const profile = BUILTIN_PROFILES.offline!;
 
 /** Runs of Baton's own workflow (ensembles), each with the input it runs on. */
-const ensembles: { name: string; definition: () => EnsembleDefinition; input: string; approve?: boolean }[] = [
+const ensembles: {
+  name: string;
+  definition: () => EnsembleDefinition;
+  input: string;
+  approve?: boolean;
+  /** The run is meant to fail (a recording of a failure path). */
+  fails?: boolean;
+}[] = [
   {
     name: 'chain',
     definition: () =>
@@ -63,10 +76,22 @@ const ensembles: { name: string; definition: () => EnsembleDefinition; input: st
     input: 'a release note',
     approve: true,
   },
+  {
+    // A gate waits while a step beside it fails (a model call the fake refuses with 400): the
+    // gate is released and the run fails at once (patch 'release-gates-when-a-step-fails').
+    name: 'ensemble-gate-beside-failure',
+    definition: () =>
+      loadEnsembleText(
+        'name: gate-beside-failure\ndefault_profile: offline\nprofiles:\n  oa:\n    provider: openai\n    model: gpt-test\nagents:\n  - name: draft\n    prompt: "{{input}}"\n  - name: sign-off\n    kind: approval\n    depends_on: [draft]\n    deadline: 1h\n  - name: check\n    model_profile: oa\n    depends_on: [draft]\n    prompt: "fail here {{draft}}"\n  - name: publish\n    depends_on: [sign-off, check]\n    prompt: "Publish {{sign-off}}"\n',
+        'gate-beside-failure.yaml',
+      ),
+    input: 'a release note',
+    fails: true,
+  },
 ];
 
 /** Runs of the example user workflows, which compose the TypeScript patterns. */
-const patterns: { name: string; workflow: string; input: unknown }[] = [
+const patterns: { name: string; workflow: string; input: unknown; fails?: boolean }[] = [
   { name: 'examples-evaluator-optimizer', workflow: 'evaluatorOptimizerWorkflow', input: { input: 'Describe Baton.', generator: { name: 'writer', profile }, evaluator: { name: 'editor', profile }, maxRounds: 2 } },
   { name: 'examples-router', workflow: 'supportDesk', input: { input: 'What is the population of France?', profile } },
   { name: 'examples-react', workflow: 'reactWorkflow', input: { input: 'Population of France?', agent: { name: 'researcher', profile, tools: ['search', 'calculator'], maxIterations: 4 } } },
@@ -81,31 +106,90 @@ const patterns: { name: string; workflow: string; input: unknown }[] = [
     input: { input: 'A brief on France.', supervisor: { name: 'lead', profile }, agents: [{ name: 'writer', profile, description: 'writes prose' }], maxRounds: 2 },
   },
   {
+    // The budget is spent by the supervisor's first call: the delegation is refused (patch 'supervisor-budget-before-delegation').
+    name: 'examples-supervisor-over-budget',
+    workflow: 'supervisorWorkflow',
+    input: { input: 'A brief on France.', supervisor: { name: 'lead', profile }, agents: [{ name: 'writer', profile, description: 'writes prose' }], maxRounds: 2, budget: { maxTokens: 1 } },
+    fails: true,
+  },
+  {
     name: 'examples-fan-out',
     workflow: 'fanOutWorkflow',
     input: { input: 'code', agents: [{ name: 'a', profile }, { name: 'b', profile }], limit: 1, onError: 'collect', join: { name: 'j', profile, prompt: '{{branches}}' } },
   },
 ];
 
+/** The version a recording is named for: --label, else package.json's version. */
+function recordingLabel(argv: string[]): string {
+  const i = argv.indexOf('--label');
+  const label = i >= 0 ? argv[i + 1] : undefined;
+  if (i >= 0 && (!label || !/^[\w.+-]+$/.test(label)))
+    throw new Error(`--label needs a name of letters, digits, '.', '+', '-' or '_' (got ${label ?? 'nothing'})`);
+  if (label) return label;
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The recordings asked for (--only a,b: just those names). */
+function selected(argv: string[], all: string[]): Set<string> {
+  const i = argv.indexOf('--only');
+  if (i < 0) return new Set(all);
+  const names = (argv[i + 1] ?? '').split(',').filter(Boolean);
+  const unknown = names.filter((n) => !all.includes(n));
+  if (names.length === 0 || unknown.length)
+    throw new Error(`--only: unknown recording ${unknown.join(', ') || '(none given)'}; known: ${all.join(', ')}`);
+  return new Set(names);
+}
+
+/** Where a recording goes: a new file, never one that exists (histories are append-only). */
+export function historyFile(name: string, label: string): string {
+  return join(__dirname, `${name}@${label}.json`);
+}
+
+/** Refuse, before anything runs, to overwrite any recorded history. */
+export function refuseExisting(files: string[]): void {
+  const taken = files.filter((f) => existsSync(f));
+  if (taken.length)
+    throw new Error(
+      `refusing to overwrite recorded histories (test/histories is append-only; running runs of that version may need them):\n  ${taken.join('\n  ')}\n` +
+        'Bump the version in package.json, or record under another name: npm run record-histories -- --label <version>-<what changed>',
+    );
+}
+
+let label = '';
+let wanted = new Set<string>();
+
 async function save(client: Client, workflowId: string, name: string): Promise<void> {
-  const file = join(__dirname, `${name}.json`);
-  writeFileSync(file, historyJSON(await fetchRunHistory(client, workflowId)));
+  const file = historyFile(name, label);
+  refuseExisting([file]);
+  // 'wx': fail rather than overwrite, even if the file appeared while the runs went on.
+  writeFileSync(file, historyJSON(await fetchRunHistory(client, workflowId)), { flag: 'wx' });
   console.log(`recorded ${file}`);
 }
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  label = recordingLabel(argv);
+  const names = [...ensembles.map((r) => r.name), ...patterns.map((p) => p.name), 'supervisor-sub-agent'];
+  wanted = selected(argv, names);
+  refuseExisting([...wanted].map((n) => historyFile(n, label)));
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const temporal = await acquireTemporal();
   const native = await NativeConnection.connect(temporal.connectionOptions);
   const queue = `record-${process.pid}`;
+  // Failure paths need a provider that fails: the wire-level fake refuses 'fail here' with a 400.
+  const fake = await FakeModelServer.start();
+  fake.on('fail here', { status: 400, errorType: 'invalid_request_error', message: 'refused on purpose (recording)' });
+  const env = { OPENAI_API_KEY: 'sk-recording', OPENAI_BASE_URL: fake.openaiBaseURL };
   const workers = [
-    await createWorker({ connection: native, namespace: temporal.namespace, taskQueue: queue, tools: exampleTools }),
+    await createWorker({ connection: native, namespace: temporal.namespace, taskQueue: queue, tools: exampleTools, env }),
     await createWorker({
       connection: native,
       namespace: temporal.namespace,
       taskQueue: `${queue}-examples`,
       workflowsPath: require.resolve('../../examples/workflows'),
       tools: exampleTools,
+      env,
     }),
   ];
   const running = workers.map((w) => w.run());
@@ -113,19 +197,27 @@ async function main(): Promise<void> {
   const baton = await BatonClient.connect({ connection, namespace: temporal.namespace, taskQueue: queue });
   try {
     for (const r of ensembles) {
+      if (!wanted.has(r.name)) continue;
       const { runId } = await baton.start(r.definition(), r.input, { runId: `history-${r.name}` });
       if (r.approve) {
         while ((await baton.pendingApprovals(runId)).length === 0) await new Promise((res) => setTimeout(res, 100));
         await baton.approve(runId, { by: 'recorder', comment: 'recorded history' });
       }
-      await baton.result(runId);
+      await baton.result(runId).catch((err: unknown) => {
+        if (!r.fails) throw err;
+      });
       await save(baton.temporal, runId, r.name);
     }
     for (const p of patterns) {
+      if (!wanted.has(p.name) && !(p.name === 'examples-supervisor' && wanted.has('supervisor-sub-agent'))) continue;
       const workflowId = `history-${p.name}`;
-      await baton.temporal.workflow.execute(p.workflow, { taskQueue: `${queue}-examples`, workflowId, args: [p.input] });
-      await save(baton.temporal, workflowId, p.name);
-      if (p.workflow === 'supervisorWorkflow') {
+      await baton.temporal.workflow
+        .execute(p.workflow, { taskQueue: `${queue}-examples`, workflowId, args: [p.input] })
+        .catch((err: unknown) => {
+          if (!p.fails) throw err;
+        });
+      if (wanted.has(p.name)) await save(baton.temporal, workflowId, p.name);
+      if (p.name === 'examples-supervisor' && wanted.has('supervisor-sub-agent')) {
         // Sub-agents are Baton's own child workflow type: record the first child too.
         for await (const w of baton.temporal.workflow.list({ query: `ParentWorkflowId = '${workflowId}'` })) {
           await save(baton.temporal, w.workflowId, 'supervisor-sub-agent');
@@ -139,10 +231,13 @@ async function main(): Promise<void> {
     await connection.close();
     await native.close();
     await temporal.stop();
+    await fake.close();
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err instanceof Error && !/^refusing|^--/.test(err.message) ? err : `record-histories: ${(err as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { chain } from '../../src/define';
 import { fetchRunHistory, historyJSON, readHistoryFile, replayHistory } from '../../src/replay';
 import type { ModelProfile } from '../../src/types';
@@ -59,13 +59,19 @@ test('a history file that is not a history is refused with its name', () => {
   expect(() => readHistoryFile(file)).toThrow(`${file} holds no history`);
 });
 
-// Every recorded history in test/histories must replay against the current code, so a change
-// that would break running workflows fails CI. Record new ones with `npm run record-histories`.
+// Every history recorded by this or an earlier version (test/histories, append-only: `<name>.json`
+// from the first recordings, `<name>@<version>.json` since, in any subfolder) must replay against
+// the current code, so a change that would break running workflows fails CI.
 const dir = join(__dirname, '..', 'histories');
-const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+const files = existsSync(dir)
+  ? (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).sort()
+  : [];
+test('the recorded histories include earlier versions', () => {
+  expect(files.filter((f) => /@.+\.json$/.test(f)).length).toBeGreaterThan(0);
+});
 test.each(files)('recorded history %s replays', async (file) => {
   // Runs of the example user workflows replay against their own module (which composes the patterns).
-  const bundle = await (file.startsWith('examples-') ? patternsBundle() : workflowBundle());
+  const bundle = await (basename(file).startsWith('examples-') ? patternsBundle() : workflowBundle());
   const report = await replayHistory(readHistoryFile(join(dir, file)), undefined, { workflowBundle: bundle });
   if (!report.ok) throw new Error(`${file}: ${report.problem}`);
 });

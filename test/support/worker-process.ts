@@ -15,6 +15,8 @@ async function main(): Promise<void> {
     namespace: process.env.BATON_TEST_TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: process.env.BATON_TASK_QUEUE!,
     env: process.env,
+    // Another workflows module (the upgrade test's "version 2"); default: Baton's own.
+    ...(process.env.BATON_TEST_WORKFLOWS && { workflowsPath: process.env.BATON_TEST_WORKFLOWS }),
   });
   // Tell the parent we poll, so it starts the run only once a worker can take it.
   process.stdout.write('worker-ready\n');

@@ -4,7 +4,13 @@
  * so a sub-agent's model and tool calls fill its own history, not the supervisor's, and show in
  * Temporal as children of the run.
  */
-import { ChildWorkflowFailure, executeChild, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
+import {
+  ChildWorkflowFailure,
+  executeChild,
+  workflowInfo,
+  ApplicationFailure,
+  patched,
+} from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Budget } from '../../types';
 import { SEARCH_ATTRIBUTES, type RunProgress, type RunResult } from '../api';
@@ -163,8 +169,13 @@ async function delegate(
 ): Promise<Delegation> {
   const key = stepKey(ctx, `${agent.name}#${round}.${index + 1}`);
   const workflowId = `${workflowInfo().workflowId}/${agent.name}-${round}.${index + 1}`;
-  // Delegating spends: refuse once the budget is reached, like any model call.
-  ctx.state.checkBudget(key);
+  // Delegating spends: refuse once the budget is reached, like any model call. Runs started before
+  // this check existed delegated anyway (no patch marker in their history) and go on doing so.
+  try {
+    ctx.state.checkBudget(key);
+  } catch (err) {
+    if (patched('supervisor-budget-before-delegation')) throw err;
+  }
   const budget = remaining(ctx);
   const ensemble = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.ensemble);
   const input: SubAgentInput = {
