@@ -3,7 +3,7 @@
  * activities. Scale out by starting more workers on the same task queue.
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, type Notifier, type ToolDefinition } from './activities';
+import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
 
@@ -14,6 +14,8 @@ export interface BatonWorkerOptions {
   taskQueue?: string;
   /** The environment model calls read keys and base URLs from (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /** Endpoints model calls may use besides the providers' hosts, `*_BASE_URL` and BATON_ALLOWED_ENDPOINTS (docs/security.md). */
+  allowedEndpoints?: AllowedEndpoint[];
   /** Model and tool calls running at once, as activities or (with `localActivities`) local activities; give more than the widest fan-out (default 500). */
   maxConcurrentActivities?: number;
   /** Workflow tasks running at once (default 100). */
@@ -74,6 +76,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     ...source,
     activities: createActivities({
       ...(opts.env && { env: opts.env }),
+      ...(opts.allowedEndpoints && { allowedEndpoints: opts.allowedEndpoints }),
       ...(opts.tools && { tools: opts.tools }),
       ...(opts.notifier && { notifier: opts.notifier }),
     }),

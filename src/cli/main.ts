@@ -32,6 +32,7 @@ Environment:
   BATON_MAX_CONCURRENT_WORKFLOW_TASKS                      worker: workflow tasks at once (default 100)
   BATON_MAX_CACHED_WORKFLOWS                               worker: runs kept in memory between tasks (default 1000)
   BATON_LOG_LEVEL                                          SDK log level: TRACE, DEBUG, INFO, WARN, ERROR (default: INFO for worker, else ERROR)
+  BATON_ALLOWED_ENDPOINTS                                  worker: endpoints model calls may use, each with its key variables (see \`baton worker --help\`)
   BATON_API_TOKEN                                          \`baton api\`: bearer token every request must carry
   BATON_TEMPORAL_CACHE_DIR                                 where a Temporal CLI built for the dev server is cached
 
@@ -58,7 +59,27 @@ program
   .option('--task-queue <name>', 'task queue to poll (default: BATON_TASK_QUEUE or baton)')
   .option('--max-activities <n>', 'model and tool calls running at once (default 500)')
   .option('--tools <module>', 'register the tools this module exports (default: BATON_TOOLS)')
-  .action(async (o: { taskQueue?: string; maxActivities?: string; tools?: string }) => {
+  .option(
+    '--config <file>',
+    'worker config file (YAML): allowed_endpoints, a list of { url, keys } this worker may call (see below)',
+  )
+  .addHelpText(
+    'after',
+    `
+Keys and endpoints (docs/security.md):
+  A worker sends a key only where its operator allows. Allowed by default: https://api.openai.com (OPENAI_API_KEY),
+  https://api.anthropic.com (ANTHROPIC_API_KEY), and OPENAI_BASE_URL / ANTHROPIC_BASE_URL when set (each with its
+  provider's key). Open more with
+    BATON_ALLOWED_ENDPOINTS='https://llm.internal:8443/v1=INTERNAL_API_KEY,OTHER_API_KEY; http://127.0.0.1:11434'
+  (entries separated by spaces or ';'; URL=VAR,VAR binds the key variables that endpoint may receive; a URL alone
+  allows calls without a key), or with --config worker.yaml:
+    allowed_endpoints:
+      - { url: https://llm.internal:8443/v1, keys: [INTERNAL_API_KEY] }
+      - { url: http://127.0.0.1:11434 }
+  Scheme, host and port must match exactly; a path is a prefix. A run naming any other endpoint, or another key
+  for an allowed one, fails before any request with EndpointNotAllowed (not retried).`,
+  )
+  .action(async (o: { taskQueue?: string; maxActivities?: string; tools?: string; config?: string }) => {
     await runWorkerCommand(o);
   });
 

@@ -1,4 +1,5 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { EndpointPolicy, loadWorkerConfig } from '../activities/endpoints';
 import { createWorker, workerSettingsFromEnv } from '../worker';
 import { connectNative } from './connect';
 import { BadInputError } from './exit-codes';
@@ -9,6 +10,7 @@ export async function runWorkerCommand(o: {
   taskQueue?: string;
   maxActivities?: string;
   tools?: string;
+  config?: string;
 }): Promise<void> {
   const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS);
   const max = o.maxActivities === undefined ? undefined : Number(o.maxActivities);
@@ -17,6 +19,8 @@ export async function runWorkerCommand(o: {
   }
   // Settings are checked before connecting, so a typo is reported as such (exit 2).
   const settings = workerSettingsFromEnv();
+  const allowedEndpoints = o.config ? loadWorkerConfig(o.config).allowedEndpoints : [];
+  const policy = EndpointPolicy.fromEnv(process.env, allowedEndpoints);
   const taskQueue = o.taskQueue ?? settings.taskQueue;
   const config = loadClientConnectConfig();
   const address = config.connectionOptions.address ?? '127.0.0.1:7233';
@@ -28,10 +32,12 @@ export async function runWorkerCommand(o: {
       taskQueue,
       ...(max !== undefined && { maxConcurrentActivities: max }),
       tools,
+      allowedEndpoints,
     });
     const toolNote = tools.length ? `, tools: ${tools.map((t) => t.name).join(', ')}` : '';
     process.stderr.write(
-      `baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C to stop\n`,
+      `baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C to stop\n` +
+        `baton worker: model calls may go to ${policy.summary()}\n`,
     );
     await worker.run();
   } finally {
