@@ -38,7 +38,7 @@ beforeAll(async () => {
     env: (fake) => ({
       ...fakeEnv(fake),
       ...SECRETS,
-      BATON_ALLOWED_ENDPOINTS: `${allowed.url}/v1=INTERNAL_API_KEY,UNSET_API_KEY; ${allowed.url}/keyless`,
+      BATON_ALLOWED_ENDPOINTS: `${allowed.url}/v1=INTERNAL_API_KEY,UNSET_API_KEY; ${allowed.url}/keyless; ${allowed.url}/redirect=INTERNAL_API_KEY,ANTHROPIC_API_KEY`,
     }),
   });
   http = createHttpServer(h.baton, { token: 'secret' });
@@ -162,6 +162,25 @@ test('a keyless endpoint listed without keys is called, with no key', async () =
   expectNoSecretIn(allowed.allHeaderText());
 });
 
+test('a redirect from an allowed endpoint is not followed: the key does not reach where it points', async () => {
+  allowed.redirectTo = foreign.url;
+  try {
+    for (const p of [
+      profile({ baseURL: `${allowed.url}/redirect/v1`, apiKeyEnv: 'INTERNAL_API_KEY' }),
+      profile({ provider: 'anthropic', model: 'claude-test', baseURL: `${allowed.url}/redirect` }),
+    ]) {
+      const err = (await runWith(p)) as RunFailedError;
+      expect(err).toBeInstanceOf(RunFailedError);
+      expect(err.progress?.steps[0]?.error?.type).toBe('ModelBadRequest');
+      expect(err.message).toMatch(/HTTP 307/);
+    }
+    expect(allowed.requests).toHaveLength(2);
+    expect(foreign.requests).toHaveLength(0);
+  } finally {
+    allowed.redirectTo = undefined;
+  }
+});
+
 describe('over HTTP (POST /runs), a foreign endpoint fails the run and receives nothing', () => {
   async function call(method: string, path: string, body?: unknown) {
     const res = await fetch(`${api}${path}`, {
@@ -258,6 +277,69 @@ describe('the CLI', () => {
     expect(r.stderr).not.toContain('the local worker allows');
     expectNoSecretIn(r.stderr + r.stdout);
     expect(foreign.requests).toHaveLength(0);
+  });
+
+  test('baton worker refuses malformed endpoint settings before connecting (exit 2), naming them', async () => {
+    const bad = await baton(['worker'], { BATON_ALLOWED_ENDPOINTS: 'llm.internal=INTERNAL_API_KEY' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/BATON_ALLOWED_ENDPOINTS: 'llm.internal' is not an http\(s\) URL/);
+    const file = join(dir, 'bad-worker.yaml');
+    writeFileSync(file, 'allowed_endpoints:\n  - url: https://ok.example\n    keys: [lower-case]\n');
+    const badFile = await baton(['worker', '--config', file], {});
+    expect(badFile.code).toBe(2);
+    expect(badFile.stderr).toContain(
+      `worker config ${file}: allowed_endpoints.0: 'lower-case' is not the name`,
+    );
+  });
+
+  test('baton worker --config adds endpoints and prints every endpoint it may call; --help says how', async () => {
+    const help = await baton(['worker', '--help'], {});
+    expect(help.stdout).toContain('--config <file>');
+    expect(help.stdout).toContain('BATON_ALLOWED_ENDPOINTS=');
+    expect(help.stdout).toContain('EndpointNotAllowed');
+    const file = join(dir, 'worker.yaml');
+    writeFileSync(
+      file,
+      'allowed_endpoints:\n  - { url: "https://llm.internal:8443/v1", keys: [INTERNAL_API_KEY] }\n',
+    );
+    const { address, namespace } = testTemporal();
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin', 'baton.js'), 'worker', '--config', file, '--task-queue', id('cli-config')],
+      {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH,
+          HOME: dir,
+          BATON_FROM_SOURCE: '1',
+          TEMPORAL_ADDRESS: address,
+          TEMPORAL_NAMESPACE: namespace,
+          OPENAI_BASE_URL: 'http://127.0.0.1:1/v1',
+          OPENAI_API_KEY: 'sk-cli-SECRET',
+          BATON_ALLOWED_ENDPOINTS: 'http://127.0.0.1:11434',
+        },
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(
+        () => stderr.includes('model calls may go to') && (clearInterval(timer), resolve()),
+        100,
+      );
+      child.once(
+        'exit',
+        (code) => (clearInterval(timer), reject(new Error(`worker exited (${code}): ${stderr}`))),
+      );
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    expect(stderr).toContain(
+      'baton worker: model calls may go to https://api.openai.com (OPENAI_API_KEY), https://api.anthropic.com (ANTHROPIC_API_KEY), ' +
+        'http://127.0.0.1:1/v1 (OPENAI_API_KEY), http://127.0.0.1:11434 (no key), https://llm.internal:8443/v1 (INTERNAL_API_KEY)\n',
+    );
+    expect(stderr).not.toContain('SECRET');
   });
 
   test('baton run with its own local worker allows what the YAML names, and says so once', async () => {

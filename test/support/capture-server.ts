@@ -26,6 +26,9 @@ export class CaptureServer {
     readonly reply: string,
   ) {}
 
+  /** Where requests under `/redirect` are sent on (307, same path below it); set by the test. */
+  redirectTo: string | undefined;
+
   /** Start on a free loopback port. */
   static async start(reply = 'FROM-CAPTURE-SERVER'): Promise<CaptureServer> {
     let self!: CaptureServer;
@@ -34,6 +37,11 @@ export class CaptureServer {
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
         self.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
+        const path = req.url ?? '/';
+        if (self.redirectTo && path.startsWith('/redirect/')) {
+          res.writeHead(307, { location: `${self.redirectTo}${path.slice('/redirect'.length)}` }).end();
+          return;
+        }
         const anthropic = req.headers['anthropic-version'] !== undefined;
         const json = anthropic
           ? {

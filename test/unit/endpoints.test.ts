@@ -10,6 +10,7 @@ import {
   parseAllowedEndpoints,
 } from '../../src/activities/endpoints';
 import { ProviderRegistry } from '../../src/activities/providers';
+import { BUILTIN_PROFILES } from '../../src/config/profiles';
 import type { ModelProfile } from '../../src/types';
 
 const oa = (over: Partial<ModelProfile> = {}): ModelProfile => ({
@@ -40,6 +41,14 @@ test('by default a key goes only to its own provider host', () => {
     'EndpointNotAllowed',
   );
   expect(refusal(p, oa({ apiKeyEnv: 'TEMPORAL_API_KEY' }))?.type).toBe('EndpointNotAllowed');
+});
+
+test('ANTHROPIC_BASE_URL is allowed with ANTHROPIC_API_KEY only', () => {
+  const p = EndpointPolicy.fromEnv({ ANTHROPIC_BASE_URL: 'http://127.0.0.1:9999' });
+  const an = oa({ provider: 'anthropic' });
+  expect(refusal(p, an)).toBeUndefined();
+  expect(refusal(p, { ...an, baseURL: 'http://127.0.0.1:9999' })).toBeUndefined();
+  expect(refusal(p, oa({ baseURL: 'http://127.0.0.1:9999' }))?.type).toBe('EndpointNotAllowed');
 });
 
 test('origins are compared whole (scheme, host, port, path prefix), never as substrings', () => {
@@ -98,6 +107,14 @@ test('an endpoint without a key is checked too: a foreign base_url needs an allo
   expect(refusal(allowed, local)).toBeUndefined();
   // A keyless entry does not let a key through.
   expect(refusal(allowed, { ...local, apiKeyEnv: 'OPENAI_API_KEY' })?.type).toBe('EndpointNotAllowed');
+  // The built-in ollama profile is a keyless foreign endpoint too, until allowed.
+  expect(refusal(EndpointPolicy.fromEnv({}), BUILTIN_PROFILES.ollama!)?.type).toBe('EndpointNotAllowed');
+  expect(
+    refusal(
+      EndpointPolicy.fromEnv({ BATON_ALLOWED_ENDPOINTS: 'http://127.0.0.1:11434' }),
+      BUILTIN_PROFILES.ollama!,
+    ),
+  ).toBeUndefined();
   // The offline provider calls nothing and needs nothing.
   expect(refusal(EndpointPolicy.fromEnv({}), oa({ provider: 'offline' }))).toBeUndefined();
 });
@@ -158,6 +175,14 @@ test('a worker config file lists endpoints with their keys; mistakes name the fi
     new RegExp(`worker config .*worker.yaml: allowed_endpoints.0.url: Invalid input`),
   );
   expect(() => loadWorkerConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read it/);
+  const json = join(dir, 'worker.json');
+  writeFileSync(
+    json,
+    JSON.stringify({ allowed_endpoints: [{ url: 'https://j.example', keys: ['J_API_KEY'] }] }),
+  );
+  expect(loadWorkerConfig(json).allowedEndpoints.map((e) => [e.url, e.keys])).toEqual([
+    ['https://j.example', ['J_API_KEY']],
+  ]);
 });
 
 test('the provider factory checks the endpoint before it reads the key', () => {
