@@ -31,11 +31,12 @@ export class CaptureServer {
 
   /** Start on a free loopback port. */
   static async start(reply = 'FROM-CAPTURE-SERVER'): Promise<CaptureServer> {
-    let self!: CaptureServer;
+    const holder: { self?: CaptureServer } = {};
     const server = http.createServer((req, res) => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
+        const self = holder.self!;
         self.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
         const path = req.url ?? '/';
         if (self.redirectTo && path.startsWith('/redirect/')) {
@@ -65,7 +66,11 @@ export class CaptureServer {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    self = new CaptureServer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, reply);
+    const self = (holder.self = new CaptureServer(
+      server,
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      reply,
+    ));
     return self;
   }
 
