@@ -226,7 +226,15 @@ export class EndpointPolicy {
     entries: AllowedEndpoint[],
     private readonly env: NodeJS.ProcessEnv = {},
   ) {
-    this.entries = entries.map((e) => checkEntry(e, e.source ?? 'allowed endpoints'));
+    // Entries from settings were checked strictly where they were parsed; here only what comparing needs.
+    this.entries = entries.map((e) => {
+      const where = e.source ?? 'allowed endpoints';
+      if (!originOf(e.url)) throw new EndpointSettingsError(`${where}: '${e.url}' is not an http(s) URL`);
+      for (const k of e.keys)
+        if (!KEY_NAME.test(k))
+          throw new EndpointSettingsError(`${where}: '${k}' is not the name of an environment variable`);
+      return e;
+    });
     this.parsed = this.entries.map((e) => ({ origin: originOf(e.url)!, keys: new Set(e.keys) }));
   }
 
@@ -242,8 +250,10 @@ export class EndpointPolicy {
       ['OPENAI_BASE_URL', 'OPENAI_API_KEY'],
       ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY'],
     ] as const) {
+      // Set by the operator; one that is not an http(s) URL allows nothing (calls through it are refused).
+      // A query (Azure's api-version) is kept by the SDK and ignored when comparing.
       const url = env[variable];
-      if (url) entries.push(checkEntry({ url, keys: [key], source: variable }, variable));
+      if (url && originOf(url)) entries.push({ url, keys: [key], source: variable });
     }
     entries.push(...parseAllowedEndpoints(env.BATON_ALLOWED_ENDPOINTS ?? ''));
     entries.push(...extra);

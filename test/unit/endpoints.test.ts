@@ -145,9 +145,16 @@ test('malformed endpoint settings are refused with the setting and the entry nam
   expect(bad('https://x.example=my-key')).toThrow(/'my-key' is not the name of an environment variable/);
   expect(bad('https://x.example/?k=v=KEY')).toThrow(/must not carry a user, password, query or fragment/);
   expect(bad('https://x.example=A_KEY, B_KEY')).toThrow(EndpointSettingsError);
-  expect(() => EndpointPolicy.fromEnv({ OPENAI_BASE_URL: 'not a url' })).toThrow(
-    /OPENAI_BASE_URL: 'not a url'/,
+  // OPENAI_BASE_URL that is not a URL allows nothing: the call through it is refused, naming it.
+  expect(refusal(EndpointPolicy.fromEnv({ OPENAI_BASE_URL: 'not a url' }), oa())?.message).toMatch(
+    /would send OPENAI_API_KEY to not a url, an endpoint this worker does not call/,
   );
+  // One with a query (Azure's api-version) is compared without it.
+  const azure = EndpointPolicy.fromEnv({
+    OPENAI_BASE_URL: 'https://x.openai.azure.com/openai?api-version=1',
+  });
+  expect(refusal(azure, oa())).toBeUndefined();
+  expect(refusal(azure, oa({ baseURL: 'https://x.openai.azure.com/openai/deployments/d' }))).toBeUndefined();
 });
 
 test('a worker config file lists endpoints with their keys; mistakes name the file and field', () => {
