@@ -11,6 +11,8 @@ export const ModelErrorType = {
   BadRequest: 'ModelBadRequest',
   /** The worker is not set up for this provider (no key in its environment). */
   Config: 'ModelConfigError',
+  /** The run names an endpoint, or a key for an endpoint, that the worker's operator did not allow. */
+  EndpointNotAllowed: 'EndpointNotAllowed',
   /** Too many requests right now; retried after the provider's Retry-After. */
   RateLimited: 'ModelRateLimited',
   /** The provider failed or is overloaded (5xx, 529); retried. */
@@ -25,4 +27,5 @@ export const NON_RETRYABLE_MODEL_ERRORS: string[] = [
   ModelErrorType.Quota,
   ModelErrorType.BadRequest,
   ModelErrorType.Config,
+  ModelErrorType.EndpointNotAllowed,
 ];

@@ -15,6 +15,13 @@ export type { ForkOptions, RetryOptions, RunHandle, StartOptions } from './clien
 export { chain, fanOutJoin, type AgentSpec } from './define';
 export { createWorker, DEFAULT_TASK_QUEUE, type BatonWorkerOptions } from './worker';
 export { createTool, type ToolDefinition } from './activities/tools';
+export {
+  EndpointPolicy,
+  EndpointSettingsError,
+  loadWorkerConfig,
+  parseAllowedEndpoints,
+  type AllowedEndpoint,
+} from './activities/endpoints';
 export { BUILTIN_PROFILES, resolveProfile, UnknownProfileError } from './config/profiles';
 export { EnsembleError, loadEnsembleFile, loadEnsembleText } from './config';
 export { acquireTemporal, TemporalUnavailableError } from './server';

@@ -5,7 +5,7 @@
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, type Notifier, type ToolDefinition } from './activities';
+import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
 
@@ -22,6 +22,8 @@ export interface BatonWorkerOptions {
   taskQueue?: string;
   /** The environment model calls read keys and base URLs from (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /** Endpoints model calls may use besides the providers' hosts, `*_BASE_URL` and BATON_ALLOWED_ENDPOINTS (docs/security.md). */
+  allowedEndpoints?: AllowedEndpoint[];
   /** Model and tool calls running at once, as activities or (with `localActivities`) local activities; give more than the widest fan-out (default 500). */
   maxConcurrentActivities?: number;
   /** Workflow tasks running at once (default 100). */
@@ -110,6 +112,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     ...source,
     activities: createActivities({
       ...(opts.env && { env: opts.env }),
+      ...(opts.allowedEndpoints && { allowedEndpoints: opts.allowedEndpoints }),
       ...(opts.tools && { tools: opts.tools }),
       ...(opts.notifier && { notifier: opts.notifier }),
     }),

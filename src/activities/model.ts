@@ -3,15 +3,21 @@ import type { ModelRequest, ModelResponse } from '../types';
 import { classifyProviderError, toApplicationFailure, type ProviderErrorLike } from './errors';
 import { costOf } from './cost';
 import { keepAlive } from './heartbeat';
+import { EndpointPolicy, type AllowedEndpoint } from './endpoints';
 import { ProviderRegistry } from './providers';
 
 /**
- * The model-call activities. `env` is the worker's environment, where keys and base URLs live.
+ * The model-call activities. `env` is the worker's environment, where keys and base URLs live;
+ * `allowedEndpoints` adds to the endpoints that environment allows (see EndpointPolicy.fromEnv).
+ * Throws EndpointSettingsError when BATON_ALLOWED_ENDPOINTS or an entry is malformed.
  *
  * @example new Worker({ activities: createModelActivities(), ... })
  */
-export function createModelActivities(opts: { env?: NodeJS.ProcessEnv } = {}) {
-  const providers = new ProviderRegistry(opts.env ?? process.env);
+export function createModelActivities(
+  opts: { env?: NodeJS.ProcessEnv; allowedEndpoints?: AllowedEndpoint[] } = {},
+) {
+  const env = opts.env ?? process.env;
+  const providers = new ProviderRegistry(env, EndpointPolicy.fromEnv(env, opts.allowedEndpoints));
 
   return {
     /** One model call: the step's messages in, text, tool calls, usage and cost out. */

@@ -33,6 +33,7 @@ Environment:
   BATON_MAX_CACHED_WORKFLOWS                               worker: runs kept in memory between tasks (default 1000)
   BATON_SHUTDOWN_GRACE                                     worker: how long SIGTERM lets running calls finish (default 10m, as --shutdown-grace)
   BATON_LOG_LEVEL                                          SDK log level: TRACE, DEBUG, INFO, WARN, ERROR (default: INFO for worker, else ERROR)
+  BATON_ALLOWED_ENDPOINTS                                  worker: endpoints model calls may use, each with its key variables (see \`baton worker --help\`)
   BATON_API_TOKEN                                          \`baton api\`: bearer token every request must carry
   BATON_TEMPORAL_CACHE_DIR                                 where a Temporal CLI built for the dev server is cached
 
@@ -63,6 +64,10 @@ program
     '--shutdown-grace <duration>',
     'on SIGTERM/SIGINT stop polling and let running calls finish this long, e.g. 10m, 90s (default: BATON_SHUTDOWN_GRACE or 10m)',
   )
+  .option(
+    '--config <file>',
+    'worker config file (YAML): allowed_endpoints, a list of { url, keys } this worker may call (see below)',
+  )
   .addHelpText(
     'after',
     `
@@ -70,10 +75,29 @@ Shutdown (rolling deploys): the first SIGTERM or SIGINT stops polling at once an
 and tool calls finish, up to --shutdown-grace (BATON_SHUTDOWN_GRACE, default 10m); calls still running
 then are cancelled and retried by another worker. The worker exits 0 once drained. A second signal exits
 at once (130). On Kubernetes set terminationGracePeriodSeconds above the grace time (e.g. 660 for 10m),
-or the kubelet's SIGKILL cuts the drain short.`,
+or the kubelet's SIGKILL cuts the drain short.
+
+Keys and endpoints (docs/security.md):
+  A worker sends a key only where its operator allows. Allowed by default: https://api.openai.com (OPENAI_API_KEY),
+  https://api.anthropic.com (ANTHROPIC_API_KEY), and OPENAI_BASE_URL / ANTHROPIC_BASE_URL when set (each with its
+  provider's key). Open more with
+    BATON_ALLOWED_ENDPOINTS='https://llm.internal:8443/v1=INTERNAL_API_KEY,OTHER_API_KEY; http://127.0.0.1:11434'
+  (entries separated by spaces or ';'; URL=VAR,VAR binds the key variables that endpoint may receive; a URL alone
+  allows calls without a key), or with --config worker.yaml:
+    allowed_endpoints:
+      - { url: https://llm.internal:8443/v1, keys: [INTERNAL_API_KEY] }
+      - { url: http://127.0.0.1:11434 }
+  Scheme, host and port must match exactly; a path is a prefix. A run naming any other endpoint, or another key
+  for an allowed one, fails before any request with EndpointNotAllowed (not retried).`,
   )
   .action(
-    async (o: { taskQueue?: string; maxActivities?: string; tools?: string; shutdownGrace?: string }) => {
+    async (o: {
+      taskQueue?: string;
+      maxActivities?: string;
+      tools?: string;
+      shutdownGrace?: string;
+      config?: string;
+    }) => {
       await runWorkerCommand(o);
     },
   );

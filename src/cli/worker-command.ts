@@ -1,6 +1,7 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { Worker } from '@temporalio/worker';
+import { EndpointPolicy, loadWorkerConfig } from '../activities/endpoints';
 import { createWorker, DEFAULT_SHUTDOWN_GRACE, parseShutdownGrace, workerSettingsFromEnv } from '../worker';
 import { connectNative } from './connect';
 import { BadInputError, EXIT } from './exit-codes';
@@ -12,6 +13,7 @@ export async function runWorkerCommand(o: {
   maxActivities?: string;
   tools?: string;
   shutdownGrace?: string;
+  config?: string;
 }): Promise<void> {
   const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS);
   const max = o.maxActivities === undefined ? undefined : Number(o.maxActivities);
@@ -24,6 +26,8 @@ export async function runWorkerCommand(o: {
     parseShutdownGrace(o.shutdownGrace, '--shutdown-grace') ??
     settings.shutdownGraceTime ??
     msToNumber(DEFAULT_SHUTDOWN_GRACE);
+  const allowedEndpoints = o.config ? loadWorkerConfig(o.config).allowedEndpoints : [];
+  const policy = EndpointPolicy.fromEnv(process.env, allowedEndpoints);
   const taskQueue = o.taskQueue ?? settings.taskQueue;
   const config = loadClientConnectConfig();
   const address = config.connectionOptions.address ?? '127.0.0.1:7233';
@@ -37,10 +41,12 @@ export async function runWorkerCommand(o: {
       ...(max !== undefined && { maxConcurrentActivities: max }),
       tools,
       shutdownGraceTime: graceMs,
+      allowedEndpoints,
     });
     const toolNote = tools.length ? `, tools: ${tools.map((t) => t.name).join(', ')}` : '';
     process.stderr.write(
-      `baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C or SIGTERM drains (up to ${formatDuration(graceMs)})\n`,
+      `baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C or SIGTERM drains (up to ${formatDuration(graceMs)})\n` +
+        `baton worker: model calls may go to ${policy.summary()}\n`,
     );
     stopOnSignals = reportDrain(worker, graceMs);
     await worker.run();

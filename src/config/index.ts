@@ -27,4 +27,4 @@ export {
   UnknownProfileError,
   type ProfileConfig,
 } from './profiles';
-export { missingKeys, missingKeysMessage, type MissingKey } from './preflight';
+export { agentProfiles, missingKeys, missingKeysMessage, type MissingKey } from './preflight';

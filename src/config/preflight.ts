@@ -1,6 +1,6 @@
 /** Checks on a resolved definition against the environment a worker will have. */
 import { apiKeyEnvFor } from './profiles';
-import type { EnsembleDefinition, StepDefinition } from '../types';
+import type { EnsembleDefinition, ModelProfile, StepDefinition } from '../types';
 
 export interface MissingKey {
   step: string;
@@ -19,6 +19,11 @@ function agentSteps(
         ? agentSteps(s.body, `${prefix}${s.name}/`)
         : [],
   );
+}
+
+/** The profile of every agent step (loop bodies included), with the step's name. */
+export function agentProfiles(def: EnsembleDefinition): { step: string; profile: ModelProfile }[] {
+  return agentSteps(def.steps).map(({ name, step }) => ({ step: name, profile: step.profile }));
 }
 
 /** Every step whose profile needs a key that `env` lacks. */

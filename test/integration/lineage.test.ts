@@ -9,8 +9,10 @@ const retry = { initialInterval: '100ms', maximumAttempts: 2 };
 const id = (n: string) => `${n}-${Date.now()}-${Math.random().toString(36).slice(2, 7)}`;
 
 let h: Harness;
+// The operator allows TEST_ROTATED_API_KEY at the fake's endpoint; the first worker lacks its value.
+const allowRotated = (url: string) => ({ BATON_ALLOWED_ENDPOINTS: `${url}=TEST_ROTATED_API_KEY` });
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ env: (fake) => ({ ...fakeEnv(fake), ...allowRotated(fake.openaiBaseURL) }) });
 });
 afterAll(async () => {
   await h?.close();
@@ -42,9 +44,14 @@ test('retry after the key was added to the worker environment reuses every compl
   const err = await h.baton.run(graph(rotated), 'x', { runId }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(RunFailedError);
   expect((err as RunFailedError).step).toBe('b');
+  expect((err as RunFailedError).message).toMatch(
+    /TEST_ROTATED_API_KEY is not set in the worker's environment/,
+  );
 
   // The cause is fixed where it lives: a worker whose environment has the key.
-  const fixed = await startHarness({ env: { ...fakeEnv(h.fake), TEST_ROTATED_API_KEY: 'sk-rotated' } });
+  const fixed = await startHarness({
+    env: { ...fakeEnv(h.fake), ...allowRotated(h.fake.openaiBaseURL), TEST_ROTATED_API_KEY: 'sk-rotated' },
+  });
   try {
     const again = await fixed.baton.retry(runId);
     const result = await fixed.baton.result(again.runId);

@@ -1,7 +1,7 @@
 import { RunFailedError } from '../../src/client';
 import { chain, fanOutJoin } from '../../src/define';
 import type { ModelProfile } from '../../src/types';
-import { startHarness, type Harness } from '../support/harness';
+import { fakeEnv, startHarness, type Harness } from '../support/harness';
 
 const openai: ModelProfile = {
   name: 'oa',
@@ -21,7 +21,13 @@ const options = { heartbeatTimeout: '3s' };
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness();
+  // TEST_MISSING_API_KEY is allowed at the fake's endpoint but never set: a missing key, not a refused one.
+  h = await startHarness({
+    env: (fake) => ({
+      ...fakeEnv(fake),
+      BATON_ALLOWED_ENDPOINTS: `${fake.openaiBaseURL}=TEST_MISSING_API_KEY`,
+    }),
+  });
 });
 afterAll(async () => {
   await h?.close();
@@ -202,15 +208,17 @@ describe('errors no retry can fix fail at once, name the step and keep earlier r
   });
 });
 
-test('a run cannot make the worker send a variable that is not a model key (here TEMPORAL_API_KEY)', async () => {
+test('a run cannot make the worker send a variable not bound to the endpoint (here TEMPORAL_API_KEY)', async () => {
   const def = chain('exfil', [
     { name: 'a', profile: { ...openai, apiKeyEnv: 'TEMPORAL_API_KEY' }, prompt: '{{input}}' },
   ]);
   const err = (await h.baton
     .run(def, 'x', { runId: id('exfil') })
     .catch((e: unknown) => e)) as RunFailedError;
-  expect(err.progress?.steps[0]?.error?.type).toBe('ModelConfigError');
-  expect(err.message).toMatch(/TEMPORAL_API_KEY, which this worker does not hand to model providers/);
+  expect(err.progress?.steps[0]?.error?.type).toBe('EndpointNotAllowed');
+  expect(err.message).toMatch(
+    /would send TEMPORAL_API_KEY to .*this worker does not hand TEMPORAL_API_KEY to that endpoint/,
+  );
   expect(h.fake.count()).toBe(0);
 });
 

@@ -71,7 +71,8 @@ export function installQuietRuntime(): void {
  */
 export async function startHarness(
   opts: {
-    env?: NodeJS.ProcessEnv;
+    /** The worker's environment (default: fakeEnv); a function gets the fake to point at. */
+    env?: NodeJS.ProcessEnv | ((fake: FakeModelServer) => NodeJS.ProcessEnv);
     taskQueue?: string;
     workflowsPath?: string;
     tools?: ToolDefinition[];
@@ -86,7 +87,7 @@ export async function startHarness(
     connection: nativeConnection,
     namespace,
     taskQueue,
-    env: opts.env ?? fakeEnv(fake),
+    env: typeof opts.env === 'function' ? opts.env(fake) : (opts.env ?? fakeEnv(fake)),
     workflowBundle: await (opts.workflowsPath ? bundleFor(opts.workflowsPath) : workflowBundle()),
     ...(opts.tools && { tools: opts.tools }),
   });

@@ -1,20 +1,11 @@
-import { keyEnvAllowed, ProviderRegistry } from '../../src/activities/providers';
+import { ProviderRegistry } from '../../src/activities/providers';
 import { profileSchema } from '../../src/config/profiles';
 
-test('only model-key variables may be named by a run', () => {
-  expect(keyEnvAllowed('OPENAI_API_KEY', {})).toBe(true);
-  expect(keyEnvAllowed('GROQ_API_KEY', {})).toBe(true);
-  expect(keyEnvAllowed('TEMPORAL_API_KEY', {})).toBe(false);
-  expect(keyEnvAllowed('BATON_API_TOKEN', {})).toBe(false);
-  expect(keyEnvAllowed('AWS_SECRET_ACCESS_KEY', {})).toBe(false);
-  expect(keyEnvAllowed('MY_VLLM_TOKEN', { BATON_KEY_ENVS: 'OTHER, MY_VLLM_TOKEN' })).toBe(true);
-});
-
-test('the registry refuses a disallowed variable before reading it', () => {
+test('the registry refuses a variable no endpoint is bound to before reading it', () => {
   const registry = new ProviderRegistry({ AWS_SECRET_ACCESS_KEY: 'secret' });
   expect(() =>
     registry.get({ name: 'p', provider: 'openai', model: 'm', apiKeyEnv: 'AWS_SECRET_ACCESS_KEY' }),
-  ).toThrow(/does not hand to model providers/);
+  ).toThrow(/this worker does not hand AWS_SECRET_ACCESS_KEY to that endpoint/);
 });
 
 test('a base_url with credentials or a query is refused, and durations must be longer than zero', () => {

@@ -59,7 +59,14 @@ function finishReason(reason: string | null | undefined): FinishReason {
  * wanted JSON Schema; its input becomes the reply's text.
  */
 export function createAnthropicProvider(opts: { apiKey: string; baseURL?: string }): ModelProvider {
-  const client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL ?? null, maxRetries: 0 });
+  const client = new Anthropic({
+    apiKey: opts.apiKey,
+    baseURL: opts.baseURL ?? null,
+    maxRetries: 0,
+    // A redirect is not followed: it would carry the key (fetch keeps x-api-key across origins)
+    // to a host the endpoint policy never saw. The 3xx becomes a non-retryable error instead.
+    fetchOptions: { redirect: 'manual' },
+  });
   return {
     name: 'anthropic',
     async complete(req: ModelRequest, call: CallOptions): Promise<ProviderReply> {

@@ -1,5 +1,5 @@
 import type { ModelProfile } from '../../types';
-import { apiKeyEnvFor } from '../../config/profiles';
+import { EndpointPolicy } from '../endpoints';
 import { configFailure } from '../errors';
 import { createAnthropicProvider } from './anthropic';
 import { createOfflineProvider } from './offline';
@@ -9,39 +9,29 @@ import type { ModelProvider } from './types';
 export type { ModelProvider, ProviderReply, CallOptions } from './types';
 
 /**
- * Which environment variables a run may name as its key (api_key_env): by default any `*_API_KEY`
- * except Temporal's and Baton's own; `BATON_KEY_ENVS` (comma-separated) lists others explicitly.
- */
-export function keyEnvAllowed(name: string, env: NodeJS.ProcessEnv): boolean {
-  const listed = (env.BATON_KEY_ENVS ?? '')
-    .split(',')
-    .map((v) => v.trim())
-    .filter(Boolean);
-  if (listed.includes(name)) return true;
-  return /_API_KEY$/.test(name) && !/^(TEMPORAL|BATON)_/.test(name);
-}
-
-/**
  * Builds SDK clients from the worker's environment, once per provider, endpoint and key.
  * Keys are read here, in the worker, and never travel in workflow input or history.
  */
 export class ProviderRegistry {
   private readonly cache = new Map<string, ModelProvider>();
+  private readonly policy: EndpointPolicy;
 
-  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+  /** `policy` decides where keys may go (default: what `env` allows, see EndpointPolicy.fromEnv). */
+  constructor(
+    private readonly env: NodeJS.ProcessEnv = process.env,
+    policy?: EndpointPolicy,
+  ) {
+    this.policy = policy ?? EndpointPolicy.fromEnv(env);
+  }
 
-  /** The provider for a profile; throws a non-retryable ModelConfigError when the worker lacks its key. */
+  /**
+   * The provider for a profile. Throws a non-retryable EndpointNotAllowed when the profile names an
+   * endpoint or key the worker's operator did not allow (checked before the key is read), and a
+   * ModelConfigError when the worker lacks the key.
+   */
   get(profile: ModelProfile): ModelProvider {
-    const keyEnv = apiKeyEnvFor(profile);
-    if (keyEnv && !keyEnvAllowed(keyEnv, this.env)) {
-      // A run names the variable; without this check it could make the worker send any secret it holds to any host.
-      throw configFailure(
-        `profile '${profile.name}' asks for the key in ${keyEnv}, which this worker does not hand to model providers. ` +
-          `Allowed: variables ending in _API_KEY (except TEMPORAL_* and BATON_*), or those listed in BATON_KEY_ENVS; add ${keyEnv} to BATON_KEY_ENVS on the worker if it is meant for this.`,
-      );
-    }
+    const { sdkBaseURL: baseURL, keyEnv } = this.policy.check(profile);
     const apiKey = keyEnv ? this.env[keyEnv] : undefined;
-    const baseURL = profile.baseURL ?? this.defaultBaseURL(profile);
     const cacheKey = `${profile.provider}|${baseURL ?? ''}|${keyEnv ?? ''}|${apiKey ?? ''}`;
     const hit = this.cache.get(cacheKey);
     if (hit) return hit;
@@ -77,11 +67,5 @@ export class ProviderRegistry {
     }
     this.cache.set(cacheKey, provider);
     return provider;
-  }
-
-  private defaultBaseURL(profile: ModelProfile): string | undefined {
-    if (profile.provider === 'openai') return this.env.OPENAI_BASE_URL || undefined;
-    if (profile.provider === 'anthropic') return this.env.ANTHROPIC_BASE_URL || undefined;
-    return undefined;
   }
 }

@@ -55,7 +55,14 @@ export function createOpenAIProvider(opts: {
   name?: ProviderName;
 }): ModelProvider {
   const name = opts.name ?? 'openai';
-  const client = new OpenAI({ apiKey: opts.apiKey, baseURL: opts.baseURL ?? null, maxRetries: 0 });
+  const client = new OpenAI({
+    apiKey: opts.apiKey,
+    baseURL: opts.baseURL ?? null,
+    maxRetries: 0,
+    // A redirect is not followed: it would carry the key (fetch keeps x-api-key across origins)
+    // to a host the endpoint policy never saw. The 3xx becomes a non-retryable error instead.
+    fetchOptions: { redirect: 'manual' },
+  });
   return {
     name,
     async complete(req: ModelRequest, call: CallOptions): Promise<ProviderReply> {

@@ -1,7 +1,19 @@
 /** `baton validate | run | status | result | list | cancel`: ensembles and runs from the command line. */
 import { Option, type Command } from 'commander';
+import {
+  allowancesFor,
+  displayEndpoint,
+  EndpointPolicy,
+  type AllowedEndpoint,
+} from '../../activities/endpoints';
 import { BatonClient, RunFailedError } from '../../client';
-import { findConfigDirs, findEnsemble, loadEnsembleFile, missingKeysMessage } from '../../config';
+import {
+  agentProfiles,
+  findConfigDirs,
+  findEnsemble,
+  loadEnsembleFile,
+  missingKeysMessage,
+} from '../../config';
 import { acquireTemporal, type TemporalConnectionOptions, type TemporalHandle } from '../../server';
 import type { EnsembleDefinition } from '../../types';
 import { workerSettingsFromEnv } from '../../worker';
@@ -74,6 +86,34 @@ async function warnWithoutWorkers(baton: BatonClient): Promise<void> {
   }
 }
 
+/**
+ * The worker `baton run` starts is the user's own: it may call what their ensemble names, beyond
+ * what the environment allows (a shared worker would refuse it). Says so once, on stderr.
+ */
+function localAllowances(definition: EnsembleDefinition, ensemble: string): AllowedEndpoint[] {
+  const policy = EndpointPolicy.fromEnv(process.env); // a malformed BATON_ALLOWED_ENDPOINTS is refused here (exit 2)
+  const named = policy.missing(
+    allowancesFor(
+      agentProfiles(definition).map((a) => a.profile),
+      process.env,
+      `ensemble ${ensemble}`,
+    ),
+  );
+  const seen = new Set<string>();
+  const lines = named
+    .map(
+      (n) =>
+        `${n.keys.length ? n.keys.join(', ') : 'no key'} to ${displayEndpoint(n.url)} (profile '${n.profile}')`,
+    )
+    .filter((l) => !seen.has(l) && seen.add(l));
+  if (lines.length)
+    err(
+      `baton: the local worker allows what this ensemble names: ${lines.join('; ')}. ` +
+        'A shared worker (`baton worker`) refuses these unless its operator allows them (BATON_ALLOWED_ENDPOINTS; see docs/security.md).',
+    );
+  return named;
+}
+
 async function runCommand(ensemble: string, inputArg: string | undefined, f: RunFlags): Promise<void> {
   // Everything the user gave is checked before anything starts.
   const tools = loadToolsModule(f.tools ?? process.env.BATON_TOOLS);
@@ -81,6 +121,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
   const input = await resolveInput(inputArg, f.inputFile);
   const external = Boolean(process.env.TEMPORAL_ADDRESS);
   const localWorker = f.localWorker ?? !external;
+  let allowedEndpoints: AllowedEndpoint[] = [];
   if (f.detach && f.localWorker) {
     throw new BadInputError(
       '--detach and --local-worker do not go together: the local worker would stop as soon as the run started. Run a worker with `baton worker`, or leave out --detach',
@@ -96,6 +137,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     workerSettingsFromEnv();
     const missing = missingKeysMessage(definition, process.env);
     if (missing) throw new BadInputError(missing);
+    allowedEndpoints = localAllowances(definition, ensemble);
   }
 
   // From here on, Ctrl-C stops following, and the finally block lets go of what was opened.
@@ -133,6 +175,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
           namespace: temporal?.namespace ?? baton.temporal.options.namespace,
           taskQueue: baton.taskQueue,
           tools,
+          allowedEndpoints,
         }),
       );
     } else {
