@@ -90,6 +90,9 @@ export async function startHarness(
     env: typeof opts.env === 'function' ? opts.env(fake) : (opts.env ?? fakeEnv(fake)),
     workflowBundle: await (opts.workflowsPath ? bundleFor(opts.workflowsPath) : workflowBundle()),
     ...(opts.tools && { tools: opts.tools }),
+    // A test's worker closes when the test is done; a call a test left hanging must not hold it for
+    // the production drain time (10 minutes). drain.test.ts covers the drain of `baton worker`.
+    shutdownGraceTime: '2s',
   });
   const running = worker.run();
   const connection = await Connection.connect(connectionOptions);
