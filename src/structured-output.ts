@@ -72,7 +72,13 @@ export function structuredOutputMessage(
   replies: number,
 ): string {
   const first = issues[0] ?? notJsonIssue();
-  const more = issues.length > 1 ? ` (and ${issues.length - 1} more: ${issues.slice(1, 4).map((i) => i.path).join(', ')})` : '';
+  const more =
+    issues.length > 1
+      ? ` (and ${issues.length - 1} more: ${issues
+          .slice(1, 4)
+          .map((i) => i.path)
+          .join(', ')})`
+      : '';
   return (
     `step '${step}': the model's reply does not match the output schema at '${first.path}': ${first.message}${more}; ` +
     `${replies} ${replies === 1 ? 'reply' : 'replies'} refused (${replies - 1} ${replies - 1 === 1 ? 'repair' : 'repairs'}). ` +

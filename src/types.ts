@@ -100,7 +100,8 @@ export interface SchemaIssue {
 
 /** A structured reply checked against its JSON Schema: its JSON text when it fits, else what is wrong. */
 export type StructuredCheck =
-  | { valid: true; /** The JSON, when the reply held more than it (a fence, prose). */ json?: string } | { valid: false; issues: SchemaIssue[] };
+  | { valid: true; /** The JSON, when the reply held more than it (a fence, prose). */ json?: string }
+  | { valid: false; issues: SchemaIssue[] };
 
 /** Retry policy of one step, in Temporal's terms. */
 export interface StepRetry {

@@ -160,7 +160,8 @@ const jsonSchemaObject = z.record(z.string(), z.unknown()).superRefine((value, c
   }
   // Replies are checked against it, so it must be a schema a validator can compile.
   const invalid = problem ? undefined : schemaProblem(value);
-  if (invalid) ctx.addIssue({ code: 'custom', message: `output_schema is not a valid JSON Schema: ${invalid}` });
+  if (invalid)
+    ctx.addIssue({ code: 'custom', message: `output_schema is not a valid JSON Schema: ${invalid}` });
 });
 
 const MAX_JSON_DEPTH = 64;
@@ -243,7 +244,8 @@ const agentSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['output_repairs'],
-        message: 'output_repairs says how often a reply that misses output_schema is asked for again; set output_schema too',
+        message:
+          'output_repairs says how often a reply that misses output_schema is asked for again; set output_schema too',
       });
     }
     for (const key of ['base_url', 'api_key_env', 'pricing'] as const) {

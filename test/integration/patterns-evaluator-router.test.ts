@@ -168,7 +168,9 @@ describe('router', () => {
     expect(res.result).toMatchObject({ route: 'billing', classified: 'billing', output: 'BILLING-ANSWER' });
     expect(h.fake.count(bySystem(`classify ${t}`))).toBe(2);
     const repair = h.fake.requests.filter(bySystem(`classify ${t}`))[1]!;
-    expect(repair.lastUserText).toContain('- route: Invalid option: expected one of "billing"|"tech"|"other"');
+    expect(repair.lastUserText).toContain(
+      '- route: Invalid option: expected one of "billing"|"tech"|"other"',
+    );
     expect(res.steps.find((s) => s.name === 'triage')).toMatchObject({ status: 'completed', calls: 2 });
     expect(res.roles).toMatchObject({ classifier: { calls: 2 } });
   });
@@ -178,7 +180,9 @@ describe('router', () => {
     h.fake.on(bySystem(`classify ${t}`), { text: JSON.stringify({ route: 'sales', reason: 'a lead' }) });
     const failure = await h.runFailing('routerWorkflow', spec(t));
     expect(failure.progress?.error).toMatchObject({ step: 'triage', type: 'StructuredOutputError' });
-    expect(failure.message).toMatch(/step 'triage': the model's reply does not match the output schema at 'route'/);
+    expect(failure.message).toMatch(
+      /step 'triage': the model's reply does not match the output schema at 'route'/,
+    );
     expect(h.fake.count(bySystem(`classify ${t}`))).toBe(3);
     expect(h.fake.count(bySystem(`general ${t}`))).toBe(0);
   });

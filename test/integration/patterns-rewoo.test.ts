@@ -138,9 +138,7 @@ test('an invalid plan goes back to the planner with the reason; the second plan 
   expect(res.result.evidence).toEqual({ E1: '4' });
   expect(res.result.tokens.planner.calls).toBe(2);
   const retry = h.fake.requests.filter(bySystem(`planner ${t}`))[1]!;
-  expect(retry.lastUserText).toContain(
-    "- steps: step E1 cites #E2, which is not an earlier step's evidence",
-  );
+  expect(retry.lastUserText).toContain("- steps: step E1 cites #E2, which is not an earlier step's evidence");
 });
 
 test('a planner that never writes a valid plan fails the run with StructuredOutputError after its attempts', async () => {

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { createTool } from '../../src/activities/tools';
 import { RunFailedError } from '../../src/client';
 import { loadEnsembleText } from '../../src/config';
 import type { FakeRequest } from '../support/fake-model-server';
@@ -5,7 +7,16 @@ import { startHarness, type Harness } from '../support/harness';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({
+    tools: [
+      createTool({
+        name: 'lookup',
+        description: 'Look something up.',
+        input: z.object({ q: z.string() }),
+        run: () => 'it is about speed',
+      }),
+    ],
+  });
 });
 afterAll(async () => {
   await h?.close();
@@ -55,7 +66,8 @@ const GOOD = JSON.stringify({ kind: 'feature', summary: 'speed it up' });
 
 test('a reply outside the enum is asked for again with the errors; the step completes after 1 repair and usage counts both calls', async () => {
   const t = tag();
-  h.fake.on(triage(t), (_req, n) => ({ text: n === 0 ? BAD : GOOD, usage }));
+  // The second reply is fenced, as models do: the step's output is the JSON itself.
+  h.fake.on(triage(t), (_req, n) => ({ text: n === 0 ? BAD : `\`\`\`json\n${GOOD}\n\`\`\``, usage }));
   h.fake.on(act(t), { text: 'DONE', usage });
   const result = await h.baton.run(ensemble(t), 'the app is slow', { runId: id('repair') });
 
@@ -86,7 +98,7 @@ test('three unfit replies fail the step with StructuredOutputError (step, path, 
   expect(failure.step).toBe('triage');
   expect(failure.progress?.error?.type).toBe('StructuredOutputError');
   expect(failure.message).toContain("step 'triage'");
-  expect(failure.message).toContain("at 'kind': must be one of \"fix\", \"feature\"");
+  expect(failure.message).toContain('at \'kind\': must be one of "fix", "feature"');
   expect(failure.message).toContain('3 replies refused (2 repairs)');
   expect(failure.message).toContain('The last reply began: "{\\"kind\\":\\"improvement\\"');
   expect(h.fake.count(triage(t))).toBe(3);
@@ -153,13 +165,50 @@ test('OpenAI gets strict: true for a schema that qualifies, strict: false for on
 
 test('a bad output_schema or output_repairs is refused when the ensemble loads', () => {
   const t = tag();
-  expect(() => ensemble(t, { schema: '      type: object\n      properties: { a: { type: strang } }' })).toThrow(
-    /output_schema is not a valid JSON Schema/,
-  );
+  expect(() =>
+    ensemble(t, { schema: '      type: object\n      properties: { a: { type: strang } }' }),
+  ).toThrow(/output_schema is not a valid JSON Schema/);
   expect(() =>
     loadEnsembleText(
       'name: x\nprofiles:\n  oa: { provider: openai, model: m }\ndefault_profile: oa\nagents:\n  - name: a\n    prompt: p\n    output_repairs: 1\n',
       'x.yaml',
     ),
   ).toThrow(/output_repairs .*set output_schema too/);
+});
+
+test('a tool agent with output_schema: its final JSON answer is repaired the same way', async () => {
+  const t = tag();
+  h.fake.on(
+    (r) => r.allText.includes(`research ${t}`),
+    (req) => {
+      if (req.lastUserText.startsWith('Your reply does not match')) return { text: GOOD };
+      if (req.lastUserText.startsWith('Give that final answer as JSON')) return { text: BAD };
+      if (req.messages.some((m) => m.role === 'tool')) return { text: 'A feature: make it faster.' };
+      return { toolCalls: [{ name: 'lookup', arguments: { q: 'slow' } }] };
+    },
+  );
+  const definition = loadEnsembleText(
+    [
+      `name: tool-structured-${t}`,
+      'profiles:',
+      '  oa: { provider: openai, model: gpt-test }',
+      'default_profile: oa',
+      'agents:',
+      '  - name: research',
+      `    prompt: "research ${t} {{input}}"`,
+      '    tools: [lookup]',
+      '    output_schema:',
+      '      type: object',
+      '      properties:',
+      '        kind: { type: string, enum: [fix, feature] }',
+      '        summary: { type: string }',
+      '      required: [kind, summary]',
+    ].join('\n'),
+    'tool-structured.yaml',
+    { knownTools: ['lookup'] },
+  );
+  const result = await h.baton.run(definition, 'the app is slow', { runId: id('tool-agent') });
+  expect(result.output).toBe(GOOD);
+  // A tool call, the prose answer, the JSON answer and its repair.
+  expect(result.steps[0]).toMatchObject({ name: 'research', calls: 4, toolCalls: 1 });
 });

@@ -33,7 +33,9 @@ describe('checkReply (Ajv, in the model activity)', () => {
   test('nested paths are dotted; a reply without JSON is a root issue', () => {
     const schema = {
       type: 'object',
-      properties: { items: { type: 'array', items: { type: 'object', properties: { n: { type: 'number' } } } } },
+      properties: {
+        items: { type: 'array', items: { type: 'object', properties: { n: { type: 'number' } } } },
+      },
     };
     const r = checkReply(schema, '{"items":[{"n":1},{"n":"two"}]}');
     expect(r).toEqual({ valid: false, issues: [{ path: 'items.1.n', message: 'must be number' }] });
@@ -45,7 +47,10 @@ describe('checkReply (Ajv, in the model activity)', () => {
 
   test('a $schema line and unknown keywords are accepted; a broken schema is reported', () => {
     expect(
-      checkReply({ $schema: 'https://json-schema.org/draft/2020-12/schema', 'x-note': 1, type: 'object' }, '{}'),
+      checkReply(
+        { $schema: 'https://json-schema.org/draft/2020-12/schema', 'x-note': 1, type: 'object' },
+        '{}',
+      ),
     ).toEqual({ valid: true });
     expect(schemaProblem({ type: 'object', properties: { a: { type: 'strang' } } })).toMatch(/type/);
     expect(schemaProblem(kindSchema)).toBeUndefined();
@@ -70,9 +75,9 @@ describe('strictSchemaAllowed (OpenAI strict: true)', () => {
   });
 
   test("the patterns' zod schemas qualify", () => {
-    expect(strictSchemaAllowed(toJSONSchema(routeSchema(['billing', 'tech'])) as Record<string, unknown>)).toBe(
-      true,
-    );
+    expect(
+      strictSchemaAllowed(toJSONSchema(routeSchema(['billing', 'tech'])) as Record<string, unknown>),
+    ).toBe(true);
     expect(strictSchemaAllowed(toJSONSchema(verdictSchema) as Record<string, unknown>)).toBe(true);
   });
 
@@ -94,7 +99,11 @@ describe('strictSchemaAllowed (OpenAI strict: true)', () => {
       'a: additionalProperties must be false',
     ],
     ['an unsupported keyword', { ...strict, allOf: [] }, "(root): 'allOf' is not supported"],
-    ['a non-object root', { type: 'array', items: { type: 'string' } }, "(root): strict mode needs type 'object' at the root"],
+    [
+      'a non-object root',
+      { type: 'array', items: { type: 'string' } },
+      "(root): strict mode needs type 'object' at the root",
+    ],
     [
       'an unsupported format',
       {
@@ -134,8 +143,15 @@ describe('the words of repairs and of the error', () => {
   });
 
   test('the error names the step, the first path, the count and the start of the reply', () => {
-    const msg = structuredOutputMessage('triage', issues, `{"kind":"improvement","text":"${'x'.repeat(300)}"}`, 3);
-    expect(msg).toMatch(/^step 'triage': the model's reply does not match the output schema at 'kind': must be one of/);
+    const msg = structuredOutputMessage(
+      'triage',
+      issues,
+      `{"kind":"improvement","text":"${'x'.repeat(300)}"}`,
+      3,
+    );
+    expect(msg).toMatch(
+      /^step 'triage': the model's reply does not match the output schema at 'kind': must be one of/,
+    );
     expect(msg).toContain('(and 1 more: summary)');
     expect(msg).toContain('3 replies refused (2 repairs)');
     expect(msg).toContain('The last reply began: "{\\"kind\\":\\"improvement\\"');

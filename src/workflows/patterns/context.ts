@@ -244,7 +244,11 @@ export { parseJsonReply };
 /** A structured reply checked against its zod schema: the value, or why it does not fit. */
 export type Parsed<T> =
   | { ok: true; value: T }
-  | { ok: false; error: string; /** Where the reply misses the schema, when known. */ issues?: SchemaIssue[] };
+  | {
+      ok: false;
+      error: string;
+      /** Where the reply misses the schema, when known. */ issues?: SchemaIssue[];
+    };
 
 /** Check a model's JSON reply against a zod schema; the error says what is wrong, for the model to fix. */
 export function parseStructured<T>(text: string, schema: z.ZodType<T>): Parsed<T> {
