@@ -3,25 +3,36 @@
  * compiles schemas into code with `new Function`, which has no place in workflow code.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020';
 import { notJsonIssue, parseJsonReply } from '../structured-output';
 import type { SchemaIssue, StructuredCheck } from '../types';
 
 // allErrors: the model is told everything wrong at once. strict off: unknown keywords (`x-...`,
 // OpenAI's own) are ignored, as providers ignore them. Formats are hints to the model, not checked.
-const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false, addUsedSchema: false });
+const options = { allErrors: true, strict: false, validateFormats: false, addUsedSchema: false } as const;
+/** Draft 2020-12: the dialect Anthropic documents for tool schemas and zod's toJSONSchema emits. */
+const ajv2020 = new Ajv2020(options);
+/** Draft-07 (and -06), for schemas whose `$schema` says so (tuples as `items: [...]`). */
+const ajv07 = new Ajv(options);
 const compiled = new Map<string, ValidateFunction>();
 const MAX_CACHED = 500;
 
+/** Which validator reads a schema: draft-07 when its `$schema` names draft-07 or -06, else 2020-12. */
+function validatorFor(schema: Record<string, unknown>): Ajv {
+  const dialect = typeof schema.$schema === 'string' ? schema.$schema : '';
+  return /draft-0[67]/.test(dialect) ? ajv07 : ajv2020;
+}
+
 /**
  * Compile a JSON Schema (cached by its text); throws an Error that says what is wrong with it.
- * A top-level `$schema` is dropped: the draft-07 vocabulary that models are given is what is checked.
+ * The dialect is draft 2020-12 unless `$schema` names draft-07; `$schema` itself is not resolved.
  */
 export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
   const key = JSON.stringify(schema);
   let validate = compiled.get(key);
   if (!validate) {
     const { $schema: _drop, ...rest } = schema;
-    validate = ajv.compile(rest);
+    validate = validatorFor(schema).compile(rest);
     if (compiled.size >= MAX_CACHED) compiled.clear();
     compiled.set(key, validate);
   }

@@ -1,4 +1,4 @@
-import { toJSONSchema } from 'zod';
+import { toJSONSchema, z } from 'zod';
 import { checkReply, schemaProblem } from '../../src/activities/json-schema';
 import { strictSchemaAllowed, strictSchemaProblem } from '../../src/activities/providers/strict-schema';
 import { repairPrompt, structuredOutputMessage } from '../../src/structured-output';
@@ -43,6 +43,42 @@ describe('checkReply (Ajv, in the model activity)', () => {
       valid: false,
       issues: [{ path: '(root)', message: 'the reply is not JSON' }],
     });
+  });
+
+  test('draft 2020-12 by default (zod tuples, shared and recursive $defs); draft-07 when $schema says so', () => {
+    const node: z.ZodType = z.object({
+      name: z.string(),
+      get children() {
+        return z.array(node);
+      },
+    });
+    const shared = z.object({ a: z.string() });
+    const schema = toJSONSchema(
+      z.object({ x: shared, y: shared, t: z.tuple([z.string(), z.number()]), tree: node }),
+    ) as Record<string, unknown>;
+    const reply = (y: unknown, t: unknown, child: unknown) =>
+      JSON.stringify({
+        x: { a: 'q' },
+        y: { a: y },
+        t,
+        tree: { name: 'r', children: [{ name: child, children: [] }] },
+      });
+    expect(checkReply(schema, reply('ok', ['a', 1], 'c'))).toEqual({ valid: true });
+    expect(checkReply(schema, reply(1, ['a', 'b'], 3))).toEqual({
+      valid: false,
+      issues: [
+        { path: 'y.a', message: 'must be string' },
+        { path: 't.1', message: 'must be number' },
+        { path: 'tree.children.0.name', message: 'must be string' },
+      ],
+    });
+    const draft07 = {
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      type: 'array',
+      items: [{ type: 'string' }, { type: 'number' }],
+    };
+    expect(checkReply(draft07, '["a", 1]')).toEqual({ valid: true, json: '["a",1]' });
+    expect(checkReply(draft07, '["a", "b"]')).toMatchObject({ valid: false, issues: [{ path: '1' }] });
   });
 
   test('a $schema line and unknown keywords are accepted; a broken schema is reported', () => {
