@@ -98,10 +98,11 @@ export interface SchemaIssue {
   message: string;
 }
 
-/** A structured reply checked against its JSON Schema: its JSON text when it fits, else what is wrong. */
-export type StructuredCheck =
-  | { valid: true; /** The JSON, when the reply held more than it (a fence, prose). */ json?: string }
-  | { valid: false; issues: SchemaIssue[] };
+/**
+ * A structured reply checked against its JSON Schema: valid (with `json`, the JSON alone, when the
+ * reply held more than it: a fence, prose), or what is wrong with it.
+ */
+export type StructuredCheck = { valid: true; json?: string } | { valid: false; issues: SchemaIssue[] };
 
 /** Retry policy of one step, in Temporal's terms. */
 export interface StepRetry {

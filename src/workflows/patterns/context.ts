@@ -247,7 +247,8 @@ export type Parsed<T> =
   | {
       ok: false;
       error: string;
-      /** Where the reply misses the schema, when known. */ issues?: SchemaIssue[];
+      /** Where the reply misses the schema, when known. */
+      issues?: SchemaIssue[];
     };
 
 /** Check a model's JSON reply against a zod schema; the error says what is wrong, for the model to fix. */
