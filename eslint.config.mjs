@@ -10,6 +10,11 @@ const workflowBans = {
     '@temporalio/worker',
     '@temporalio/activity',
     '@temporalio/testing',
+    {
+      name: 'ajv',
+      message:
+        'Ajv compiles schemas with new Function: validate in the model activity (src/activities/json-schema.ts).',
+    },
     ...[
       'fs',
       'path',

@@ -15,6 +15,8 @@ export interface AgentSpec {
   timeout?: AgentStep['timeout'];
   retry?: AgentStep['retry'];
   outputSchema?: Record<string, unknown>;
+  /** Times a reply that misses `outputSchema` is asked for again (default 2). */
+  outputRepairs?: number;
 }
 
 export interface DefineOptions {
@@ -44,6 +46,7 @@ function toAgent(
     ...(spec.timeout !== undefined && { timeout: spec.timeout }),
     ...(spec.retry && { retry: spec.retry }),
     ...(spec.outputSchema && { outputSchema: spec.outputSchema }),
+    ...(spec.outputRepairs !== undefined && { outputRepairs: spec.outputRepairs }),
   };
 }
 

@@ -29,3 +29,10 @@ export const NON_RETRYABLE_MODEL_ERRORS: string[] = [
   ModelErrorType.Config,
   ModelErrorType.EndpointNotAllowed,
 ];
+
+/**
+ * A step whose model never gave a reply that matches its output schema, after its repairs.
+ * Non-retryable: the replies were refused on their content, and retrying the step as it is would
+ * pay for the same mistakes again.
+ */
+export const STRUCTURED_OUTPUT_ERROR = 'StructuredOutputError';

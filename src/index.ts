@@ -10,6 +10,7 @@ export {
   downstreamOf,
 } from './client';
 export { WorkerSettingsError } from './worker';
+export { STRUCTURED_OUTPUT_ERROR } from './error-types';
 export { ApprovalRefusedError } from './client';
 export type { ForkOptions, RetryOptions, RunHandle, StartOptions } from './client';
 export { chain, fanOutJoin, type AgentSpec } from './define';

@@ -88,7 +88,21 @@ export interface ModelResponse {
   model: string;
   /** When the attempt that answered ran (epoch ms), and which attempt it was. */
   timing: { startedAt: number; endedAt: number; attempt: number };
+  /** With a response format: the reply checked against its schema by the model activity. */
+  structured?: StructuredCheck;
 }
+
+/** One way a structured reply misses its schema: where (a dotted path, `(root)` for the whole) and what. */
+export interface SchemaIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * A structured reply checked against its JSON Schema: valid (with `json`, the JSON alone, when the
+ * reply held more than it: a fence, prose), or what is wrong with it.
+ */
+export type StructuredCheck = { valid: true; json?: string } | { valid: false; issues: SchemaIssue[] };
 
 /** Retry policy of one step, in Temporal's terms. */
 export interface StepRetry {
@@ -153,6 +167,8 @@ export interface AgentStep extends StepCommon {
   maxIterations?: number;
   /** JSON Schema the output must match; the step's output is then JSON text. */
   outputSchema?: Record<string, unknown>;
+  /** Times an output that does not match `outputSchema` is asked for again (default 2). */
+  outputRepairs?: number;
 }
 
 /** A person decides before the run moves on. */

@@ -1,9 +1,11 @@
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { ModelRequest, ModelResponse } from '../types';
 import { classifyProviderError, toApplicationFailure, type ProviderErrorLike } from './errors';
 import { costOf } from './cost';
 import { keepAlive } from './heartbeat';
 import { EndpointPolicy, type AllowedEndpoint } from './endpoints';
+import { checkReply, schemaProblem } from './json-schema';
 import { ProviderRegistry } from './providers';
 
 /**
@@ -20,10 +22,23 @@ export function createModelActivities(
   const providers = new ProviderRegistry(env, EndpointPolicy.fromEnv(env, opts.allowedEndpoints));
 
   return {
-    /** One model call: the step's messages in, text, tool calls, usage and cost out. */
+    /**
+     * One model call: the step's messages in, text, tool calls, usage and cost out. With a
+     * response format the reply is checked against its schema here (`structured`), and the
+     * workflow decides whether to ask again.
+     */
     async callModel(req: ModelRequest): Promise<ModelResponse> {
       const ctx = Context.current();
       const provider = providers.get(req.profile);
+      // A schema that cannot be compiled could never be met: refuse before paying for a call.
+      const problem = req.responseFormat && schemaProblem(req.responseFormat.schema);
+      if (problem) {
+        throw ApplicationFailure.create({
+          type: 'InvalidDefinition',
+          nonRetryable: true,
+          message: `the output schema '${req.responseFormat!.name}' is not a valid JSON Schema: ${problem}`,
+        });
+      }
       const startedAt = Date.now();
       const stopHeartbeat = keepAlive(ctx);
       try {
@@ -33,6 +48,7 @@ export function createModelActivities(
           costUsd: costOf(reply.usage, req.profile.pricing),
           provider: req.profile.provider,
           timing: { startedAt, endedAt: Date.now(), attempt: ctx.info.attempt },
+          ...(req.responseFormat && { structured: checkReply(req.responseFormat.schema, reply.text) }),
         };
       } catch (err) {
         // A cancelled activity reports the cancellation, not the SDK's abort error.

@@ -50,6 +50,11 @@ function checkSteps(
         if (!isStr(s.prompt)) problems.push(`${at}.prompt must be a string`);
         if (s.fanOut !== undefined && (!isObj(s.fanOut) || !isStr(s.fanOut.from)))
           problems.push(`${at}.fanOut must be { from: <step> }`);
+        if (
+          s.outputRepairs !== undefined &&
+          !(typeof s.outputRepairs === 'number' && Number.isInteger(s.outputRepairs) && s.outputRepairs >= 0)
+        )
+          problems.push(`${at}.outputRepairs must be a whole number, 0 or more`);
         break;
       }
       case 'approval':

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Condition } from '../types';
+import { schemaProblem } from '../activities/json-schema';
 import { RESERVED_REF_NAMES } from '../workflows/template';
 import { durationSchema, pricingSchema, profileSchema, providerSchema } from './profiles';
 
@@ -155,7 +156,12 @@ const jsonSchemaObject = z.record(z.string(), z.unknown()).superRefine((value, c
   const type = value['type'];
   if (type !== undefined && typeof type !== 'string' && !Array.isArray(type)) {
     ctx.addIssue({ code: 'custom', path: ['type'], message: "expected a JSON Schema type such as 'object'" });
+    return;
   }
+  // Replies are checked against it, so it must be a schema a validator can compile.
+  const invalid = problem ? undefined : schemaProblem(value);
+  if (invalid)
+    ctx.addIssue({ code: 'custom', message: `output_schema is not a valid JSON Schema: ${invalid}` });
 });
 
 const MAX_JSON_DEPTH = 64;
@@ -216,6 +222,7 @@ const agentShape = {
   tools: z.array(toolSchema).optional(),
   max_iterations: z.number().int().min(1).max(1000).optional(),
   output_schema: jsonSchemaObject.optional(),
+  output_repairs: z.number().int().min(0).max(10).optional(),
 };
 
 const agentSchema = z
@@ -232,6 +239,14 @@ const agentSchema = z
       ctx.addIssue({ code: 'custom', path: ['provider'], message: 'an inline provider needs a model too' });
     } else if (a.model !== undefined && a.provider === undefined) {
       ctx.addIssue({ code: 'custom', path: ['model'], message: 'an inline model needs a provider too' });
+    }
+    if (a.output_repairs !== undefined && a.output_schema === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['output_repairs'],
+        message:
+          'output_repairs says how often a reply that misses output_schema is asked for again; set output_schema too',
+      });
     }
     for (const key of ['base_url', 'api_key_env', 'pricing'] as const) {
       if (a[key] !== undefined && a.provider === undefined) {

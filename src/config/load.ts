@@ -544,6 +544,7 @@ function resolveAgent(a: AgentConfig, ctx: ResolveContext): AgentStep {
   }
   if (a.max_iterations !== undefined) step.maxIterations = a.max_iterations;
   if (a.output_schema) step.outputSchema = a.output_schema;
+  if (a.output_repairs !== undefined) step.outputRepairs = a.output_repairs;
   return step;
 }
 

@@ -135,6 +135,8 @@ export const stepOutputQuery = defineQuery<string | null, [string]>('stepOutput'
 export const STEP_FAILED = 'StepFailed';
 /** Failure type of a run stopped by its budget. */
 export const BUDGET_EXCEEDED = 'BudgetExceeded';
+/** Failure type of a step whose replies never matched its output schema, repairs included. */
+export { STRUCTURED_OUTPUT_ERROR } from '../error-types';
 
 // ---------------------------------------------------------------------------------------------
 // Approval gates: what a waiting gate shows, what a decision says, and how callers deliver one.

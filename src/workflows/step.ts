@@ -1,13 +1,23 @@
 import type { Duration as TemporalDuration } from '@temporalio/common';
 import {
   ApplicationFailure,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { createModelActivities } from '../activities/model';
-import { NON_RETRYABLE_MODEL_ERRORS } from '../error-types';
-import type { AgentStep, ChatMessage, Duration, ModelRequest, ModelResponse, StepRetry } from '../types';
+import { NON_RETRYABLE_MODEL_ERRORS, STRUCTURED_OUTPUT_ERROR } from '../error-types';
+import { DEFAULT_OUTPUT_REPAIRS, repairPrompt, structuredOutputMessage } from '../structured-output';
+import type {
+  AgentStep,
+  ChatMessage,
+  Duration,
+  ModelRequest,
+  ModelResponse,
+  SchemaIssue,
+  StepRetry,
+} from '../types';
 import type { RunOptions } from './api';
 import type { RunState } from './run-state';
 import { renderTemplate, type TemplateScope } from './template';
@@ -93,6 +103,58 @@ export async function callModel(
   return res;
 }
 
+/** A structured reply as checked: its value, or the issues that make it unfit. */
+export type ReplyCheck<T> = { ok: true; value: T } | { ok: false; issues: SchemaIssue[] };
+
+/** Marks runs that re-ask for an unfit structured reply and fail with StructuredOutputError. */
+export const STRUCTURED_REPAIR_PATCH = 'structured-output-repair';
+
+/** A reply checked by the model activity against its JSON Schema; its value is the JSON text. */
+export function activityCheck(res: ModelResponse): ReplyCheck<string> {
+  const s = res.structured;
+  // Results recorded before the activity checked replies carry no check: they stand as they were.
+  if (!s || s.valid) return { ok: true, value: s?.json ?? res.text };
+  return { ok: false, issues: s.issues };
+}
+
+/**
+ * Ask for a structured reply until one fits: each reply is checked with `check`; an unfit one is
+ * answered with its issues and asked again (`call` makes a real, counted model call), at most
+ * `repairs` times; then the step fails with a non-retryable StructuredOutputError naming the step,
+ * the schema path and the reply's start. Runs recorded before this existed keep their old
+ * course: the last check is returned unfit and the caller does what it did then.
+ *
+ * @example
+ * const { checked } = await withRepairs('triage', messages, (m) => callModel(state, 'triage', { ...req, messages: m }), activityCheck);
+ */
+export async function withRepairs<T>(
+  stepName: string,
+  messages: ChatMessage[],
+  call: (messages: ChatMessage[]) => Promise<ModelResponse>,
+  check: (res: ModelResponse) => ReplyCheck<T>,
+  repairs: number = DEFAULT_OUTPUT_REPAIRS,
+): Promise<{ res: ModelResponse; checked: ReplyCheck<T> }> {
+  let sent = messages;
+  for (let replies = 1; ; replies++) {
+    const res = await call(sent);
+    const checked = check(res);
+    if (checked.ok || !patched(STRUCTURED_REPAIR_PATCH)) return { res, checked };
+    if (replies > Math.max(0, repairs)) {
+      throw ApplicationFailure.create({
+        type: STRUCTURED_OUTPUT_ERROR,
+        nonRetryable: true,
+        message: structuredOutputMessage(stepName, checked.issues, res.text, replies),
+        details: [{ step: stepName, issues: checked.issues.slice(0, 10) }],
+      });
+    }
+    sent = [
+      ...sent,
+      { role: 'assistant', content: res.text },
+      { role: 'user', content: repairPrompt(checked.issues) },
+    ];
+  }
+}
+
 /** The messages an agent step sends: its system prompt, then its rendered prompt. */
 export function agentMessages(
   step: Pick<AgentStep, 'system' | 'prompt'>,
@@ -106,7 +168,8 @@ export function agentMessages(
 
 /**
  * Run one agent step that makes a single model call (no tools) and return its output text.
- * With an output schema the output is the model's JSON.
+ * With an output schema the output is the model's JSON, checked against the schema (and asked
+ * for again when it does not fit; see withRepairs).
  */
 export async function runAgentCall(
   state: RunState,
@@ -117,10 +180,19 @@ export async function runAgentCall(
 ): Promise<string> {
   const req: ModelRequest = { profile: step.profile, messages: agentMessages(step, scope) };
   if (step.outputSchema) req.responseFormat = { name: 'output', schema: step.outputSchema };
-  const res = await callModel(state, stepKey, req, {
+  const settings: CallSettings = {
     ...(step.timeout !== undefined && { timeout: step.timeout }),
     ...(step.retry && { retry: step.retry }),
     ...(options && { options }),
-  });
-  return res.text;
+  };
+  if (!req.responseFormat) return (await callModel(state, stepKey, req, settings)).text;
+  const { res, checked } = await withRepairs(
+    stepKey,
+    req.messages,
+    (messages) => callModel(state, stepKey, { ...req, messages }, settings),
+    activityCheck,
+    step.outputRepairs,
+  );
+  // Unfit only when replaying a run recorded before replies were checked: its text stood then.
+  return checked.ok ? checked.value : res.text;
 }

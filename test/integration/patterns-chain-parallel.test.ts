@@ -173,3 +173,38 @@ test('a spec a pattern cannot run fails the run at once, non-retryably, as Inval
     message: 'chain: give at least one agent',
   });
 });
+
+test("an agent's outputSchema: an unfit reply is repaired (outputRepairs: 1), then fails with StructuredOutputError", async () => {
+  const t = tag();
+  const outputSchema = {
+    type: 'object',
+    properties: { n: { type: 'integer' } },
+    required: ['n'],
+    additionalProperties: false,
+  };
+  h.fake.on(`count ${t}`, (req) =>
+    req.lastUserText.startsWith('Your reply does not match')
+      ? { text: '{"n": 3}' }
+      : { text: '{"n": "three"}' },
+  );
+  const res = await h.run<ChainResult>('chainWorkflow', {
+    input: 'x',
+    agents: [{ name: 'count', profile: openai, prompt: `count ${t}`, outputSchema, outputRepairs: 1 }],
+  });
+  expect(res.output).toBe('{"n":3}');
+  expect(h.fake.count(`count ${t}`)).toBe(2);
+  expect(
+    h.fake.requests.find((r) => r.allText.includes(`count ${t}`))!.body.response_format.json_schema.strict,
+  ).toBe(true);
+
+  const u = tag();
+  h.fake.on(`count ${u}`, { text: '{"n": "three"}' });
+  const failure = await h.runFailing('chainWorkflow', {
+    input: 'x',
+    agents: [{ name: 'count', profile: openai, prompt: `count ${u}`, outputSchema, outputRepairs: 1 }],
+  });
+  expect(failure.progress?.error).toMatchObject({ step: 'count', type: 'StructuredOutputError' });
+  expect(failure.message).toContain("at 'n': must be integer");
+  expect(failure.message).toContain('2 replies refused (1 repair)');
+  expect(h.fake.count(`count ${u}`)).toBe(2);
+});

@@ -58,14 +58,16 @@ describe('evaluator–optimizer', () => {
     expect(res.roles).toMatchObject({ generator: { calls: 2 }, evaluator: { calls: 2 } });
   });
 
-  test('after max rounds without a pass, the best-scored draft is kept; an invalid verdict counts as a failed round', async () => {
+  test('after max rounds without a pass, the best-scored draft is kept; an invalid verdict is repaired', async () => {
     const t = tag();
     const scores: Record<string, number> = { 'DRAFT-1': 4, 'DRAFT-2': 7 };
     h.fake.on(bySystem(`gen ${t}`), (_req, n) => ({ text: `DRAFT-${n + 1}` }));
     h.fake.on(bySystem(`judge ${t}`), (req) => {
-      const draft = /DRAFT-\d/.exec(req.lastUserText)![0];
-      return draft in scores
-        ? verdict(false, scores[draft]!, `better than ${scores[draft]}`)
+      const draft = /DRAFT-\d/.exec(req.allText)![0];
+      if (draft in scores) return verdict(false, scores[draft]!, `better than ${scores[draft]}`);
+      // Prose instead of a verdict, until the repair says what is wrong.
+      return req.lastUserText.startsWith('Your reply does not match')
+        ? verdict(false, 5, 'repaired')
         : { text: 'Looks great to me!' };
     });
     const res = await h.run<EvaluatorOptimizerResult>('evaluatorOptimizerWorkflow', {
@@ -81,14 +83,15 @@ describe('evaluator–optimizer', () => {
       stoppedBy: 'max-rounds',
       best: { round: 2, verdict: { score: 7 } },
     });
-    expect(res.result.rounds[2]).toMatchObject({
+    expect(res.result.rounds[2]).toEqual({
       round: 3,
       draft: 'DRAFT-3',
-      invalidVerdict: true,
-      verdict: { pass: false, score: -1 },
+      verdict: { pass: false, score: 5, feedback: 'repaired' },
     });
+    expect(res.steps.find((s) => s.name === 'editor#3')).toMatchObject({ calls: 2 });
+    expect(res.roles).toMatchObject({ evaluator: { calls: 4 } });
     expect(h.fake.count(bySystem(`gen ${t}`))).toBe(3);
-    expect(h.fake.count(bySystem(`judge ${t}`))).toBe(3);
+    expect(h.fake.count(bySystem(`judge ${t}`))).toBe(4);
     // OpenAI got the verdict schema as response_format.
     const judge = h.fake.requests.find(bySystem(`judge ${t}`))!;
     expect(judge.body.response_format).toMatchObject({
@@ -130,6 +133,8 @@ describe('router', () => {
       output: 'BILLING-ANSWER',
     });
     const classify = h.fake.requests.find(bySystem(`classify ${t}`))!;
+    // The route schema is inside OpenAI's strict subset, so it is sent strict.
+    expect(classify.body.response_format.json_schema.strict).toBe(true);
     expect(classify.body.response_format.json_schema.schema.properties.route.enum).toEqual([
       'billing',
       'tech',
@@ -153,13 +158,32 @@ describe('router', () => {
     expect(h.fake.count(bySystem(`billing ${t}`)) + h.fake.count(bySystem(`tech ${t}`))).toBe(0);
   });
 
-  test('a route name no route has (here from Anthropic) also goes to the default route', async () => {
+  test('a route name no route has (here from Anthropic) is asked for again with the error, and the repaired route runs', async () => {
+    const t = tag();
+    h.fake.on(bySystem(`classify ${t}`), (_req, n) => ({
+      text: JSON.stringify({ route: n === 0 ? 'sales' : 'billing', reason: 'a lead' }),
+    }));
+    h.fake.on(bySystem(`billing ${t}`), { text: 'BILLING-ANSWER' });
+    const res = await h.run<RouteResult>('routerWorkflow', spec(t, anthropic));
+    expect(res.result).toMatchObject({ route: 'billing', classified: 'billing', output: 'BILLING-ANSWER' });
+    expect(h.fake.count(bySystem(`classify ${t}`))).toBe(2);
+    const repair = h.fake.requests.filter(bySystem(`classify ${t}`))[1]!;
+    expect(repair.lastUserText).toContain(
+      '- route: Invalid option: expected one of "billing"|"tech"|"other"',
+    );
+    expect(res.steps.find((s) => s.name === 'triage')).toMatchObject({ status: 'completed', calls: 2 });
+    expect(res.roles).toMatchObject({ classifier: { calls: 2 } });
+  });
+
+  test('a classifier that never names a route fails the run with StructuredOutputError after 2 repairs', async () => {
     const t = tag();
     h.fake.on(bySystem(`classify ${t}`), { text: JSON.stringify({ route: 'sales', reason: 'a lead' }) });
-    h.fake.on(bySystem(`general ${t}`), { text: 'GENERAL-ANSWER' });
-    const res = await h.run<RouteResult>('routerWorkflow', spec(t, anthropic));
-    expect(res.result.route).toBe('default');
-    expect(res.result.reason).toMatch(/not a valid choice/);
-    expect(res.output).toBe('GENERAL-ANSWER');
+    const failure = await h.runFailing('routerWorkflow', spec(t));
+    expect(failure.progress?.error).toMatchObject({ step: 'triage', type: 'StructuredOutputError' });
+    expect(failure.message).toMatch(
+      /step 'triage': the model's reply does not match the output schema at 'route'/,
+    );
+    expect(h.fake.count(bySystem(`classify ${t}`))).toBe(3);
+    expect(h.fake.count(bySystem(`general ${t}`))).toBe(0);
   });
 });

@@ -138,21 +138,20 @@ test('an invalid plan goes back to the planner with the reason; the second plan 
   expect(res.result.evidence).toEqual({ E1: '4' });
   expect(res.result.tokens.planner.calls).toBe(2);
   const retry = h.fake.requests.filter(bySystem(`planner ${t}`))[1]!;
-  expect(retry.lastUserText).toContain(
-    "That plan cannot run: step E1 cites #E2, which is not an earlier step's evidence",
-  );
+  expect(retry.lastUserText).toContain("- steps: step E1 cites #E2, which is not an earlier step's evidence");
 });
 
-test('a planner that never writes a valid plan fails the run with InvalidPlan after its attempts', async () => {
+test('a planner that never writes a valid plan fails the run with StructuredOutputError after its attempts', async () => {
   const t = tag();
   h.fake.on(bySystem(`planner ${t}`), {
     text: JSON.stringify({ steps: [{ id: 'E1', description: 'x', tool: 'browser', input: 'q' }] }),
   });
   const failure = await h.runFailing('planExecuteWorkflow', spec(t, { planAttempts: 3 }));
-  expect(failure.progress?.error).toMatchObject({ step: 'planner', type: 'InvalidPlan' });
+  expect(failure.progress?.error).toMatchObject({ step: 'planner', type: 'StructuredOutputError' });
   expect(failure.message).toMatch(
-    /wrote no plan that can run in 3 attempt\(s\): step E1 uses 'browser', which is not a worker/,
+    /step 'planner': the model's reply does not match the output schema at 'steps': step E1 uses 'browser', which is not a worker/,
   );
+  expect(failure.message).toContain('3 replies refused (2 repairs)');
   expect(h.fake.count(bySystem(`planner ${t}`))).toBe(3);
   expect(h.fake.count(bySystem(`solver ${t}`))).toBe(0);
 });

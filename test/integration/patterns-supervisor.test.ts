@@ -177,3 +177,19 @@ test('out of rounds, the supervisor is asked once more for the answer', async ()
   expect(h.fake.count(bySystem(`writer ${t}`))).toBe(2);
   expect(h.fake.requests.filter(bySystem(`lead ${t}`))[2]!.lastUserText).toContain('No rounds are left');
 });
+
+test('a decision naming no sub-agent is asked for again with the error, in the same round', async () => {
+  const t = tag();
+  h.fake.on(bySystem(`lead ${t}`), (req) =>
+    req.lastUserText.startsWith('Your reply does not match')
+      ? decide('finish', [], 'FIXED')
+      : decide('delegate', [{ agent: 'editor', task: 'Edit it.' }]),
+  );
+  const res = await h.run<SupervisorResult>('supervisorWorkflow', spec(t));
+
+  expect(res.output).toBe('FIXED');
+  expect(res.result.rounds).toEqual([{ round: 1, action: 'finish', delegations: [] }]);
+  expect(h.fake.count(bySystem(`lead ${t}`))).toBe(2);
+  expect(h.fake.requests.filter(bySystem(`lead ${t}`))[1]!.lastUserText).toContain('- delegations.0.agent:');
+  expect(res.steps.find((s) => s.name === 'lead#1')).toMatchObject({ calls: 2 });
+});

@@ -27,7 +27,11 @@ describe('reading JSON replies', () => {
 
   test('schema errors name the field', () => {
     const r = parseStructured('{"pass": "yes", "score": 3, "feedback": ""}', verdictSchema);
-    expect(r).toEqual({ ok: false, error: expect.stringContaining('pass:') });
+    expect(r).toEqual({
+      ok: false,
+      error: expect.stringContaining('pass:'),
+      issues: [{ path: 'pass', message: 'Invalid input: expected boolean, received string' }],
+    });
   });
 
   test('structured output schemas come from zod, without $schema', () => {

@@ -4,6 +4,7 @@ import type {
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import type { ChatMessage, FinishReason, ModelRequest, ProviderName } from '../../types';
+import { strictSchemaAllowed } from './strict-schema';
 import { type CallOptions, type ModelProvider, type ProviderReply, parseToolArguments } from './types';
 
 /** Map our messages onto Chat Completions messages. */
@@ -86,7 +87,12 @@ export function createOpenAIProvider(opts: {
       if (req.responseFormat) {
         params.response_format = {
           type: 'json_schema',
-          json_schema: { name: req.responseFormat.name, schema: req.responseFormat.schema, strict: false },
+          json_schema: {
+            name: req.responseFormat.name,
+            schema: req.responseFormat.schema,
+            // Strict only where OpenAI accepts the schema; Baton checks every reply either way.
+            strict: strictSchemaAllowed(req.responseFormat.schema),
+          },
         };
       }
       const res = await client.chat.completions.create(params, {

@@ -3,7 +3,15 @@
  * tools. The building block the other patterns compose.
  */
 import type { TemplateScope } from '../template';
-import { callAgent, scopeOf, stepKey, tracked, type Agent, type AgentContext } from './context';
+import {
+  callAgent,
+  callWithOutputSchema,
+  scopeOf,
+  stepKey,
+  tracked,
+  type Agent,
+  type AgentContext,
+} from './context';
 import { reactLoop } from './react-agent';
 
 export interface RunAgentOptions {
@@ -38,11 +46,11 @@ export async function runAgent(
     if (withPrompt.tools?.length) {
       return (await reactLoop(ctx, withPrompt, scope, { key, ...(opts.role && { role: opts.role }) })).output;
     }
-    const res = await callAgent(ctx, withPrompt, scope, {
-      key,
-      ...(opts.role && { role: opts.role }),
-      ...(withPrompt.outputSchema && { responseFormat: { name: 'output', schema: withPrompt.outputSchema } }),
-    });
-    return res.text;
+    const callOpts = { key, ...(opts.role && { role: opts.role }) };
+    if (withPrompt.outputSchema) {
+      const agent = { ...withPrompt, outputSchema: withPrompt.outputSchema };
+      return (await callWithOutputSchema(ctx, agent, scope, callOpts)).output;
+    }
+    return (await callAgent(ctx, withPrompt, scope, callOpts)).text;
   });
 }

@@ -11,6 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { toJSONSchema } from 'zod';
+import { parseJsonReply } from '../../structured-output';
 import type {
   Budget,
   ChatMessage,
@@ -18,6 +19,7 @@ import type {
   ModelProfile,
   ModelResponse,
   ResponseFormat,
+  SchemaIssue,
   StepRetry,
   ToolRef,
   ToolSpec,
@@ -26,7 +28,7 @@ import { progressQuery, stepOutputQuery, type RunOptions, type RunResult } from 
 import { installApprovalHandlers } from '../approval';
 import { StepError, describeError, failRun } from '../errors';
 import { RunState } from '../run-state';
-import { agentMessages, callModel } from '../step';
+import { activityCheck, agentMessages, callModel, withRepairs } from '../step';
 import type { TemplateScope } from '../template';
 import type { ToolApprovalSettings } from './tools';
 
@@ -64,6 +66,11 @@ export interface Agent {
   toolApproval?: ToolApprovalSettings;
   /** JSON Schema the final output must match; the output is then JSON text. */
   outputSchema?: Record<string, unknown>;
+  /**
+   * Times a structured reply of this agent that misses its schema is asked for again, with what
+   * is wrong (default 2); then the step fails with StructuredOutputError.
+   */
+  outputRepairs?: number;
 }
 
 /** Options of a run built from patterns. */
@@ -231,45 +238,47 @@ export function responseFormatOf(name: string, schema: z.ZodType): ResponseForma
   return { name, schema: json };
 }
 
-/**
- * Read a model's JSON reply: plain JSON, or JSON inside a ```json fence or surrounded by prose.
- * Returns undefined when there is no JSON object to be found.
- */
-export function parseJsonReply(text: string): unknown {
-  const trimmed = text.trim();
-  const candidates = [trimmed];
-  const fence = /```(?:json)?\s*([\s\S]*?)```/i.exec(trimmed);
-  if (fence) candidates.push(fence[1]!.trim());
-  const start = trimmed.indexOf('{');
-  const end = trimmed.lastIndexOf('}');
-  if (start >= 0 && end > start) candidates.push(trimmed.slice(start, end + 1));
-  for (const c of candidates) {
-    try {
-      return JSON.parse(c);
-    } catch {
-      // try the next reading
-    }
-  }
-  return undefined;
-}
+/** Read a model's JSON reply: plain JSON, or JSON inside a ```json fence or surrounded by prose. */
+export { parseJsonReply };
 
 /** A structured reply checked against its zod schema: the value, or why it does not fit. */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+export type Parsed<T> =
+  | { ok: true; value: T }
+  | {
+      ok: false;
+      error: string;
+      /** Where the reply misses the schema, when known. */
+      issues?: SchemaIssue[];
+    };
 
 /** Check a model's JSON reply against a zod schema; the error says what is wrong, for the model to fix. */
 export function parseStructured<T>(text: string, schema: z.ZodType<T>): Parsed<T> {
   const json = parseJsonReply(text);
   if (json === undefined)
-    return { ok: false, error: `the reply is not JSON: ${JSON.stringify(text.slice(0, 200))}` };
+    return {
+      ok: false,
+      error: `the reply is not JSON: ${JSON.stringify(text.slice(0, 200))}`,
+      issues: [{ path: '(root)', message: 'the reply is not JSON' }],
+    };
   const r = schema.safeParse(json);
   if (r.success) return { ok: true, value: r.data };
-  const issues = r.error.issues
-    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-    .join('; ');
-  return { ok: false, error: `the reply does not match the schema: ${issues}` };
+  const issues = r.error.issues.map((i) => ({
+    path: i.path.length ? i.path.join('.') : '(root)',
+    message: i.message,
+  }));
+  return {
+    ok: false,
+    error: `the reply does not match the schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    issues,
+  };
 }
 
-/** A model call asking for JSON that matches `schema`, and its parsed answer. */
+/**
+ * A model call asking for JSON that matches `schema`, and its parsed answer. A reply that does
+ * not fit is asked for again with what is wrong (`agent.outputRepairs` times, default 2; each a
+ * counted model call); then the step fails with StructuredOutputError. `parsed` is unfit only
+ * when replaying a run recorded before replies were repaired.
+ */
 export async function callStructured<T>(
   ctx: AgentContext,
   agent: Agent,
@@ -277,9 +286,42 @@ export async function callStructured<T>(
   schema: z.ZodType<T>,
   opts: CallOptions & { formatName: string },
 ): Promise<{ res: ModelResponse; parsed: Parsed<T> }> {
-  const res = await callAgent(ctx, agent, scope, {
-    ...opts,
-    responseFormat: responseFormatOf(opts.formatName, schema),
-  });
-  return { res, parsed: parseStructured(res.text, schema) };
+  const responseFormat = responseFormatOf(opts.formatName, schema);
+  const key = opts.key ?? stepKey(ctx, agent.name);
+  let parsed!: Parsed<T>;
+  const { res } = await withRepairs(
+    key,
+    opts.messages ?? messagesFor(agent, scope, opts.defaultPrompt),
+    (messages) => callAgent(ctx, agent, scope, { ...opts, key, messages, responseFormat }),
+    (r) => {
+      parsed = parseStructured(r.text, schema);
+      return parsed.ok
+        ? parsed
+        : { ok: false, issues: parsed.issues ?? [{ path: '(root)', message: parsed.error }] };
+    },
+    agent.outputRepairs,
+  );
+  return { res, parsed };
+}
+
+/**
+ * A model call of an agent with a JSON Schema `outputSchema`: the reply is checked by the model
+ * activity and repaired like callStructured's. Returns the output text (the JSON).
+ */
+export async function callWithOutputSchema(
+  ctx: AgentContext,
+  agent: Agent & { outputSchema: Record<string, unknown> },
+  scope: TemplateScope,
+  opts: CallOptions = {},
+): Promise<{ res: ModelResponse; output: string }> {
+  const key = opts.key ?? stepKey(ctx, agent.name);
+  const responseFormat: ResponseFormat = { name: 'output', schema: agent.outputSchema };
+  const { res, checked } = await withRepairs(
+    key,
+    opts.messages ?? messagesFor(agent, scope, opts.defaultPrompt),
+    (messages) => callAgent(ctx, agent, scope, { ...opts, key, messages, responseFormat }),
+    activityCheck,
+    agent.outputRepairs,
+  );
+  return { res, output: checked.ok ? checked.value : res.text };
 }

@@ -77,7 +77,11 @@ export interface EvaluationRound {
   round: number;
   draft: string;
   verdict: Verdict;
-  /** The evaluator's reply was not a valid verdict (the round counts as failed). */
+  /**
+   * The evaluator's reply was not a valid verdict (the round counts as failed). Only in runs
+   * recorded before verdicts were repaired; now an invalid verdict is asked for again, then fails
+   * the step with StructuredOutputError.
+   */
   invalidVerdict?: true;
 }
 

@@ -21,6 +21,7 @@ export {
   tracked,
   callAgent,
   callStructured,
+  callWithOutputSchema,
   parseJsonReply,
   parseStructured,
   responseFormatOf,
@@ -32,6 +33,8 @@ export {
   type RunContextOptions,
 } from './context';
 export { runAgent, type RunAgentOptions } from './agent';
+export { withRepairs, type ReplyCheck } from '../step';
+export { STRUCTURED_OUTPUT_ERROR } from '../../error-types';
 export { chain, type ChainOptions, type ChainResult, type ChainStep } from './chain';
 export {
   parallel,

@@ -6,7 +6,9 @@
  * output, so the prompt is not re-sent after every tool call as in ReAct: that is where the
  * tokens are saved. Usage is reported per role: planner, worker, solver.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { DEFAULT_OUTPUT_REPAIRS } from '../../structured-output';
+import { STRUCTURED_REPAIR_PATCH, withRepairs } from '../step';
 import { z } from 'zod';
 import type { ChatMessage, ToolRef, ToolSpec } from '../../types';
 import type { RoleUsage } from '../api';
@@ -29,7 +31,10 @@ import { executeToolCall, loadTools } from './tools';
 
 /** Name of the planner's structured output (the offline provider answers it with a small valid plan). */
 export const REWOO_PLAN_FORMAT = 'rewoo_plan';
-/** Failure type when the planner wrote no plan that can run, after every attempt. */
+/**
+ * Failure type when the planner wrote no plan that can run, after every attempt, in runs recorded
+ * before plans were repaired like every structured reply (those now fail with StructuredOutputError).
+ */
 export const INVALID_PLAN = 'InvalidPlan';
 /** The roles whose usage a ReWOO run reports. */
 export const REWOO_ROLES = ['planner', 'worker', 'solver'] as const;
@@ -260,7 +265,11 @@ export interface PlanExecuteSpec {
   maxSteps?: number;
   /** Plan steps running at once (default: all that are ready). */
   limit?: number;
-  /** Planner calls before giving up on an invalid plan (default 2): the second sees why the first was refused. */
+  /**
+   * Planner calls before giving up on an invalid plan: each one after the first sees why the last
+   * was refused, and the last failure is a StructuredOutputError. Default: 1 + the planner's
+   * `outputRepairs` (default 2).
+   */
   planAttempts?: number;
 }
 
@@ -337,6 +346,36 @@ export async function planAndExecute(
     const scope = scopeOf(input, { workers: workerList, maxSteps: String(maxSteps) });
     const messages: ChatMessage[] = messagesFor(spec.planner, scope, DEFAULT_PLANNER_PROMPT);
     const format = responseFormatOf(REWOO_PLAN_FORMAT, planSchema(workers));
+    if (patched(STRUCTURED_REPAIR_PATCH)) {
+      // The repair loop every structured reply goes through; the check is the plan's own.
+      const repairs =
+        spec.planAttempts !== undefined
+          ? Math.max(1, spec.planAttempts) - 1
+          : (spec.planner.outputRepairs ?? DEFAULT_OUTPUT_REPAIRS);
+      const { checked } = await withRepairs(
+        plannerKey,
+        messages,
+        (sent) =>
+          callAgent(ctx, spec.planner, scope, {
+            key: plannerKey,
+            role: 'planner',
+            messages: sent,
+            responseFormat: format,
+          }),
+        (res) => {
+          const parsed = parsePlan(res.text, workers, maxSteps);
+          if (parsed.ok) return parsed;
+          const noPlan = parseJsonReply(res.text) === undefined && !parsePlanText(res.text);
+          return { ok: false, issues: [{ path: noPlan ? '(root)' : 'steps', message: parsed.error }] };
+        },
+        repairs,
+      );
+      if (checked.ok) {
+        plan = checked.value;
+        return planText(plan);
+      }
+    }
+    // Runs recorded before plans were repaired like every structured reply keep their course.
     const attempts = Math.max(1, spec.planAttempts ?? 2);
     let error = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {

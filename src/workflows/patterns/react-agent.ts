@@ -8,7 +8,16 @@ import type { AgentStep, ChatMessage } from '../../types';
 import type { RunOptions } from '../api';
 import type { RunState } from '../run-state';
 import type { TemplateScope } from '../template';
-import { callAgent, messagesFor, scopeOf, stepKey, tracked, type Agent, type AgentContext } from './context';
+import {
+  callAgent,
+  callWithOutputSchema,
+  messagesFor,
+  scopeOf,
+  stepKey,
+  tracked,
+  type Agent,
+  type AgentContext,
+} from './context';
 import { executeToolCall, loadTools, type ToolCallRecord } from './tools';
 
 /** Default upper bound on model calls of a tool-using agent. */
@@ -112,14 +121,15 @@ export async function reactLoop(
     // Tools and a forced JSON answer do not mix on every provider; ask for the format last.
     messages.push({ role: 'assistant', content: answer });
     messages.push({ role: 'user', content: 'Give that final answer as JSON matching the required schema.' });
-    const res = await callAgent(ctx, agent, scope, {
-      key,
-      messages,
-      responseFormat: { name: 'output', schema: agent.outputSchema },
-      ...(role && { role }),
-    });
+    // Checked against the schema, and asked for again when it does not fit (counted in usage).
+    const { output } = await callWithOutputSchema(
+      ctx,
+      { ...agent, outputSchema: agent.outputSchema },
+      scope,
+      { key, messages, ...(role && { role }) },
+    );
     iterations++;
-    answer = res.text;
+    answer = output;
   }
   return { output: answer, iterations, toolCalls: records, stoppedBy };
 }
@@ -168,6 +178,7 @@ export async function runToolAgent(
     ...(step.tools && { tools: step.tools }),
     ...(step.maxIterations !== undefined && { maxIterations: step.maxIterations }),
     ...(step.outputSchema && { outputSchema: step.outputSchema }),
+    ...(step.outputRepairs !== undefined && { outputRepairs: step.outputRepairs }),
   };
   const res = await reactLoop(ctx, agent, scope, { key });
   return res.output;

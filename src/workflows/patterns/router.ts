@@ -1,7 +1,8 @@
 /**
  * Router: a classifier agent picks one of named routes with structured output, and that route
- * handles the input. Anything the classifier does not place (it says `other`, or its reply is
- * not a known route) goes to the default route.
+ * handles the input. What the classifier does not place (it says `other`) goes to the default
+ * route. A reply that names no known route is asked for again with what is wrong (the
+ * classifier's `outputRepairs`, default 2), then fails the step with StructuredOutputError.
  */
 import { z } from 'zod';
 import { runAgent } from './agent';
@@ -112,7 +113,8 @@ export async function route(ctx: AgentContext, spec: RouterSpec, input: string):
       classified = parsed.value.route;
       reason = parsed.value.reason;
     } else {
-      // A reply outside the schema still counts when it plainly names a route.
+      // Only in runs recorded before replies were repaired (new runs never get here):
+      // a reply outside the schema still counts when it plainly names a route.
       const loose = res.text.replace(/^["'\s]+|["'\s.]+$/g, '');
       classified = loose || OTHER_ROUTE;
       reason = `classifier reply was not a valid choice: ${parsed.error}`;
