@@ -14,7 +14,7 @@ export { ApprovalRefusedError } from './client';
 export type { ForkOptions, RetryOptions, RunHandle, StartOptions } from './client';
 export { chain, fanOutJoin, type AgentSpec } from './define';
 export { createWorker, DEFAULT_TASK_QUEUE, type BatonWorkerOptions } from './worker';
-export { createTool, type ToolDefinition } from './activities/tools';
+export { createTool, ToolNotRun, type ToolContext, type ToolDefinition } from './activities/tools';
 export { BUILTIN_PROFILES, resolveProfile, UnknownProfileError } from './config/profiles';
 export { EnsembleError, loadEnsembleFile, loadEnsembleText } from './config';
 export { acquireTemporal, TemporalUnavailableError } from './server';
