@@ -1,0 +1,324 @@
+/**
+ * Tool side effects happen once: each logical call has its own idempotency key (the same on every
+ * attempt, different for every other call, also across continue-as-new), and a call that may have
+ * reached the world is not made again when the tool is not idempotent or the call was approved.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { createTool, ToolNotRun, type ToolContext } from '../../src/activities/tools';
+import type { EnsembleDefinition, ModelProfile } from '../../src/types';
+import { pendingApprovalsQuery } from '../../src/workflows/api';
+import type { ReactResult } from '../../src/workflows/patterns';
+import { killHard, startChildWorker } from '../support/child-worker';
+import { fakeEnv } from '../support/harness';
+import { startPatternsHarness, uniqueId, type PatternsHarness } from '../support/patterns-harness';
+
+const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
+const retry = { initialInterval: '100ms', maximumInterval: '200ms', maximumAttempts: 2 };
+
+/** Every attempt of every tool call: the tool, its key, its attempt and its input. */
+interface Seen {
+  tool: string;
+  key: string;
+  attempt: number;
+  input: unknown;
+}
+const seen: Seen[] = [];
+const see = (tool: string, input: unknown, ctx: ToolContext) =>
+  seen.push({ tool, key: ctx.idempotencyKey, attempt: ctx.attempt, input });
+const of = (tool: string) => seen.filter((s) => s.tool === tool);
+/** Wait longer than the call's timeout, or until the attempt is given up. */
+const hang = (ctx: ToolContext, ms = 5_000) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    ctx.signal.addEventListener('abort', () => (clearTimeout(t), resolve()));
+  });
+
+const stamp = createTool({
+  name: 'stamp',
+  description: 'Stamp a number.',
+  input: z.object({ n: z.number() }),
+  run: ({ n }, ctx) => (see('stamp', n, ctx), `stamped ${n}`),
+});
+const flaky = createTool({
+  name: 'flaky',
+  description: 'Idempotent; its first attempt hangs past the timeout.',
+  input: z.object({}),
+  run: async (input, ctx) => {
+    see('flaky', input, ctx);
+    if (ctx.attempt === 1) await hang(ctx);
+    return 'flaky done';
+  },
+});
+const charge = createTool({
+  name: 'charge',
+  description: 'Charge a card (not idempotent).',
+  input: z.object({ mode: z.enum(['hang', 'busy-once', 'declined', 'broken']) }),
+  idempotent: false,
+  run: async ({ mode }, ctx) => {
+    see('charge', mode, ctx);
+    if (mode === 'hang') await hang(ctx);
+    if (mode === 'busy-once' && ctx.attempt === 1) throw new ToolNotRun('the bank is busy', { retry: true });
+    if (mode === 'declined') throw new ToolNotRun('card declined');
+    if (mode === 'broken') throw new Error('socket hang up');
+    return 'charged';
+  },
+});
+const wire = createTool({
+  name: 'wire',
+  description: 'Wire money; needs approval (idempotent otherwise).',
+  input: z.object({ amount: z.number() }),
+  requiresApproval: true,
+  run: async ({ amount }, ctx) => {
+    see('wire', amount, ctx);
+    await hang(ctx);
+    return 'wired';
+  },
+});
+const shout = createTool({
+  name: 'shout',
+  description: 'Registered as idempotent; it throws.',
+  input: z.object({}),
+  run: (input, ctx) => {
+    see('shout', input, ctx);
+    throw new Error('connection reset');
+  },
+});
+
+let h: PatternsHarness;
+const children: ChildProcess[] = [];
+beforeAll(async () => {
+  h = await startPatternsHarness({ tools: [stamp, flaky, charge, wire, shout] });
+});
+afterAll(async () => {
+  for (const c of children) await killHard(c);
+  await h?.close();
+});
+beforeEach(() => {
+  h.fake.reset();
+  seen.length = 0;
+});
+
+const marker = () => `task-${Math.random().toString(36).slice(2, 10)}`;
+const hasToolResult = (req: { messages: { role: string }[] }) => req.messages.some((m) => m.role === 'tool');
+/** A ReAct agent whose model calls `tool` once with `args`, then answers. */
+function oneCall(m: string, tool: string, args: Record<string, unknown>) {
+  h.fake.on(m, (req) =>
+    hasToolResult(req) ? { text: 'Done.' } : { toolCalls: [{ id: 'call_1', name: tool, arguments: args }] },
+  );
+  return {
+    input: `${m}: go`,
+    agent: { name: 'agent', profile, tools: [tool], maxIterations: 3, retry, toolTimeout: '1s' },
+  };
+}
+
+test('keys stay distinct across continue-as-new: a looped agent makes 8 calls with 8 keys, though the model reuses its call ids', async () => {
+  const m = marker();
+  h.fake.on(m, (req) => {
+    if (hasToolResult(req)) return { text: 'next' };
+    const round = Number(/round (\d+)/.exec(req.allText)![1]);
+    return {
+      toolCalls: [
+        { id: 'call_1', name: 'stamp', arguments: { n: round } },
+        { id: 'call_2', name: 'stamp', arguments: { n: round * 10 } },
+      ],
+    };
+  });
+  const def: EnsembleDefinition = {
+    name: 'stamps',
+    steps: [
+      {
+        kind: 'loop',
+        name: 'rounds',
+        dependsOn: [],
+        maxIterations: 4,
+        until: { ref: 'act', op: 'equals', value: 'stop' },
+        body: [
+          {
+            kind: 'agent',
+            name: 'act',
+            dependsOn: [],
+            profile,
+            prompt: `${m} round {{loop.iteration}}`,
+            tools: [{ name: 'stamp' }],
+            maxIterations: 3,
+          },
+        ],
+      },
+    ],
+  };
+  const runId = uniqueId('keys-can');
+  const result = await h.baton.run(def, 'x', { runId, options: { continueAsNewAfterEvents: 20 } });
+
+  // The run did continue as new (more than once: each execution holds about one iteration).
+  expect(result.parent?.kind).toBe('continue-as-new');
+  const first = (await h.client.workflow.getHandle(runId).fetchHistory()).events?.[0];
+  expect(first?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId).toBeTruthy();
+  const stamps = of('stamp');
+  expect(stamps.map((s) => s.input).sort((a, b) => Number(a) - Number(b))).toEqual([
+    1, 2, 3, 4, 10, 20, 30, 40,
+  ]);
+  const keys = stamps.map((s) => s.key);
+  expect(new Set(keys).size).toBe(8);
+  expect(keys.sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => `${runId}/rounds/act#${n}`).sort());
+});
+
+test('an idempotent tool whose first attempt times out is retried with the same key', async () => {
+  const m = marker();
+  const id = uniqueId('flaky');
+  const res = await h.run<ReactResult>('reactWorkflow', oneCall(m, 'flaky', {}), id);
+
+  expect(res.result.toolCalls).toEqual([{ name: 'flaky', arguments: {}, ok: true, content: 'flaky done' }]);
+  expect(of('flaky').map((s) => [s.key, s.attempt])).toEqual([
+    [`${id}/agent#1`, 1],
+    [`${id}/agent#1`, 2],
+  ]);
+});
+
+test('a non-idempotent tool whose attempt timed out after acting is not called again: ToolOutcomeUnknown names tool, step and key', async () => {
+  const m = marker();
+  const id = uniqueId('charge-hang');
+  const failure = await h.runFailing('reactWorkflow', oneCall(m, 'charge', { mode: 'hang' }), id);
+
+  expect(of('charge')).toEqual([{ tool: 'charge', key: `${id}/agent#1`, attempt: 1, input: 'hang' }]);
+  expect(failure.progress?.error).toMatchObject({ step: 'agent', type: 'ToolOutcomeUnknown' });
+  expect(failure.message).toContain(`tool 'charge' in step 'agent' may or may not have acted`);
+  expect(failure.message).toContain(`Idempotency key: ${id}/agent#1`);
+  // The model was not asked again: the step stopped at the call.
+  expect(h.fake.count(m)).toBe(1);
+  // One activity attempt in history, and the run is closed: nothing can try it again.
+  const events = (await h.client.workflow.getHandle(id).fetchHistory()).events ?? [];
+  const started = events.filter((e) => e.activityTaskStartedEventAttributes);
+  expect(started.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1, 1]); // callModel, callTool
+});
+
+test('an approved call runs at most one attempt that may have reached the world', async () => {
+  const m = marker();
+  const id = uniqueId('wire');
+  const handle = await h.start('reactWorkflow', oneCall(m, 'wire', { amount: 70 }), id);
+  let gate: string | undefined;
+  for (let i = 0; i < 100 && !gate; i++) {
+    gate = (await handle.query(pendingApprovalsQuery))[0]?.gate;
+    if (!gate) await new Promise((r) => setTimeout(r, 100));
+  }
+  await h.baton.approve(id, { by: 'alice', gate: gate! });
+  await expect(handle.result()).rejects.toThrow();
+
+  expect(of('wire').map((s) => [s.key, s.attempt])).toEqual([[`${id}/agent#1`, 1]]);
+  const p = await h.baton.progress(id);
+  expect(p.error).toMatchObject({ step: 'agent', type: 'ToolOutcomeUnknown' });
+  expect(p.error!.message).toContain(`Idempotency key: ${id}/agent#1`);
+});
+
+describe('clean errors of a non-idempotent tool (ToolNotRun)', () => {
+  test('with retry: tried again with the same key, and the call succeeds', async () => {
+    const m = marker();
+    const id = uniqueId('busy');
+    const res = await h.run<ReactResult>('reactWorkflow', oneCall(m, 'charge', { mode: 'busy-once' }), id);
+
+    expect(of('charge').map((s) => [s.key, s.attempt])).toEqual([
+      [`${id}/agent#1`, 1],
+      [`${id}/agent#1`, 2],
+    ]);
+    expect(res.result.toolCalls[0]).toMatchObject({ name: 'charge', ok: true, content: 'charged' });
+  });
+
+  test('without retry: not tried again; the model reads why and the step goes on', async () => {
+    const m = marker();
+    const res = await h.run<ReactResult>('reactWorkflow', oneCall(m, 'charge', { mode: 'declined' }));
+
+    expect(of('charge')).toHaveLength(1);
+    expect(res.output).toBe('Done.');
+    expect(res.result.toolCalls[0]).toMatchObject({
+      ok: false,
+      error: 'ToolFailed',
+      content: "Error: tool 'charge' failed: card declined",
+    });
+    const second = h.fake.requests.filter((r) => r.allText.includes(m))[1]!;
+    expect(second.messages.find((x) => x.role === 'tool')!.content).toBe(
+      "Error: tool 'charge' failed: card declined",
+    );
+  });
+
+  test('any other error does not say the call did not happen: ToolOutcomeUnknown, not called again', async () => {
+    const m = marker();
+    const failure = await h.runFailing('reactWorkflow', oneCall(m, 'charge', { mode: 'broken' }));
+
+    expect(of('charge')).toHaveLength(1);
+    expect(failure.progress?.error?.type).toBe('ToolOutcomeUnknown');
+    expect(failure.message).toContain(
+      'threw an error that does not say the call did not happen (socket hang up)',
+    );
+  });
+});
+
+test("an ensemble's tool list can declare a tool not idempotent: its error is then an unknown outcome", async () => {
+  const m = marker();
+  h.fake.on(m, (req) =>
+    hasToolResult(req) ? { text: 'ok' } : { toolCalls: [{ name: 'shout', arguments: {} }] },
+  );
+  const step = (idempotent?: boolean) => ({
+    kind: 'agent' as const,
+    name: 'act',
+    dependsOn: [],
+    profile,
+    prompt: `${m} {{input}}`,
+    tools: [{ name: 'shout', ...(idempotent !== undefined && { idempotent }) }],
+    maxIterations: 3,
+  });
+  // Declared in the definition (YAML: `tools: [{ name: shout, idempotent: false }]`).
+  const runId = uniqueId('yaml-once');
+  await expect(h.baton.run({ name: 'once', steps: [step(false)] }, 'x', { runId })).rejects.toThrow(
+    /ToolOutcomeUnknown|may or may not have acted/,
+  );
+  expect((await h.baton.progress(runId)).error).toMatchObject({ step: 'act', type: 'ToolOutcomeUnknown' });
+  expect(of('shout')).toHaveLength(1);
+  // Without it, the error goes back to the model, as for any idempotent tool.
+  const ok = await h.baton.run({ name: 'default', steps: [step()] }, 'y');
+  expect(ok.output).toBe('ok');
+});
+
+test('a worker SIGKILLed during a non-idempotent call: the new worker does not call it again', async () => {
+  const recordFile = join(mkdtempSync(join(tmpdir(), 'baton-tools-')), 'charges.log');
+  const taskQueue = `tools-crash-${process.pid}-${Date.now()}`;
+  const env = { ...fakeEnv(h.fake), BATON_TASK_QUEUE: taskQueue, BATON_TEST_RECORD_FILE: recordFile };
+  const start = async () => {
+    const c = await startChildWorker(env, 'tools-worker-process.ts');
+    children.push(c);
+    return c;
+  };
+  const m = marker();
+  h.fake.on(m, (req) =>
+    hasToolResult(req) ? { text: 'Done.' } : { toolCalls: [{ name: 'charge', arguments: { cents: 500 } }] },
+  );
+  const first = await start();
+  const id = uniqueId('tools-crash');
+  const handle = await h.client.workflow.start('reactWorkflow', {
+    taskQueue,
+    workflowId: id,
+    args: [
+      {
+        input: `${m}: charge it`,
+        options: { heartbeatTimeout: '2s' },
+        agent: { name: 'agent', profile, tools: ['charge'], maxIterations: 3, toolTimeout: '1m' },
+      },
+    ],
+  });
+  for (let i = 0; i < 300 && !(existsSync(recordFile) && readFileSync(recordFile, 'utf8')); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  await killHard(first);
+  await start();
+
+  await expect(handle.result()).rejects.toThrow();
+  expect(readFileSync(recordFile, 'utf8').trim().split('\n')).toEqual([`${id}/agent#1 1`]);
+  const events = (await handle.fetchHistory()).events ?? [];
+  const failed = events.find((e) => e.workflowExecutionFailedEventAttributes)!;
+  const details = failed.workflowExecutionFailedEventAttributes!.failure!;
+  expect(details.applicationFailureInfo?.type).toBe('StepFailed');
+  expect(details.message).toContain(`tool 'charge' in step 'agent' may or may not have acted`);
+  expect(details.message).toContain(`Idempotency key: ${id}/agent#1`);
+  expect(h.fake.count(m)).toBe(1);
+});
