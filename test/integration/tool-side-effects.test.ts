@@ -74,6 +74,7 @@ const wire = createTool({
   requiresApproval: true,
   run: async ({ amount }, ctx) => {
     see('wire', amount, ctx);
+    if (amount === 0) throw new Error('nothing to wire');
     await hang(ctx);
     return 'wired';
   },
@@ -195,22 +196,41 @@ test('a non-idempotent tool whose attempt timed out after acting is not called a
   expect(started.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1, 1]); // callModel, callTool
 });
 
-test('an approved call runs at most one attempt that may have reached the world', async () => {
-  const m = marker();
-  const id = uniqueId('wire');
-  const handle = await h.start('reactWorkflow', oneCall(m, 'wire', { amount: 70 }), id);
+/** Start a ReAct run whose one call waits at a tool gate, and approve it. */
+async function approvedCall(m: string, tool: string, args: Record<string, unknown>, id: string) {
+  const handle = await h.start('reactWorkflow', oneCall(m, tool, args), id);
   let gate: string | undefined;
   for (let i = 0; i < 100 && !gate; i++) {
     gate = (await handle.query(pendingApprovalsQuery))[0]?.gate;
     if (!gate) await new Promise((r) => setTimeout(r, 100));
   }
   await h.baton.approve(id, { by: 'alice', gate: gate! });
+  return handle;
+}
+
+test('an approved call runs at most one attempt that may have reached the world', async () => {
+  const m = marker();
+  const id = uniqueId('wire');
+  const handle = await approvedCall(m, 'wire', { amount: 70 }, id);
   await expect(handle.result()).rejects.toThrow();
 
   expect(of('wire').map((s) => [s.key, s.attempt])).toEqual([[`${id}/agent#1`, 1]]);
   const p = await h.baton.progress(id);
   expect(p.error).toMatchObject({ step: 'agent', type: 'ToolOutcomeUnknown' });
   expect(p.error!.message).toContain(`Idempotency key: ${id}/agent#1`);
+});
+
+test('an approved call of an idempotent tool that throws: the model reads the error, the call is not made again', async () => {
+  const m = marker();
+  const id = uniqueId('wire-error');
+  const handle = await approvedCall(m, 'wire', { amount: 0 }, id);
+  const res = (await handle.result()) as { result: ReactResult };
+
+  expect(of('wire')).toHaveLength(1);
+  expect(res.result.toolCalls[0]).toMatchObject({
+    ok: false,
+    content: "Error: tool 'wire' failed: nothing to wire",
+  });
 });
 
 describe('clean errors of a non-idempotent tool (ToolNotRun)', () => {
@@ -279,6 +299,46 @@ test("an ensemble's tool list can declare a tool not idempotent: its error is th
   // Without it, the error goes back to the model, as for any idempotent tool.
   const ok = await h.baton.run({ name: 'default', steps: [step()] }, 'y');
   expect(ok.output).toBe('ok');
+});
+
+test('resolving ToolOutcomeUnknown: a retry is a new logical run with new keys; `completed` marks the step done instead', async () => {
+  const m = marker();
+  h.fake.on(m, (req) =>
+    hasToolResult(req) ? { text: 'ok' } : { toolCalls: [{ name: 'shout', arguments: {} }] },
+  );
+  h.fake.on('Report:', (req) => ({ text: `report of ${req.lastUserText}` }));
+  const def: EnsembleDefinition = {
+    name: 'resolve',
+    steps: [
+      {
+        kind: 'agent',
+        name: 'act',
+        dependsOn: [],
+        profile,
+        prompt: `${m} {{input}}`,
+        tools: [{ name: 'shout', idempotent: false }],
+        maxIterations: 3,
+      },
+      { kind: 'agent', name: 'report', dependsOn: ['act'], profile, prompt: 'Report: {{act}}' },
+    ],
+  };
+  const runId = uniqueId('resolve');
+  await expect(h.baton.run(def, 'x', { runId })).rejects.toThrow(/may or may not have acted/);
+
+  // Nothing happened (say): retry. The step runs again, its call with a key of the new run.
+  const again = await h.baton.retry(runId);
+  await expect(h.baton.result(again.runId)).rejects.toThrow(/may or may not have acted/);
+  expect(of('shout').map((s) => s.key)).toEqual([`${runId}/act#1`, `${again.runId}/act#1`]);
+
+  // It did happen: the operator marks the step done with what it did; the tool is not called.
+  const resolved = await h.baton.retry(again.runId, { completed: { act: 'shouted once (checked)' } });
+  const result = await h.baton.result(resolved.runId);
+  expect(result.output).toBe('report of Report: shouted once (checked)');
+  expect(of('shout')).toHaveLength(2);
+  expect(result.steps.find((s) => s.name === 'act')).toMatchObject({ status: 'completed', reused: true });
+  await expect(h.baton.retry(again.runId, { completed: { nope: 'x' } })).rejects.toThrow(
+    /cannot mark step 'nope' completed: run .* has no top-level step of that name; its steps are: act, report/,
+  );
 });
 
 test('a worker SIGKILLed during a non-idempotent call: the new worker does not call it again', async () => {
