@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { createTool, ToolNotRun, type ToolContext } from '../../src/activities/tools';
 import type { EnsembleDefinition, ModelProfile } from '../../src/types';
@@ -56,14 +57,16 @@ const flaky = createTool({
 const charge = createTool({
   name: 'charge',
   description: 'Charge a card (not idempotent).',
-  input: z.object({ mode: z.enum(['hang', 'busy-once', 'declined', 'broken']) }),
+  input: z.object({ mode: z.enum(['hang', 'busy-once', 'busy-always', 'declined', 'broken', 'app']) }),
   idempotent: false,
   run: async ({ mode }, ctx) => {
     see('charge', mode, ctx);
     if (mode === 'hang') await hang(ctx);
     if (mode === 'busy-once' && ctx.attempt === 1) throw new ToolNotRun('the bank is busy', { retry: true });
+    if (mode === 'busy-always') throw new ToolNotRun('the bank is down', { retry: true });
     if (mode === 'declined') throw new ToolNotRun('card declined');
     if (mode === 'broken') throw new Error('socket hang up');
+    if (mode === 'app') throw ApplicationFailure.retryable('gateway busy', 'Busy');
     return 'charged';
   },
 });
@@ -79,6 +82,15 @@ const wire = createTool({
     return 'wired';
   },
 });
+const busy = createTool({
+  name: 'busy',
+  description: 'Idempotent; always says it did not run and may be tried again.',
+  input: z.object({}),
+  run: (input, ctx) => {
+    see('busy', input, ctx);
+    throw new ToolNotRun('the index is rebuilding', { retry: true });
+  },
+});
 const shout = createTool({
   name: 'shout',
   description: 'Registered as idempotent; it throws.',
@@ -92,7 +104,7 @@ const shout = createTool({
 let h: PatternsHarness;
 const children: ChildProcess[] = [];
 beforeAll(async () => {
-  h = await startPatternsHarness({ tools: [stamp, flaky, charge, wire, shout] });
+  h = await startPatternsHarness({ tools: [stamp, flaky, charge, wire, shout, busy] });
 });
 afterAll(async () => {
   for (const c of children) await killHard(c);
@@ -167,6 +179,52 @@ test('keys stay distinct across continue-as-new: a looped agent makes 8 calls wi
   expect(keys.sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => `${runId}/rounds/act#${n}`).sort());
 });
 
+test('fan-out instances share a step name, yet each call has its own key', async () => {
+  const m = marker();
+  h.fake.on('List:', { text: '["a","b","c"]' });
+  h.fake.on(m, (req) =>
+    hasToolResult(req)
+      ? { text: 'ok' }
+      : { toolCalls: [{ id: 'call_1', name: 'stamp', arguments: { n: req.allText.length } }] },
+  );
+  const def: EnsembleDefinition = {
+    name: 'fan',
+    steps: [
+      { kind: 'agent', name: 'list', dependsOn: [], profile, prompt: 'List: {{input}}' },
+      {
+        kind: 'agent',
+        name: 'each',
+        dependsOn: ['list'],
+        fanOut: { from: 'list' },
+        profile,
+        prompt: `${m} {{item}}`,
+        tools: [{ name: 'stamp' }],
+        maxIterations: 3,
+      },
+    ],
+  };
+  const runId = uniqueId('keys-fan');
+  await h.baton.run(def, 'x', { runId });
+  expect(
+    of('stamp')
+      .map((s) => s.key)
+      .sort(),
+  ).toEqual([1, 2, 3].map((n) => `${runId}/each#${n}`));
+});
+
+test('an idempotent tool that keeps throwing ToolNotRun with retry: 3 attempts with one key, then the model reads why', async () => {
+  const m = marker();
+  const id = uniqueId('busy');
+  const res = await h.run<ReactResult>('reactWorkflow', oneCall(m, 'busy', {}), id);
+
+  expect(of('busy').map((s) => [s.key, s.attempt])).toEqual([1, 2, 3].map((n) => [`${id}/agent#1`, n]));
+  expect(res.result.toolCalls[0]).toMatchObject({
+    ok: false,
+    error: 'ToolFailed',
+    content: "Error: tool 'busy' failed: the index is rebuilding",
+  });
+});
+
 test('an idempotent tool whose first attempt times out is retried with the same key', async () => {
   const m = marker();
   const id = uniqueId('flaky');
@@ -188,6 +246,7 @@ test('a non-idempotent tool whose attempt timed out after acting is not called a
   expect(failure.progress?.error).toMatchObject({ step: 'agent', type: 'ToolOutcomeUnknown' });
   expect(failure.message).toContain(`tool 'charge' in step 'agent' may or may not have acted`);
   expect(failure.message).toContain(`Idempotency key: ${id}/agent#1`);
+  expect(failure.message).toContain('its attempt ended without an answer (');
   // The model was not asked again: the step stopped at the call.
   expect(h.fake.count(m)).toBe(1);
   // One activity attempt in history, and the run is closed: nothing can try it again.
@@ -246,6 +305,18 @@ describe('clean errors of a non-idempotent tool (ToolNotRun)', () => {
     expect(res.result.toolCalls[0]).toMatchObject({ name: 'charge', ok: true, content: 'charged' });
   });
 
+  test('with retry, every time: 3 attempts with one key, then the model reads why', async () => {
+    const m = marker();
+    const id = uniqueId('busy-always');
+    const res = await h.run<ReactResult>('reactWorkflow', oneCall(m, 'charge', { mode: 'busy-always' }), id);
+
+    expect(of('charge').map((s) => [s.key, s.attempt])).toEqual([1, 2, 3].map((n) => [`${id}/agent#1`, n]));
+    expect(res.result.toolCalls[0]).toMatchObject({
+      ok: false,
+      content: "Error: tool 'charge' failed: the bank is down",
+    });
+  });
+
   test('without retry: not tried again; the model reads why and the step goes on', async () => {
     const m = marker();
     const res = await h.run<ReactResult>('reactWorkflow', oneCall(m, 'charge', { mode: 'declined' }));
@@ -260,6 +331,17 @@ describe('clean errors of a non-idempotent tool (ToolNotRun)', () => {
     const second = h.fake.requests.filter((r) => r.allText.includes(m))[1]!;
     expect(second.messages.find((x) => x.role === 'tool')!.content).toBe(
       "Error: tool 'charge' failed: card declined",
+    );
+  });
+
+  test('an ApplicationFailure is not a clean error either: ToolOutcomeUnknown, not called again', async () => {
+    const m = marker();
+    const failure = await h.runFailing('reactWorkflow', oneCall(m, 'charge', { mode: 'app' }));
+
+    expect(of('charge')).toHaveLength(1);
+    expect(failure.progress?.error?.type).toBe('ToolOutcomeUnknown');
+    expect(failure.message).toContain(
+      'threw an error that does not say the call did not happen (gateway busy)',
     );
   });
 

@@ -12,6 +12,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   sleep,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type {
@@ -19,7 +20,6 @@ import type {
   ToolCallRequest,
   ToolCallResult,
   ToolDescription,
-  ToolErrorType,
   ToolNotRunErrorType,
   UnknownToolErrorType,
 } from '../../activities/tools';
@@ -30,7 +30,6 @@ import type { AgentContext } from './context';
 
 const UNKNOWN_TOOL: UnknownToolErrorType = 'UnknownTool';
 const TOOL_NOT_RUN: ToolNotRunErrorType = 'ToolNotRun';
-const TOOL_ERROR: ToolErrorType = 'ToolError';
 /** Failure type of a step whose non-idempotent (or approved) tool call may or may not have happened. */
 export const TOOL_OUTCOME_UNKNOWN = 'ToolOutcomeUnknown';
 /** Attempts of one tool call in all: Temporal's retries, or the workflow's own for calls made at most once. */
@@ -263,10 +262,11 @@ function outcomeUnknown(
   err: unknown,
 ): ApplicationFailure {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  const message = cause instanceof Error ? cause.message : String(cause);
   const why =
-    failureType(err) === TOOL_ERROR
-      ? `it threw an error that does not say the call did not happen (${(cause as Error).message})`
-      : `its attempt ended without an answer (${cause instanceof Error ? cause.message : String(cause)})`;
+    cause instanceof TimeoutFailure
+      ? `its attempt ended without an answer (${message})`
+      : `it threw an error that does not say the call did not happen (${message})`;
   return ApplicationFailure.create({
     type: TOOL_OUTCOME_UNKNOWN,
     nonRetryable: true,
