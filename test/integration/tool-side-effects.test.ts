@@ -13,9 +13,15 @@ import { createTool, ToolNotRun, type ToolContext } from '../../src/activities/t
 import type { EnsembleDefinition, ModelProfile } from '../../src/types';
 import { pendingApprovalsQuery } from '../../src/workflows/api';
 import type { ReactResult } from '../../src/workflows/patterns';
+import { fetchRunHistory, replayHistory } from '../../src/replay';
 import { killHard, startChildWorker } from '../support/child-worker';
 import { fakeEnv } from '../support/harness';
-import { startPatternsHarness, uniqueId, type PatternsHarness } from '../support/patterns-harness';
+import {
+  patternsBundle,
+  startPatternsHarness,
+  uniqueId,
+  type PatternsHarness,
+} from '../support/patterns-harness';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
 const retry = { initialInterval: '100ms', maximumInterval: '200ms', maximumAttempts: 2 };
@@ -303,6 +309,14 @@ describe('clean errors of a non-idempotent tool (ToolNotRun)', () => {
       [`${id}/agent#1`, 2],
     ]);
     expect(res.result.toolCalls[0]).toMatchObject({ name: 'charge', ok: true, content: 'charged' });
+    // The workflow's own retry (a patch marker and a timer in history) replays on the same code.
+    const history = await fetchRunHistory(h.baton.temporal, id);
+    const markers = (history.events ?? []).map((e) => e.markerRecordedEventAttributes?.markerName);
+    expect(markers).toContain('core_patch');
+    expect((history.events ?? []).some((e) => e.timerStartedEventAttributes)).toBe(true);
+    expect(await replayHistory(history, id, { workflowBundle: await patternsBundle() })).toMatchObject({
+      ok: true,
+    });
   });
 
   test('with retry, every time: 3 attempts with one key, then the model reads why', async () => {
