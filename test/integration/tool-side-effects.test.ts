@@ -253,6 +253,7 @@ test('a non-idempotent tool whose attempt timed out after acting is not called a
   expect(failure.message).toContain(`tool 'charge' in step 'agent' may or may not have acted`);
   expect(failure.message).toContain(`Idempotency key: ${id}/agent#1`);
   expect(failure.message).toContain('its attempt ended without an answer (');
+  expect(failure.message).toContain('It is not called again: it is not idempotent.');
   // The model was not asked again: the step stopped at the call.
   expect(h.fake.count(m)).toBe(1);
   // One activity attempt in history, and the run is closed: nothing can try it again.
@@ -283,6 +284,7 @@ test('an approved call runs at most one attempt that may have reached the world'
   const p = await h.baton.progress(id);
   expect(p.error).toMatchObject({ step: 'agent', type: 'ToolOutcomeUnknown' });
   expect(p.error!.message).toContain(`Idempotency key: ${id}/agent#1`);
+  expect(p.error!.message).toContain('It is not called again: its call was approved for one run.');
 });
 
 test('an approved call of an idempotent tool that throws: the model reads the error, the call is not made again', async () => {

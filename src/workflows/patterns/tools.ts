@@ -217,7 +217,8 @@ async function runToolCall(
         const notRun = notRunMessage(err);
         if (notRun === undefined) {
           if (isCancellation(err) || failureType(err) === UNKNOWN_TOOL) throw err;
-          throw outcomeUnknown(key, call.name, idempotencyKey, attempt, err);
+          const because = idempotent ? 'its call was approved for one run' : 'it is not idempotent';
+          throw outcomeUnknown(key, call.name, idempotencyKey, attempt, because, err);
         }
         if (attempt >= TOOL_ATTEMPTS) return notRunResult(call.name, notRun);
         await sleep(Math.min(1000 * 2 ** (attempt - 1), 30_000));
@@ -259,6 +260,7 @@ function outcomeUnknown(
   tool: string,
   idempotencyKey: string,
   attempt: number,
+  because: string,
   err: unknown,
 ): ApplicationFailure {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
@@ -271,9 +273,9 @@ function outcomeUnknown(
     type: TOOL_OUTCOME_UNKNOWN,
     nonRetryable: true,
     message:
-      `tool '${tool}' in step '${step}' may or may not have acted: ${why}. It is not called again, because ` +
-      `it is not idempotent or its call was approved once. Idempotency key: ${idempotencyKey}. Check the ` +
-      'outside system for that key, then retry or fork the run (docs/tools.md).',
+      `tool '${tool}' in step '${step}' may or may not have acted: ${why}. It is not called again: ` +
+      `${because}. Idempotency key: ${idempotencyKey}. Look that key up in the outside system, then ` +
+      'retry the run, or retry it with the step marked completed if the call did happen (docs/tools.md).',
     details: [{ tool, step, idempotencyKey, attempt }],
   });
 }
