@@ -274,6 +274,22 @@ async function approvedCall(m: string, tool: string, args: Record<string, unknow
   return handle;
 }
 
+test('a run cancelled during a non-idempotent call ends cancelled, not with ToolOutcomeUnknown', async () => {
+  const m = marker();
+  const id = uniqueId('charge-cancel');
+  const input = oneCall(m, 'charge', { mode: 'hang' });
+  const handle = await h.start(
+    'reactWorkflow',
+    { ...input, agent: { ...input.agent, toolTimeout: '1m' } },
+    id,
+  );
+  for (let i = 0; i < 100 && of('charge').length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  await handle.cancel();
+  await expect(handle.result()).rejects.toThrow();
+  expect((await handle.describe()).status.name).toBe('CANCELLED');
+  expect(of('charge')).toHaveLength(1);
+});
+
 test('an approved call runs at most one attempt that may have reached the world', async () => {
   const m = marker();
   const id = uniqueId('wire');

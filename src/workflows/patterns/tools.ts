@@ -7,6 +7,7 @@ import type { Duration as TemporalDuration } from '@temporalio/common';
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   isCancellation,
   patched,
   proxyActivities,
@@ -216,7 +217,10 @@ async function runToolCall(
       } catch (err) {
         const notRun = notRunMessage(err);
         if (notRun === undefined) {
-          if (isCancellation(err) || failureType(err) === UNKNOWN_TOOL) throw err;
+          // Only a cancellation this workflow asked for passes: a worker shutting down cancels
+          // its calls too, and such a call may have acted.
+          const cancelled = isCancellation(err) && CancellationScope.current().consideredCancelled;
+          if (cancelled || failureType(err) === UNKNOWN_TOOL) throw err;
           const because = idempotent ? 'its call was approved for one run' : 'it is not idempotent';
           throw outcomeUnknown(key, call.name, idempotencyKey, attempt, because, err);
         }
