@@ -106,6 +106,11 @@ export class InvalidRequestError extends Error {
 export interface RetryOptions {
   /** Id of the new run (default: `<runId>-retry-<time>`); reusing it returns that run. */
   runId?: string;
+  /**
+   * Top-level steps to count as completed with these outputs, not run again: for an operator who
+   * checked that a failed step's effect happened (a `ToolOutcomeUnknown`, see docs/tools.md).
+   */
+  completed?: Record<string, string>;
   /** A corrected definition (e.g. a changed profile); steps are matched by name. Default: the failed run's. */
   definition?: EnsembleDefinition;
   options?: RunOptions;
@@ -463,6 +468,13 @@ export class BatonClient {
     const definition = opts.definition ?? original.definition;
     const names = new Set(definition.steps.map((s) => s.name));
     const resume = await this.reusable(runId, (n) => names.has(n), { runId, kind: 'retry' });
+    for (const [step, output] of Object.entries(opts.completed ?? {})) {
+      if (!names.has(step))
+        throw new InvalidRequestError(
+          `cannot mark step '${step}' completed: run ${runId} has no top-level step of that name; its steps are: ${[...names].join(', ')}`,
+        );
+      resume.reuse[step] = output;
+    }
     return this.start(definition, original.input, {
       runId: opts.runId ?? `${runId}-retry-${Date.now().toString(36)}`,
       resume,

@@ -15,7 +15,7 @@ export { ApprovalRefusedError } from './client';
 export type { ForkOptions, RetryOptions, RunHandle, StartOptions } from './client';
 export { chain, fanOutJoin, type AgentSpec } from './define';
 export { createWorker, DEFAULT_TASK_QUEUE, type BatonWorkerOptions } from './worker';
-export { createTool, type ToolDefinition } from './activities/tools';
+export { createTool, ToolNotRun, type ToolContext, type ToolDefinition } from './activities/tools';
 export {
   EndpointPolicy,
   EndpointSettingsError,

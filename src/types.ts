@@ -141,6 +141,8 @@ export interface ToolRef {
   name: string;
   /** The agent pauses for a person's decision before this tool runs. */
   requiresApproval?: boolean;
+  /** `false`: never call it again after an attempt that may have reached the world (docs/tools.md). */
+  idempotent?: boolean;
 }
 
 interface StepCommon {

@@ -14,10 +14,45 @@ import type { ToolSpec } from '../types';
 export interface ToolContext {
   /** Aborted when the activity is cancelled or times out: pass it to every I/O call. */
   signal: AbortSignal;
-  /** Stable across retries of this call (`<workflowId>/<activityId>`): use it to make side effects idempotent. */
+  /**
+   * One logical call's key: the same on every attempt of this call (retries, a new worker after a
+   * crash) and different for every other call of the run, also after continue-as-new
+   * (`<runId>/<step>#<n>`, see docs/tools.md). Pass it to the outside system to make a side
+   * effect happen once.
+   */
   idempotencyKey: string;
   /** 1 on the first attempt of this call. */
   attempt: number;
+}
+
+/** Failure type of a call that reported it did not happen (see {@link ToolNotRun}). */
+export type ToolNotRunErrorType = 'ToolNotRun';
+const TOOL_NOT_RUN: ToolNotRunErrorType = 'ToolNotRun';
+/** Failure type of an error thrown by a non-idempotent tool that does not say whether the call happened. */
+export type ToolErrorType = 'ToolError';
+const TOOL_ERROR: ToolErrorType = 'ToolError';
+
+/**
+ * Throw this from a tool to say the call did not happen: nothing reached the outside world (the
+ * request was refused before it was sent, or the service answered that it did nothing). It is the
+ * one error a non-idempotent tool may be called again after. With `retry: true` the call is tried
+ * again, with the same key (3 attempts in all); otherwise, or once those are used up, the model
+ * reads the message as the call's failed result.
+ *
+ * @example if (res.status === 429) throw new ToolNotRun('the payment service is busy', { retry: true });
+ */
+export class ToolNotRun extends Error {
+  override name = TOOL_NOT_RUN;
+  readonly retry: boolean;
+  constructor(message: string, opts: { retry?: boolean } = {}) {
+    super(message);
+    this.retry = opts.retry === true;
+  }
+}
+
+// Matched by name too: a tools module may load its own copy of Baton.
+function isToolNotRun(err: unknown): err is ToolNotRun {
+  return err instanceof ToolNotRun || (err instanceof Error && err.name === TOOL_NOT_RUN);
 }
 
 /** A tool as registered on the worker. */
@@ -27,6 +62,13 @@ export interface ToolDefinition<I = any> {
   input: z.ZodType<I>;
   /** A person must approve each call before it runs. */
   requiresApproval?: boolean;
+  /**
+   * `false`: a second attempt could act twice in the world (a payment, an email). Such a call is
+   * never tried again after an attempt that may have reached the world (a timeout, a worker
+   * crash, an error other than {@link ToolNotRun}); the step fails with `ToolOutcomeUnknown`
+   * instead. Default `true`: failed attempts are retried with the same idempotency key.
+   */
+  idempotent?: boolean;
   /** Longer results are cut to this many characters before the model sees them (default 16,000): history stays small. */
   maxOutputChars?: number;
   run(input: I, ctx: ToolContext): Promise<unknown>;
@@ -35,6 +77,8 @@ export interface ToolDefinition<I = any> {
 /** A tool as the workflow offers it to a model, with what the registry knows of approvals. */
 export interface ToolDescription extends ToolSpec {
   requiresApproval: boolean;
+  /** Present (false) only for tools registered with `idempotent: false`. */
+  idempotent?: false;
 }
 
 /** One tool call, as the workflow asks for it. */
@@ -43,6 +87,12 @@ export interface ToolCallRequest {
   arguments: Record<string, unknown>;
   /** Tools this agent may call; a name outside it is refused (as an observation). Omit to allow all. */
   allowed?: string[];
+  /** The call's key, computed by the workflow (the same on every attempt); older runs omit it. */
+  idempotencyKey?: string;
+  /** The attempt of this logical call when the workflow retries it itself (non-idempotent tools). */
+  attempt?: number;
+  /** `false` when the agent's tool list says so (the worker's own flag counts too). */
+  idempotent?: boolean;
 }
 
 /** Why a call produced no result; the model reads `content` either way. */
@@ -80,6 +130,7 @@ export function createTool<S extends z.ZodType>(def: {
   description: string;
   input: S;
   requiresApproval?: boolean;
+  idempotent?: boolean;
   maxOutputChars?: number;
   run: (input: z.output<S>, ctx: ToolContext) => unknown;
 }): ToolDefinition<z.output<S>> {
@@ -154,6 +205,7 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
         description: t.description,
         parameters: toolParameters(t.input),
         requiresApproval: t.requiresApproval === true,
+        ...(t.idempotent === false && { idempotent: false as const }),
       }));
     },
 
@@ -161,6 +213,9 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
      * Run one tool call. Arguments that fail the tool's schema, a tool outside `allowed`, and an
      * error the tool throws all come back as observations (`ok: false`) for the model to read. An
      * ApplicationFailure thrown by the tool is passed on, so a tool can ask Temporal for a retry.
+     * A {@link ToolNotRun} with `retry` fails the attempt as a retryable `ToolNotRun`; any other
+     * error of a non-idempotent tool fails it as a non-retryable `ToolError`, which the workflow
+     * reads as an outcome it cannot know.
      */
     async callTool(req: ToolCallRequest): Promise<ToolCallResult> {
       const tool = lookup(req.name);
@@ -185,14 +240,23 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
       try {
         const value = await tool.run(parsed.data, {
           signal: ctx.cancellationSignal,
-          idempotencyKey: `${ctx.info.workflowExecution?.workflowId ?? 'standalone'}/${ctx.info.activityId}`,
-          attempt: ctx.info.attempt,
+          // Runs started before keys were computed in the workflow: the activity's own id.
+          idempotencyKey:
+            req.idempotencyKey ??
+            `${ctx.info.workflowExecution?.workflowId ?? 'standalone'}/${ctx.info.activityId}`,
+          attempt: req.attempt ?? ctx.info.attempt,
         });
         return { ok: true, content: observationText(value, tool.maxOutputChars) };
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
         if (err instanceof ApplicationFailure || err instanceof CancelledFailure) throw err;
         const message = err instanceof Error ? err.message : String(err);
+        if (isToolNotRun(err)) {
+          if (err.retry)
+            throw ApplicationFailure.create({ type: TOOL_NOT_RUN, message, nonRetryable: false });
+        } else if (req.idempotent === false || tool.idempotent === false) {
+          throw ApplicationFailure.create({ type: TOOL_ERROR, message, nonRetryable: true });
+        }
         return { ok: false, error: 'ToolFailed', content: `Error: tool '${req.name}' failed: ${message}` };
       } finally {
         stopHeartbeat();

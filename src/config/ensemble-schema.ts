@@ -139,9 +139,13 @@ const retryShape = {
 };
 const retrySchema = z.object(retryShape).strict();
 
-const toolShape = { name: toolName, requires_approval: z.boolean().optional() };
+const toolShape = {
+  name: toolName,
+  requires_approval: z.boolean().optional(),
+  idempotent: z.boolean().optional(),
+};
 const toolSchema = z.union([toolName, z.object(toolShape).strict()], {
-  error: 'expected a tool name, or { name, requires_approval }',
+  error: 'expected a tool name, or { name, requires_approval, idempotent }',
 });
 
 const fanOutShape = { max_concurrency: z.number().int().min(1).max(10_000).optional() };

@@ -539,6 +539,7 @@ function resolveAgent(a: AgentConfig, ctx: ResolveContext): AgentStep {
         : {
             name: t.name,
             ...(t.requires_approval !== undefined && { requiresApproval: t.requires_approval }),
+            ...(t.idempotent !== undefined && { idempotent: t.idempotent }),
           },
     );
   }

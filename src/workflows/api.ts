@@ -54,6 +54,8 @@ export interface ResumeState {
     costUsd: number;
     roles?: Record<string, RoleUsage>;
     decisions?: ApprovalDecision[];
+    /** Tool calls made so far per step, so a continuation's idempotency keys go on from there. */
+    toolCalls?: Record<string, number>;
   };
   /** Loops that pick up where they stopped: the next iteration and the last body output. */
   loops?: Record<string, { iteration: number; previous?: string }>;

@@ -116,6 +116,18 @@ export class RunState {
     });
   }
 
+  /**
+   * The next ordinal of a tool call in a step, from 1; counted over the whole logical run (it
+   * carries over continue-as-new), so with the run id and the step it makes each call's
+   * idempotency key. Kept apart from `toolCalls` in progress, which a retry's reused steps show.
+   */
+  nextToolCall(step: string): number {
+    const n = (this.toolOrdinals.get(step) ?? 0) + 1;
+    this.toolOrdinals.set(step, n);
+    return n;
+  }
+  private readonly toolOrdinals = new Map<string, number>();
+
   /** Count a tool call against its step. */
   recordTool(name: string): void {
     const s = this.step(name);
@@ -363,6 +375,7 @@ export class RunState {
       for (const [role, r] of Object.entries(c.roles ?? {}))
         this.roles.set(role, { ...r, usage: { ...r.usage } });
       for (const d of c.decisions ?? []) this.recordDecision(d);
+      for (const [step, n] of Object.entries(c.toolCalls ?? {})) this.toolOrdinals.set(step, n);
     }
   }
 
@@ -391,6 +404,7 @@ export class RunState {
         costUsd: snap.costUsd,
         ...(snap.roles && { roles: snap.roles }),
         ...(snap.decisions && { decisions: snap.decisions }),
+        ...(this.toolOrdinals.size > 0 && { toolCalls: Object.fromEntries(this.toolOrdinals) }),
       },
       ...(loops && { loops }),
       parent,

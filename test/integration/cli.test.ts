@@ -396,6 +396,38 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/has no step 'nope'; its steps are: lint, summary/);
   });
+
+  test('retry --completed counts a step as done with the given output: it is not run again', async () => {
+    fake.on('lint this', { text: 'LINT' });
+    fake.on('summarise', { status: 500, message: 'down' });
+    const file = ensemble(
+      'marked-done',
+      reviewYaml.replace('prompt: "summarise', 'retry: { max_attempts: 1 }\n    prompt: "summarise'),
+    );
+    const failed = await baton(['run', file, 'x', '--no-local-worker', '--task-queue', queue, '-o', 'json'], {
+      env: { BATON_TASK_QUEUE: queue },
+    });
+    expect(failed.code).toBe(1);
+    const runId = JSON.parse(failed.stdout).runId as string;
+
+    fake.reset();
+    const retried = await baton(
+      ['retry', runId, '--completed', 'summary=Checked by hand: done', '--follow'],
+      {
+        env: { BATON_TASK_QUEUE: queue },
+      },
+    );
+    expect(retried.code).toBe(0);
+    const status = JSON.parse((await baton(['status', retried.stdout.trim(), '-o', 'json'])).stdout);
+    expect(status.output).toBe('Checked by hand: done');
+    expect(fake.count()).toBe(0);
+
+    const bad = await baton(['retry', runId, '--completed', 'summary']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain(
+      "expected <step>=<output>, e.g. --completed pay='Paid once (checked)'; got 'summary'",
+    );
+  });
 });
 
 test('--tools registers a module of tools on the local worker and checks tool names', async () => {

@@ -51,7 +51,7 @@ const KNOWN_KEYS = new Set(
   (
     'name description default_profile budget output profiles agents steps kind model_profile provider model base_url api_key_env ' +
     'pricing temperature max_tokens system_prompt prompt depends_on when fan_out timeout retry tools max_iterations output_schema ' +
-    'present deadline on_timeout escalation_deadline until body max_attempts initial_interval backoff max_interval requires_approval ' +
+    'present deadline on_timeout escalation_deadline until body max_attempts initial_interval backoff max_interval requires_approval idempotent ' +
     'max_concurrency ref equals not_equals contains truthy falsy max_cost_usd input_per_mtok output_per_mtok cached_input_per_mtok'
   ).split(' '),
 );
@@ -143,6 +143,7 @@ const typedFields: Array<[string, (rng: Rng) => unknown]> = [
         [{}],
         [{ name: 'has space' }],
         [{ name: 'search', requires_approval: 'yes' }],
+        [{ name: 'search', idempotent: 'no' }],
         {},
       ]),
   ],

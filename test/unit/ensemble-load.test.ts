@@ -484,6 +484,25 @@ describe('refusals name file, line and field path', () => {
     );
   });
 
+  it('tools declare themselves not idempotent; a non-boolean is refused where it stands', () => {
+    const text = yaml(
+      'name: x',
+      'agents:',
+      ...agent('a', 'tools: [search, { name: pay, idempotent: false }]'),
+    );
+    const def = loadEnsembleText(text, 'e.yaml', NO_CONFIG);
+    expect((def.steps[0] as AgentStep).tools).toEqual([
+      { name: 'search' },
+      { name: 'pay', idempotent: false },
+    ]);
+    expectIssue(
+      refusal(yaml('name: x', 'agents:', ...agent('a', "tools: [{ name: pay, idempotent: 'no' }]"))),
+      'agents[0].tools[0].idempotent',
+      5,
+      "expected true or false, got 'no'",
+    );
+  });
+
   it('fan_out without exactly one depends_on', () => {
     const error = refusal(
       yaml(

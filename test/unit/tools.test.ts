@@ -6,6 +6,7 @@ import {
   createToolActivities,
   observationText,
   toolParameters,
+  ToolNotRun,
   type ToolCallResult,
 } from '../../src/activities/tools';
 
@@ -49,7 +50,20 @@ const echo = createTool({
   },
 });
 
-const acts = createToolActivities([add, boom, retryMe, gated, echo]);
+const pay = createTool({
+  name: 'pay',
+  description: 'Pay an invoice (not idempotent).',
+  input: z.object({ how: z.enum(['ok', 'busy', 'declined', 'broken']) }),
+  idempotent: false,
+  run: ({ how }) => {
+    if (how === 'busy') throw new ToolNotRun('the bank is busy', { retry: true });
+    if (how === 'declined') throw new ToolNotRun('card declined');
+    if (how === 'broken') throw new Error('socket hang up');
+    return 'paid';
+  },
+});
+
+const acts = createToolActivities([add, boom, retryMe, gated, echo, pay]);
 const env = () => new MockActivityEnvironment({ activityId: '7', attempt: 2 });
 
 test('a valid call returns the tool result as the observation', async () => {
@@ -66,6 +80,41 @@ test('objects come back as JSON; the tool gets the parsed input (defaults applie
     attempt: 2,
     aborted: false,
   });
+});
+
+test('the key the workflow computed reaches the tool, with its own attempt number', async () => {
+  seen.length = 0;
+  await env().run(acts.callTool, { name: 'echo', arguments: {}, idempotencyKey: 'run-1/step#3', attempt: 2 });
+  expect(seen[0]).toMatchObject({ key: 'run-1/step#3', attempt: 2 });
+});
+
+test('ToolNotRun: with retry a retryable ToolNotRun failure, without it an observation', async () => {
+  await expect(env().run(acts.callTool, { name: 'pay', arguments: { how: 'busy' } })).rejects.toMatchObject({
+    type: 'ToolNotRun',
+    nonRetryable: false,
+    message: 'the bank is busy',
+  });
+  expect(await env().run(acts.callTool, { name: 'pay', arguments: { how: 'declined' } })).toEqual({
+    ok: false,
+    error: 'ToolFailed',
+    content: "Error: tool 'pay' failed: card declined",
+  });
+});
+
+test('any other error of a non-idempotent tool is a non-retryable ToolError (its outcome is unknown)', async () => {
+  await expect(env().run(acts.callTool, { name: 'pay', arguments: { how: 'broken' } })).rejects.toMatchObject(
+    {
+      type: 'ToolError',
+      nonRetryable: true,
+      message: 'socket hang up',
+    },
+  );
+  // The agent's tool list may say so for a tool the worker registers as idempotent.
+  await expect(
+    env().run(acts.callTool, { name: 'boom', arguments: {}, idempotent: false }),
+  ).rejects.toMatchObject({ type: 'ToolError', nonRetryable: true });
+  const [p] = await acts.describeTools(['pay']);
+  expect(p).toMatchObject({ name: 'pay', idempotent: false });
 });
 
 test('arguments that fail the zod schema come back as an observation naming the field, the tool does not run', async () => {
@@ -108,7 +157,7 @@ test('an unknown tool is a non-retryable UnknownTool naming the registered tools
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect(err).toMatchObject({ type: 'UnknownTool', nonRetryable: true });
   expect((err as Error).message).toContain(
-    "unknown tool 'nope' (this worker registers: add, boom, echo, retry_me, send_email)",
+    "unknown tool 'nope' (this worker registers: add, boom, echo, pay, retry_me, send_email)",
   );
   await expect(acts.describeTools(['add', 'nope'])).rejects.toMatchObject({ type: 'UnknownTool' });
 });
@@ -132,6 +181,7 @@ test('describeTools gives JSON Schemas from zod and the approval flag', async ()
     'retry_me',
     'send_email',
     'echo',
+    'pay',
   ]);
   // Input side: a field with a default is optional for the model.
   expect((toolParameters(echo.input).required as string[] | undefined) ?? []).not.toContain('text');

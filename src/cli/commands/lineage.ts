@@ -1,5 +1,5 @@
 /** `baton replay | retry | fork`: check workflow code against recorded runs, and finish or branch runs. */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fetchRunHistory, historyJSON, readHistoryFile, replayHistory } from '../../replay';
@@ -96,7 +96,13 @@ export function registerLineageCommands(program: Command): void {
     .option('--ensemble <file>', 'a corrected ensemble (e.g. a changed profile); steps are matched by name')
     .option('--run-id <id>', 'id of the new run (retrying with the same id returns that run)')
     .option('--follow', 'follow the new run to its end (needs a worker on the task queue)')
-    .action(async (runId: string, o: { ensemble?: string; runId?: string; follow?: boolean }) => {
+    .option(
+      '--completed <step=output>',
+      'count a top-level step as completed with this output, not run again (an operator who checked its effect happened; repeatable)',
+      collectCompleted,
+      {},
+    )
+    .action(async (runId: string, o: RetryFlags) => {
       const definition = o.ensemble ? loadEnsemble(o.ensemble) : undefined;
       const baton = await connectExisting();
       let handle: RunHandle;
@@ -104,6 +110,7 @@ export function registerLineageCommands(program: Command): void {
         handle = await baton.retry(runId, {
           ...(definition && { definition }),
           ...(o.runId && { runId: o.runId }),
+          ...(Object.keys(o.completed).length > 0 && { completed: o.completed }),
         });
       } finally {
         await baton.close();
@@ -163,4 +170,21 @@ export function registerLineageCommands(program: Command): void {
         await announce(handle, 'fork', runId, Boolean(o.follow));
       },
     );
+}
+
+interface RetryFlags {
+  ensemble?: string;
+  runId?: string;
+  follow?: boolean;
+  completed: Record<string, string>;
+}
+
+/** `--completed step=output`, repeatable, into `{ step: output }`. */
+function collectCompleted(value: string, into: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0)
+    throw new InvalidArgumentError(
+      `expected <step>=<output>, e.g. --completed pay='Paid once (checked)'; got '${value}'`,
+    );
+  return { ...into, [value.slice(0, eq)]: value.slice(eq + 1) };
 }

@@ -79,7 +79,14 @@ export {
   type ReactOptions,
   type ReactResult,
 } from './react-agent';
-export { loadTools, executeToolCall, toolRefs, type ToolCallRecord, type ToolSet } from './tools';
+export {
+  loadTools,
+  executeToolCall,
+  toolRefs,
+  TOOL_OUTCOME_UNKNOWN,
+  type ToolCallRecord,
+  type ToolSet,
+} from './tools';
 export {
   planAndExecute,
   parsePlan,

@@ -4,11 +4,24 @@
  * activity per call. A refused, rejected or failed call becomes an observation for the model.
  */
 import type { Duration as TemporalDuration } from '@temporalio/common';
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  sleep,
+  TimeoutFailure,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type {
   ToolActivities,
+  ToolCallRequest,
   ToolCallResult,
   ToolDescription,
+  ToolNotRunErrorType,
   UnknownToolErrorType,
 } from '../../activities/tools';
 import type { Duration, ToolRef, ToolSpec } from '../../types';
@@ -17,6 +30,13 @@ import { rejectionMessage, requestApproval, shorten } from '../approval';
 import type { AgentContext } from './context';
 
 const UNKNOWN_TOOL: UnknownToolErrorType = 'UnknownTool';
+const TOOL_NOT_RUN: ToolNotRunErrorType = 'ToolNotRun';
+/** Failure type of a step whose non-idempotent (or approved) tool call may or may not have happened. */
+export const TOOL_OUTCOME_UNKNOWN = 'ToolOutcomeUnknown';
+/** Attempts of one tool call in all: Temporal's retries, or the workflow's own for calls made at most once. */
+const TOOL_ATTEMPTS = 3;
+// Runs that reached a call made at most once before this code: Temporal retried every attempt.
+const AT_MOST_ONCE_PATCH = 'baton-tool-call-at-most-once';
 
 // Reading schemas is a quick lookup in the worker's memory: a local activity, no task queue trip.
 const registry = proxyLocalActivities<ToolActivities>({
@@ -32,6 +52,8 @@ export interface ToolSet {
   allowed: string[];
   /** Tools that wait for a person's approval before each call. */
   gated: Set<string>;
+  /** Tools declared `idempotent: false` (by the agent's tool list or the worker's registry). */
+  nonIdempotent?: Set<string>;
   /** JSON Schemas by name (for mapping a plan's text input onto a tool's arguments). */
   byName: Map<string, ToolSpec>;
 }
@@ -53,11 +75,13 @@ export async function loadTools(tools: Array<string | ToolRef> | undefined): Pro
   const described: ToolDescription[] = allowed.length ? await registry.describeTools(allowed) : [];
   const gated = new Set<string>();
   for (const r of refs) if (r.requiresApproval) gated.add(r.name);
-  const specs = described.map(({ requiresApproval, ...spec }) => {
+  const nonIdempotent = new Set(refs.filter((r) => r.idempotent === false).map((r) => r.name));
+  const specs = described.map(({ requiresApproval, idempotent, ...spec }) => {
     if (requiresApproval) gated.add(spec.name);
+    if (idempotent === false) nonIdempotent.add(spec.name);
     return spec;
   });
-  return { specs, allowed, gated, byName: new Map(specs.map((s) => [s.name, s])) };
+  return { specs, allowed, gated, nonIdempotent, byName: new Map(specs.map((s) => [s.name, s])) };
 }
 
 /** How long a gated tool call waits for a person, and what happens when nobody decides. */
@@ -138,19 +162,7 @@ export async function executeToolCall(
     }
     args = d.editedArguments ?? args;
   }
-  const acts = proxyActivities<ToolActivities>({
-    startToCloseTimeout: (settings.timeout ?? '2 minutes') as TemporalDuration,
-    heartbeatTimeout: (ctx.options?.heartbeatTimeout ?? '30 seconds') as TemporalDuration,
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '30 seconds',
-      maximumAttempts: 3,
-      nonRetryableErrorTypes: [UNKNOWN_TOOL],
-    },
-    summary: `${key}: ${call.name}`,
-  });
-  const r: ToolCallResult = await acts.callTool({ name: call.name, arguments: args, allowed: tools.allowed });
+  const r = await runToolCall(ctx, key, tools, { name: call.name, arguments: args }, settings);
   ctx.state.recordTool(key);
   return {
     name: call.name,
@@ -159,4 +171,115 @@ export async function executeToolCall(
     ...(r.error && { error: r.error }),
     content: r.content,
   };
+}
+
+/**
+ * One tool call as activities, with its idempotency key: `<runId>/<step>#<n>`, n counting the
+ * step's tool calls over the whole logical run (it carries over continue-as-new). The key is
+ * computed here, so every attempt sees the same one. An idempotent tool is retried by Temporal.
+ * A call made at most once (a tool declared `idempotent: false`, or an approved call) gets one
+ * attempt; it is tried again only after a failure that proves nothing happened (`ToolNotRun`),
+ * and anything else that may have reached the world (a timeout, a lost worker, another error)
+ * fails the step with non-retryable `ToolOutcomeUnknown`.
+ */
+async function runToolCall(
+  ctx: AgentContext,
+  key: string,
+  tools: ToolSet,
+  call: { name: string; arguments: Record<string, unknown> },
+  settings: ToolCallSettings,
+): Promise<ToolCallResult> {
+  const idempotencyKey = `${workflowInfo().workflowId}/${key}#${ctx.state.nextToolCall(key)}`;
+  const idempotent = !tools.nonIdempotent?.has(call.name);
+  const req: ToolCallRequest = {
+    name: call.name,
+    arguments: call.arguments,
+    allowed: tools.allowed,
+    idempotencyKey,
+    ...(!idempotent && { idempotent: false }),
+  };
+  const options = {
+    startToCloseTimeout: (settings.timeout ?? '2 minutes') as TemporalDuration,
+    heartbeatTimeout: (ctx.options?.heartbeatTimeout ?? '30 seconds') as TemporalDuration,
+    summary: `${key}: ${call.name}`,
+  };
+  const backoff = {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+  } as const;
+  const once = !idempotent || tools.gated.has(call.name);
+  if (once && patched(AT_MOST_ONCE_PATCH)) {
+    const acts = proxyActivities<ToolActivities>({ ...options, retry: { maximumAttempts: 1 } });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await acts.callTool({ ...req, attempt });
+      } catch (err) {
+        const notRun = notRunMessage(err);
+        if (notRun === undefined) {
+          // Only a cancellation this workflow asked for passes: a worker shutting down cancels
+          // its calls too, and such a call may have acted.
+          const cancelled = isCancellation(err) && CancellationScope.current().consideredCancelled;
+          if (cancelled || failureType(err) === UNKNOWN_TOOL) throw err;
+          const because = idempotent ? 'its call was approved for one run' : 'it is not idempotent';
+          throw outcomeUnknown(key, call.name, idempotencyKey, attempt, because, err);
+        }
+        if (attempt >= TOOL_ATTEMPTS) return notRunResult(call.name, notRun);
+        await sleep(Math.min(1000 * 2 ** (attempt - 1), 30_000));
+      }
+    }
+  }
+  const acts = proxyActivities<ToolActivities>({
+    ...options,
+    retry: { ...backoff, maximumAttempts: TOOL_ATTEMPTS, nonRetryableErrorTypes: [UNKNOWN_TOOL] },
+  });
+  try {
+    return await acts.callTool(req);
+  } catch (err) {
+    // A tool that kept saying it did not run: the model reads why, as for any tool error.
+    const notRun = notRunMessage(err);
+    if (notRun !== undefined) return notRunResult(call.name, notRun);
+    throw err;
+  }
+}
+
+/** The failure type an activity failed with. */
+function failureType(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+/** The tool's message when the attempt failed with `ToolNotRun` (nothing happened). */
+function notRunMessage(err: unknown): string | undefined {
+  return failureType(err) === TOOL_NOT_RUN ? (err as ActivityFailure).cause!.message : undefined;
+}
+
+function notRunResult(name: string, message: string): ToolCallResult {
+  return { ok: false, error: 'ToolFailed', content: `Error: tool '${name}' failed: ${message}` };
+}
+
+/** The step's failure when a call made at most once may or may not have happened. */
+function outcomeUnknown(
+  step: string,
+  tool: string,
+  idempotencyKey: string,
+  attempt: number,
+  because: string,
+  err: unknown,
+): ApplicationFailure {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const why =
+    cause instanceof TimeoutFailure
+      ? `its attempt ended without an answer (${message})`
+      : `it threw an error that does not say the call did not happen (${message})`;
+  return ApplicationFailure.create({
+    type: TOOL_OUTCOME_UNKNOWN,
+    nonRetryable: true,
+    message:
+      `tool '${tool}' in step '${step}' may or may not have acted: ${why}. It is not called again: ` +
+      `${because}. Idempotency key: ${idempotencyKey}. Look that key up in the outside system, then ` +
+      'retry the run, or retry it with the step marked completed if the call did happen (docs/tools.md).',
+    details: [{ tool, step, idempotencyKey, attempt }],
+  });
 }
