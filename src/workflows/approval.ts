@@ -193,7 +193,7 @@ export async function runApprovalStep(
   step: ApprovalStep,
   scope: TemplateScope,
 ): Promise<string> {
-  const draft = renderTemplate(step.present, scope);
+  const draft = approvalDraft(step, scope);
   state.setStatus(key, 'waiting');
   const d = await requestApproval(state, {
     gate: key,
@@ -213,6 +213,11 @@ export async function runApprovalStep(
     message: rejectionMessage(d),
     details: [d],
   });
+}
+
+/** What an approval step shows: its `present` template, rendered. */
+export function approvalDraft(step: Pick<ApprovalStep, 'present'>, scope: TemplateScope): string {
+  return renderTemplate(step.present, scope);
 }
 
 /** `rejected by alice: too risky`, or `rejected by its deadline: no decision within 2h; on_timeout: reject`. */
@@ -314,7 +319,7 @@ function publish(state: RunState): void {
   const n = state.gates.size;
   const summaries =
     n > 0 && n <= PENDING_APPROVALS_MEMO_MAX
-      ? state.gates.pending().map(({ draft: _d, tool: _t, digest: _g, ...rest }) => rest)
+      ? state.gates.pending().map(({ draft: _d, tool: _t, ...rest }) => rest)
       : null;
   const info = workflowInfo();
   upsertMemo({
@@ -335,7 +340,9 @@ function publish(state: RunState): void {
 /** How runs published their gates before the bounded form: every change, the whole list. */
 function publishWholeList(state: RunState): void {
   const pending = state.gates.pending();
-  const summaries: PendingApprovalSummary[] = pending.map(({ draft: _d, tool: _t, digest: _g, ...rest }) => rest);
+  const summaries: PendingApprovalSummary[] = pending.map(
+    ({ draft: _d, tool: _t, digest: _g, ...rest }) => rest,
+  );
   upsertMemo({ [PENDING_APPROVALS_MEMO]: summaries.length ? summaries : null });
   if (workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.ensemble) !== undefined) {
     upsertSearchAttributes([

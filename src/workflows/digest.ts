@@ -91,7 +91,8 @@ export function sha256Hex(text: string): string {
 /** JSON with object keys sorted at every level, so equal values give equal text. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  if (Array.isArray(value))
+    return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj)
     .filter((k) => obj[k] !== undefined)
@@ -116,6 +117,7 @@ export function gateDigest(shown: {
   if (shown.kind === 'draft' && shown.draft !== undefined) text = shown.draft;
   else if (shown.kind === 'tool' && shown.tool)
     text = canonicalJson({ name: shown.tool.name, arguments: shown.tool.arguments });
-  else text = canonicalJson({ kind: shown.kind, summary: shown.summary, draft: shown.draft, tool: shown.tool });
+  else
+    text = canonicalJson({ kind: shown.kind, summary: shown.summary, draft: shown.draft, tool: shown.tool });
   return `sha256:${sha256Hex(text)}`;
 }

@@ -78,6 +78,8 @@ export class RunState {
     s.status = 'running';
     delete s.error;
     delete s.reason;
+    // An approval step of the parent run whose gate opens again (it shows something else now).
+    delete s.reused;
   }
 
   setStatus(name: string, status: StepProgress['status']): void {

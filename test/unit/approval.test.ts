@@ -279,9 +279,9 @@ describe('digests: a decision binds to what was shown', () => {
     expect(t!.digest).toBe(
       gateDigest({ kind: 'tool', tool: { name: 'send_email', arguments: { to: 'a@b.c' } } }),
     );
-    expect(
-      gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { a: 1, b: { c: 2, d: 3 } } } }),
-    ).toBe(gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { b: { d: 3, c: 2 }, a: 1 } } }));
+    expect(gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { a: 1, b: { c: 2, d: 3 } } } })).toBe(
+      gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { b: { d: 3, c: 2 }, a: 1 } } }),
+    );
     expect(gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { a: 1 } } })).not.toBe(
       gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { a: 2 } } }),
     );
@@ -345,7 +345,9 @@ describe('release: a failed run decides nothing more', () => {
     ]);
     const r = refusal(s, { gate: 'ship', outcome: 'approved', by: 'alice' });
     expect(r.type).toBe(DECISION_REFUSED.runFailed);
-    expect(r.message).toMatch(/the run has failed \(step 'check' failed\); gate 'ship' was released without a decision/);
+    expect(r.message).toMatch(
+      /the run has failed \(step 'check' failed\); gate 'ship' was released without a decision/,
+    );
     expect(() => s.gates.open(gate({ gate: 'later' }))).toThrow(/the run has failed/);
     // A second release changes nothing.
     s.halt('other', NOW);
@@ -357,7 +359,15 @@ describe('sha256', () => {
   test('matches Node crypto on ASCII, multi-byte text, surrogate pairs and block boundaries', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { createHash } = require('node:crypto') as typeof import('node:crypto');
-    const texts = ['', 'abc', 'é ü 中文 🎉', 'x'.repeat(55), 'y'.repeat(56), 'z'.repeat(64), 'w'.repeat(1000)];
+    const texts = [
+      '',
+      'abc',
+      'é ü 中文 🎉',
+      'x'.repeat(55),
+      'y'.repeat(56),
+      'z'.repeat(64),
+      'w'.repeat(1000),
+    ];
     for (const t of texts) expect(sha256Hex(t)).toBe(createHash('sha256').update(t, 'utf8').digest('hex'));
   });
 });

@@ -102,6 +102,8 @@ export async function executeToolCall(
   settings: ToolCallSettings = {},
 ): Promise<ToolCallRecord> {
   let args = call.arguments;
+  // Once the run has failed, no tool call starts and no gate opens (RunStopped).
+  ctx.state.gates.assertRunning(`step '${key}' did not call '${call.name}'`);
   if (!tools.allowed.includes(call.name)) {
     const allowed = tools.allowed.length ? tools.allowed.join(', ') : 'none';
     return {
@@ -138,6 +140,7 @@ export async function executeToolCall(
     }
     args = d.editedArguments ?? args;
   }
+  ctx.state.gates.assertRunning(`step '${key}' did not call '${call.name}'`);
   const acts = proxyActivities<ToolActivities>({
     startToCloseTimeout: (settings.timeout ?? '2 minutes') as TemporalDuration,
     heartbeatTimeout: (ctx.options?.heartbeatTimeout ?? '30 seconds') as TemporalDuration,
