@@ -181,8 +181,11 @@ describe('deciding by Update', () => {
       by: 'alice',
       comment: 'ship it',
       decidedAt: expect.any(String),
+      // What alice was shown: the client read the gate's digest and sent it with the decision.
+      digest: pending.digest,
       via: 'update',
     });
+    expect(pending.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(Date.parse(d.decidedAt)).toBeGreaterThanOrEqual(Date.parse(decidedAt));
 
     const result = await baton.result(runId);

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { BATON_SEARCH_ATTRIBUTES } from '../../src/server/search-attributes';
-import { DECISION_REFUSED, SEARCH_ATTRIBUTES, type PendingApproval } from '../../src/workflows/api';
+import { DECISION_REFUSED, SEARCH_ATTRIBUTES } from '../../src/workflows/api';
 import { durationMs, rejectionMessage, shorten } from '../../src/workflows/approval';
 import { gateDigest, sha256Hex } from '../../src/workflows/digest';
 import type { GateToOpen } from '../../src/workflows/gates';
@@ -357,7 +357,6 @@ describe('release: a failed run decides nothing more', () => {
 
 describe('sha256', () => {
   test('matches Node crypto on ASCII, multi-byte text, surrogate pairs and block boundaries', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { createHash } = require('node:crypto') as typeof import('node:crypto');
     const texts = [
       '',

@@ -5,7 +5,7 @@ import { ApprovalRefusedError, type ApprovalDecision, type PendingApprovalListin
 import type { PendingApproval, RunProgress } from '../../workflows/api';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
-import { out, outputOption as formatOption, preview, type Output } from '../output';
+import { err, out, outputOption as formatOption, preview, type Output } from '../output';
 
 const outputOption = () =>
   formatOption('rich (a table), json (machine-readable), or text (one plain line each)');
@@ -130,7 +130,7 @@ async function decideCommand(
           : undefined
         : pending.find((p) => p.gate === gate);
     if (target && f.digest === undefined && f.output === 'rich')
-      out(`gate '${target.gate}' (${target.kind}) shows: ${preview(shown(target), 200)}`);
+      err(`gate '${target.gate}' (${target.kind}) shows: ${preview(shown(target), 200)}`);
     const edit = f.editFile ? await readEdit(target, f.editFile) : {};
     const digest = f.digest ?? target?.digest;
     const base = {
