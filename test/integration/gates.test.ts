@@ -167,6 +167,11 @@ describe('a failed run stops acting', () => {
     const pay = err.progress!.steps.find((s) => s.name === 'pay')!;
     expect(pay.status).toBe('skipped');
     expect(pay.reason).toBe("released without a decision: step 'check' failed");
+    // A call already running when the step failed finished, and its result is kept.
+    expect(err.progress!.steps.find((s) => s.name === 'slow')).toMatchObject({
+      status: 'completed',
+      output: 'S',
+    });
     expect(err.progress!.decisions).toEqual([
       expect.objectContaining({ gate: 'go', outcome: 'approved', by: 'alice' }),
       expect.objectContaining({
@@ -403,6 +408,42 @@ describe('approvals bind to what the person saw', () => {
       reused: true,
     });
   });
+
+  test('a reused approval without a recorded digest (from before digests) is asked again', async () => {
+    h.fake.on('Publish', { text: 'P' });
+    const def: EnsembleDefinition = {
+      name: 'no-digest-reuse',
+      steps: [
+        {
+          kind: 'approval',
+          name: 'review',
+          dependsOn: [],
+          present: 'Ship {{input}}?',
+          deadline: '1h',
+          onTimeout: 'reject',
+        },
+        {
+          kind: 'agent',
+          name: 'publish',
+          dependsOn: ['review'],
+          profile,
+          prompt: 'Publish {{review}}',
+          retry,
+        },
+      ],
+    };
+    const { runId } = await baton.start(def, 'v1', {
+      runId: id('old-reuse'),
+      resume: {
+        reuse: { review: 'Ship v1?' },
+        parent: { runId: 'older', kind: 'fork', fromStep: 'publish' },
+      },
+    });
+    const [g] = await waitForGates(runId, 1);
+    expect(g).toMatchObject({ gate: 'review', draft: 'Ship v1?' });
+    await baton.approve(runId, { digest: g!.digest, by: 'x' });
+    expect((await baton.result(runId)).output).toBe('P');
+  });
 });
 
 describe('many gates', () => {
@@ -557,6 +598,8 @@ describe('runs started outside Baton', () => {
       'the run in listPendingApprovals',
     );
     expect(row).toMatchObject({ gate: 'ok', ensemble: 'outside-start', summary: 'OK x?' });
+    // The run wrote its ensemble name to its memo when the gate opened.
+    expect((await baton.handle(runId).describe()).memo?.ensemble).toBe('outside-start');
     const run = await eventually(
       async () => (await baton.listRuns({ limit: 200 })).find((r) => r.runId === runId),
       'the run in listRuns',
