@@ -16,6 +16,7 @@ import {
   DECISION_REFUSED,
   RUN_WORKFLOW,
   SEARCH_ATTRIBUTES,
+  decideSignal,
   decideUpdate,
   type RunInput,
 } from '../../src/workflows/api';
@@ -291,6 +292,9 @@ describe('approvals bind to what the person saw', () => {
     expect(raw).toMatchObject({ type: DECISION_REFUSED.invalid });
     expect((raw as { message: string }).message).toMatch(/pass the "digest"/);
     expect(await updatesAccepted(runId)).toBe(0);
+    // A signal without a digest while two gates wait is ignored: gate a still waits, and the
+    // decision below (an update) is the first one it gets.
+    await baton.handle(runId).signal(decideSignal, { gate: 'a', outcome: 'rejected', by: 'mallory' });
 
     const d = await baton.approve(runId, { gate: 'a', digest: a.digest, by: 'alice' });
     expect(d).toMatchObject({ gate: 'a', outcome: 'approved', digest: a.digest });
