@@ -21,7 +21,8 @@ import {
   type RunInput,
 } from '../../src/workflows/api';
 import { gateDigest } from '../../src/workflows/digest';
-import { startHarness, type Harness } from '../support/harness';
+import { replayHistory } from '../../src/replay';
+import { bundleFor, startHarness, type Harness } from '../support/harness';
 import { testTemporal } from '../support/temporal-env';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
@@ -95,6 +96,15 @@ async function failed(p: Promise<unknown>): Promise<RunFailedError> {
     return err as RunFailedError;
   }
   throw new Error('the run completed');
+}
+
+/** The run's history replays cleanly against the current code (the patched paths are deterministic). */
+async function expectReplays(runId: string): Promise<void> {
+  const history = await baton.handle(runId).fetchHistory();
+  const report = await replayHistory(history, runId, {
+    workflowBundle: await bundleFor(require.resolve('../support/gate-workflows')),
+  });
+  expect(report).toMatchObject({ ok: true });
 }
 
 async function updatesAccepted(runId: string): Promise<number> {
@@ -192,6 +202,7 @@ describe('a failed run stops acting', () => {
     // The tool never ran, and the agent made no model call after its first.
     expect(transfers).toEqual([]);
     expect(h.fake.count(m)).toBe(1);
+    await expectReplays(runId);
   });
 
   test('while the failed run is still open, the Update validator refuses a decision as RunFailed', async () => {
@@ -394,6 +405,8 @@ describe('approvals bind to what the person saw', () => {
     ).toBeUndefined();
     await baton.approve(changed.runId, { digest: g!.digest, by: 'bob' });
     expect((await baton.result(changed.runId)).output).toBe('PUBLISHED Publish Ship v2?');
+    await expectReplays(same.runId);
+    await expectReplays(changed.runId);
 
     // A retry of a run that failed after its approval reuses the approval (same gate, same draft).
     h.fake.reset();
@@ -512,6 +525,7 @@ describe('many gates', () => {
   test('500 gates open at once in one run: all listed (client and `baton approvals`), all decided, history linear in the gates', async () => {
     const small = await openAndDecide(100);
     const a = await historyOf(small.runId);
+    await expectReplays(small.runId);
 
     // The big run: also listed by the CLI.
     const n = 500;
