@@ -8,6 +8,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowUpdateFailedError,
+  type WorkflowExecutionInfo,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
@@ -19,6 +20,7 @@ import { DEFAULT_TASK_QUEUE } from './worker';
 import {
   DECISION_REFUSED,
   PENDING_APPROVALS_MEMO,
+  PENDING_APPROVAL_COUNT_MEMO,
   RUN_WORKFLOW,
   SEARCH_ATTRIBUTES,
   decideUpdate,
@@ -150,9 +152,17 @@ function reuseOf(
   const done = progress.steps.filter(
     (s) => s.status === 'completed' && s.output !== undefined && !s.name.includes('/') && keep(s.name),
   );
+  // What each reused approval step showed when it was approved: the new run reuses the approval
+  // only if the step would show the same now (same digest), else it asks again.
+  const names = new Set(done.map((s) => s.name));
+  const gates: Record<string, string> = {};
+  for (const d of progress.decisions ?? [])
+    if (d.gate === d.step && names.has(d.step) && d.outcome === 'approved' && d.digest)
+      gates[d.step] = d.digest;
   return {
     reuse: Object.fromEntries(done.map((s) => [s.name, s.output!])),
     steps: done,
+    ...(Object.keys(gates).length > 0 && { gates }),
     ...(parent && { parent }),
   };
 }
@@ -171,9 +181,15 @@ export interface BatonClientOptions {
   searchAttributes?: boolean;
 }
 
-/** What a person sends to decide a gate. `gate` may be left out when exactly one gate waits. */
+/**
+ * What a person sends to decide a gate. `gate` may be left out when exactly one gate waits.
+ * `digest` is the digest of what the person was shown (PendingApproval.digest): the run refuses
+ * the decision as `stale` when the gate now shows something else.
+ */
 export interface DecideOptions {
   gate?: string;
+  /** The digest of the gate as you showed it; leave it out only when you showed nothing (see {@link BatonClient.decide}). */
+  digest?: string;
   /** Who decides (recorded with the decision). */
   by: string;
   /** Why (recorded with the decision). */
@@ -194,7 +210,16 @@ export interface PendingApprovalListing extends PendingApprovalSummary {
 
 /** Why a decision was refused; the run is unchanged. */
 export type ApprovalRefusal =
-  'unknown-gate' | 'already-decided' | 'gate-required' | 'invalid' | 'run-not-found' | 'run-ended';
+  | 'unknown-gate'
+  | 'already-decided'
+  | 'gate-required'
+  | 'invalid'
+  /** The gate shows something else than the digest the decision named: look again. */
+  | 'stale'
+  /** The run has failed: its gates were released and none can be decided. */
+  | 'run-failed'
+  | 'run-not-found'
+  | 'run-ended';
 
 /** A decision the run (or the server) refused: nothing was recorded, and the message says why. */
 export class ApprovalRefusedError extends Error {
@@ -213,6 +238,8 @@ const REFUSAL_BY_TYPE: Record<string, ApprovalRefusal> = {
   [DECISION_REFUSED.alreadyDecided]: 'already-decided',
   [DECISION_REFUSED.gateRequired]: 'gate-required',
   [DECISION_REFUSED.invalid]: 'invalid',
+  [DECISION_REFUSED.stale]: 'stale',
+  [DECISION_REFUSED.runFailed]: 'run-failed',
 };
 
 /** A handle to one run. */
@@ -427,10 +454,9 @@ export class BatonClient {
       query: `WorkflowType = '${RUN_WORKFLOW}'${status}`,
     })) {
       if (rows.length >= limit) break;
-      const ensemble = w.memo?.ensemble;
       rows.push({
         runId: w.workflowId,
-        ensemble: typeof ensemble === 'string' ? ensemble : '',
+        ensemble: await this.ensembleOf(w),
         status: w.status.name,
         started: w.startTime.toISOString(),
       });
@@ -552,9 +578,24 @@ export class BatonClient {
     return this.decide(runId, { ...opts, outcome: 'rejected' });
   }
 
-  /** Send a decision as an Update: the run validates it and answers with the recorded decision. */
+  /**
+   * Send a decision as an Update: the run validates it and answers with the recorded decision.
+   *
+   * Pass the `digest` of the gate as you showed it to the person (PendingApproval.digest, from
+   * {@link pendingApprovals} or {@link listPendingApprovals}): if the gate now shows something
+   * else the decision is refused (ApprovalRefusedError, reason `stale`). Without a digest the
+   * client assumes you showed nothing: it reads the gate's current digest (the named gate, or the
+   * only waiting one) and sends that, so a decision made without looking binds to what the gate
+   * shows at this moment. When it cannot read it (no worker answers), the decision goes without a
+   * digest, which the run accepts only while exactly one gate waits.
+   */
   async decide(runId: string, decision: DecisionInput): Promise<ApprovalDecision> {
-    const args: DecisionInput = { ...decision, decidedAt: decision.decidedAt ?? new Date().toISOString() };
+    const digest = decision.digest ?? (await this.currentDigest(runId, decision.gate));
+    const args: DecisionInput = {
+      ...decision,
+      ...(digest !== undefined && { digest }),
+      decidedAt: decision.decidedAt ?? new Date().toISOString(),
+    };
     try {
       return await this.handle(runId).executeUpdate(decideUpdate, { args: [args] });
     } catch (err) {
@@ -580,6 +621,21 @@ export class BatonClient {
     }
   }
 
+  /** The digest a gate shows now (the named one, or the only waiting one), if it can be read. */
+  private async currentDigest(runId: string, gate: string | undefined): Promise<string | undefined> {
+    const pending = await this.handle(runId)
+      .query(pendingApprovalsQuery)
+      .catch(() => undefined);
+    if (!pending) return undefined;
+    const target =
+      gate === undefined
+        ? pending.length === 1
+          ? pending[0]
+          : undefined
+        : pending.find((p) => p.gate === gate);
+    return target?.digest;
+  }
+
   /** For a decision sent to a run that has ended: the decision the gate already got, if any. */
   private async decidedBefore(
     runId: string,
@@ -594,6 +650,13 @@ export class BatonClient {
             : undefined
           : decisions.find((d) => d.gate === gate);
       if (!earlier) return undefined;
+      if (earlier.outcome === 'released') {
+        return new ApprovalRefusedError(
+          runId,
+          'run-failed',
+          `gate '${earlier.gate}' was ${earlier.comment ?? 'released without a decision'} (the run has failed; nothing can be decided)`,
+        );
+      }
       return new ApprovalRefusedError(
         runId,
         'already-decided',
@@ -614,24 +677,69 @@ export class BatonClient {
   }
 
   /**
-   * Every gate waiting for a decision across running runs, oldest first. Uses the
-   * BatonPendingApprovals search attribute where it is registered, else the runs' memos.
-   * Visibility is eventually consistent: a gate decided a moment ago may still be listed.
+   * Every gate waiting for a decision across running runs, oldest first, with its digest. Finds
+   * runs by the BatonPendingApprovals search attribute where it is registered (and, beside them,
+   * runs started without Baton's search attributes, e.g. by `temporal workflow start`), else by
+   * workflow type. A run's memo lists its gates while a few wait; with more, the full list is
+   * read from the run's pendingApprovals query (a worker answers it). Visibility is eventually
+   * consistent: a gate decided a moment ago may still be listed.
    */
   async listPendingApprovals(): Promise<PendingApprovalListing[]> {
+    const types = `WorkflowType IN ('${RUN_WORKFLOW}', 'batonSubAgent')`;
     const query = (await this.searchAttributesAvailable())
-      ? `${SEARCH_ATTRIBUTES.pendingApprovals.name} IS NOT NULL AND ExecutionStatus = 'Running'`
+      ? `ExecutionStatus = 'Running' AND (${SEARCH_ATTRIBUTES.pendingApprovals.name} IS NOT NULL OR ` +
+        `(${types} AND ${SEARCH_ATTRIBUTES.ensemble.name} IS NULL))`
       : // Runs, and the supervisor's sub-agents (child workflows that can hold tool gates too).
-        `WorkflowType IN ('${RUN_WORKFLOW}', 'batonSubAgent') AND ExecutionStatus = 'Running'`;
+        `${types} AND ExecutionStatus = 'Running'`;
     const out: PendingApprovalListing[] = [];
     for await (const wf of this.temporal.workflow.list({ query })) {
-      const gates = wf.memo?.[PENDING_APPROVALS_MEMO];
-      if (!Array.isArray(gates)) continue;
-      const ensemble = typeof wf.memo?.ensemble === 'string' ? wf.memo.ensemble : undefined;
-      for (const g of gates as PendingApprovalSummary[])
-        out.push({ runId: wf.workflowId, ...(ensemble && { ensemble }), ...g });
+      const memo = wf.memo ?? {};
+      const listed = Array.isArray(memo[PENDING_APPROVALS_MEMO])
+        ? (memo[PENDING_APPROVALS_MEMO] as PendingApprovalSummary[])
+        : [];
+      const count =
+        typeof memo[PENDING_APPROVAL_COUNT_MEMO] === 'number' ? memo[PENDING_APPROVAL_COUNT_MEMO] : 0;
+      const attr = wf.typedSearchAttributes?.get(SEARCH_ATTRIBUTES.pendingApprovals) ?? [];
+      if (listed.length === 0 && count === 0 && attr.length === 0) continue;
+      let gates: PendingApprovalSummary[] = listed;
+      if (count > listed.length || attr.length > listed.length) {
+        // More gates wait than the memo lists: the run's query has them all.
+        const all = await this.handle(wf.workflowId)
+          .query(pendingApprovalsQuery)
+          .catch(() => undefined);
+        if (all) gates = all.map(({ draft: _d, tool: _t, ...rest }) => rest);
+      }
+      if (gates.length === 0) continue;
+      const ensemble = await this.ensembleOf(wf);
+      for (const g of gates) out.push({ runId: wf.workflowId, ...(ensemble && { ensemble }), ...g });
     }
     return out.sort((a, b) => a.since.localeCompare(b.since) || a.runId.localeCompare(b.runId));
+  }
+
+  /**
+   * The ensemble a run runs: from its memo (Baton's client writes it at start), else from the
+   * definition in its first history event (a run started by other means, e.g. `temporal workflow
+   * start`); '' when neither says.
+   */
+  private async ensembleOf(wf: WorkflowExecutionInfo): Promise<string> {
+    const memo = wf.memo?.ensemble;
+    if (typeof memo === 'string') return memo;
+    if (wf.type !== RUN_WORKFLOW) return '';
+    try {
+      const { history } = await this.temporal.workflowService.getWorkflowExecutionHistory({
+        namespace: this.temporal.options.namespace,
+        execution: { workflowId: wf.workflowId, runId: wf.runId },
+        maximumPageSize: 1,
+      });
+      const payload = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      if (!payload) return '';
+      const input = this.temporal.options.loadedDataConverter.payloadConverter.fromPayload(payload) as
+        Partial<RunInput> | undefined;
+      const name = input?.definition?.name;
+      return typeof name === 'string' ? name : '';
+    } catch {
+      return '';
+    }
   }
 
   /** Whether Baton's search attributes are registered in this namespace (checked once, then remembered). */

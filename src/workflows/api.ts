@@ -57,6 +57,12 @@ export interface ResumeState {
     /** Tool calls made so far per step, so a continuation's idempotency keys go on from there. */
     toolCalls?: Record<string, number>;
   };
+  /**
+   * Digest of what each reused approval step showed when it was approved, by step name. A reused
+   * approval step stands only when it would show the same now (same digest); otherwise its gate
+   * opens again. Without an entry the gate opens again.
+   */
+  gates?: Record<string, string>;
   /** Loops that pick up where they stopped: the next iteration and the last body output. */
   loops?: Record<string, { iteration: number; previous?: string }>;
   parent?: RunLineage;
@@ -139,6 +145,11 @@ export const STEP_FAILED = 'StepFailed';
 export const BUDGET_EXCEEDED = 'BudgetExceeded';
 /** Failure type of a step whose replies never matched its output schema, repairs included. */
 export { STRUCTURED_OUTPUT_ERROR } from '../error-types';
+/**
+ * Failure type of work refused because its run has already failed: a gate released without a
+ * decision, a model or tool call that was not started. Steps ended this way show as skipped.
+ */
+export const RUN_STOPPED = 'RunStopped';
 
 // ---------------------------------------------------------------------------------------------
 // Approval gates: what a waiting gate shows, what a decision says, and how callers deliver one.
@@ -146,6 +157,12 @@ export { STRUCTURED_OUTPUT_ERROR } from '../error-types';
 
 /** What a gate does when nobody decides in time: reject, approve, or notify someone and wait again. */
 export type TimeoutOutcome = 'reject' | 'approve' | 'escalate';
+
+/**
+ * What a gate is about: `draft` (a text to approve or replace), `tool` (a tool call to approve,
+ * edit or refuse), or another kind a module adds (a budget gate...).
+ */
+export type GateKind = 'draft' | 'tool' | (string & {});
 
 /** A tool call waiting for approval: the tool and the arguments the model chose. */
 export interface ToolCallForApproval {
@@ -163,7 +180,7 @@ export interface ApprovalRequest {
   gate: string;
   /** The step the gate belongs to. */
   step: string;
-  kind: 'draft' | 'tool';
+  kind: GateKind;
   /** One line for lists (`baton approvals`); the full draft or tool call is in progress. */
   summary: string;
   draft?: string;
@@ -180,10 +197,16 @@ export interface ApprovalRequest {
 export interface PendingApproval {
   gate: string;
   step: string;
-  kind: 'draft' | 'tool';
+  kind: GateKind;
   summary: string;
   draft?: string;
   tool?: ToolCallForApproval;
+  /**
+   * `sha256:<hex>` of what the gate shows (the draft text; the tool call's name and arguments as
+   * canonical JSON). A decision passes it back to say what it saw; one for a gate that now shows
+   * something else is refused as `Stale`.
+   */
+  digest: string;
   /** When the gate opened (ISO 8601, workflow time). */
   since: string;
   /** When the current wait ends (ISO 8601); after an escalation, the end of the second wait. */
@@ -194,15 +217,19 @@ export interface PendingApproval {
 }
 
 /** A pending gate as the run's memo holds it (no draft or arguments: memos stay small). */
-export type PendingApprovalSummary = Omit<PendingApproval, 'draft' | 'tool'>;
+export type PendingApprovalSummary = Omit<PendingApproval, 'draft' | 'tool' | 'digest'> & { digest?: string };
 
 /**
  * A decision as a caller sends it, by Update or by Signal (same payload). `gate` may be left out
- * when exactly one gate is pending. Edits go with `approved` only: `editedDraft` for a draft gate,
- * `editedArguments` for a tool gate.
+ * when exactly one gate is pending. `digest` is the digest of what the person was shown (the
+ * gate's `digest` in pendingApprovals): a decision is refused as `Stale` when the gate now shows
+ * something else, and may leave it out only while exactly one gate waits. Edits go with
+ * `approved` only: `editedDraft` for a draft gate, `editedArguments` for a tool gate.
  */
 export interface DecisionInput {
   gate?: string;
+  /** `sha256:<hex>`, as the gate showed it. */
+  digest?: string;
   /** `approve` and `reject` are accepted too, for people typing JSON in a terminal. */
   outcome: 'approved' | 'rejected' | 'approve' | 'reject';
   /** Who decided. */
@@ -212,14 +239,19 @@ export interface DecisionInput {
   decidedAt?: string;
   editedDraft?: string;
   editedArguments?: Record<string, unknown>;
+  /** For a budget gate: the raised limits (checked by the ledger). */
+  budget?: { maxCostUsd?: number; maxTokens?: number };
 }
 
 /** A recorded decision: who, what, when and why. Kept in the run's result and history. */
 export interface ApprovalDecision {
   gate: string;
   step: string;
-  outcome: 'approved' | 'rejected';
-  /** A person's name, or `deadline` when the gate's timeout decided. */
+  /** `released`: the run failed while the gate waited; nobody decided and nothing it guarded ran. */
+  outcome: 'approved' | 'rejected' | 'released';
+  /** Digest of what the gate showed (see PendingApproval.digest); absent in runs before digests. */
+  digest?: string;
+  /** A person's name, `deadline` when the gate's timeout decided, `run` when it was released. */
   by: string;
   comment?: string;
   /** ISO 8601. */
@@ -231,7 +263,7 @@ export interface ApprovalDecision {
   /** The gate escalated (notified someone) before this decision. */
   escalated?: boolean;
   /** How the decision arrived. */
-  via: 'update' | 'signal' | 'timeout';
+  via: 'update' | 'signal' | 'timeout' | 'release';
 }
 
 /** Name of both the decision Update and the decision Signal. */
@@ -261,10 +293,22 @@ export const DECISION_REFUSED = {
   alreadyDecided: 'AlreadyDecided',
   gateRequired: 'GateRequired',
   invalid: 'InvalidDecision',
+  /** The gate shows something else than the digest the decision names. */
+  stale: 'Stale',
+  /** The run has failed: its gates were released and none can be decided. */
+  runFailed: 'RunFailed',
 } as const;
 
-/** Memo key holding a short list of the pending gates (gate, step, kind, summary, since, deadline). */
+/**
+ * Memo key holding a short list of the pending gates (gate, step, kind, summary, since, deadline),
+ * written only while at most PENDING_APPROVALS_MEMO_MAX gates wait (memos stay small; with more,
+ * the full list comes from the pendingApprovals query).
+ */
 export const PENDING_APPROVALS_MEMO = 'pendingApprovals';
+/** Memo key holding how many gates wait (absent when none). */
+export const PENDING_APPROVAL_COUNT_MEMO = 'pendingApprovalCount';
+/** Most gates listed in the memo and in the BatonPendingApprovals search attribute. */
+export const PENDING_APPROVALS_MEMO_MAX = 5;
 
 /**
  * Search attributes a run uses (registered by `baton server` and by `acquireTemporal`; see

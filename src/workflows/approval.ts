@@ -11,6 +11,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -22,6 +23,9 @@ import type { ApprovalStep, Duration } from '../types';
 import {
   APPROVAL_REJECTED,
   PENDING_APPROVALS_MEMO,
+  PENDING_APPROVALS_MEMO_MAX,
+  PENDING_APPROVAL_COUNT_MEMO,
+  RUN_STOPPED,
   SEARCH_ATTRIBUTES,
   decideSignal,
   decideUpdate,
@@ -54,17 +58,17 @@ const notify = proxyActivities<ReturnType<typeof createNotifyActivities>>({
  * Call once, before the run's first `await`, so no decision can arrive before its handler.
  */
 export function installApprovalHandlers(state: RunState): void {
-  setHandler(decideUpdate, (input) => state.decide(input, 'update', workflowNow()), {
+  setHandler(decideUpdate, (input) => state.gates.decide(input, 'update', workflowNow()), {
     // Runs before the update is accepted: throwing refuses it and writes nothing to history.
-    validator: (input) => void state.checkDecision(input),
+    validator: (input) => void state.gates.check(input),
     description:
-      'Decide an approval gate: {gate?, outcome: "approved"|"rejected", by, comment?, editedDraft?, editedArguments?}',
+      'Decide an approval gate: {gate?, digest?, outcome: "approved"|"rejected", by, comment?, editedDraft?, editedArguments?}',
   });
   setHandler(
     decideSignal,
     (input) => {
       try {
-        const d = state.decide(input, 'signal', workflowNow());
+        const d = state.gates.decide(input, 'signal', workflowNow());
         log.info(`gate '${d.gate}' ${d.outcome} by ${d.by} (signal)`);
       } catch (err) {
         // A signal cannot be refused; say why it was ignored and keep the run as it was.
@@ -73,7 +77,7 @@ export function installApprovalHandlers(state: RunState): void {
     },
     { description: 'Decide an approval gate, fire-and-forget; same payload as the decide update' },
   );
-  setHandler(pendingApprovalsQuery, () => state.pendingApprovals(), {
+  setHandler(pendingApprovalsQuery, () => state.gates.pending(), {
     description: 'Gates waiting for a decision',
   });
 }
@@ -108,9 +112,11 @@ export async function requestApproval(state: RunState, req: ApprovalRequest): Pr
   const secondMs =
     onTimeout === 'escalate' ? durationMs(secondWait, `step '${req.step}': escalation deadline`) : 0;
 
-  const gate = state.gateId(req.gate);
+  // A failed run opens no new gate (this throws RunStopped).
+  state.gates.assertRunning(`gate '${req.gate}' did not open`);
+  const gate = state.gates.id(req.gate);
   const opened = workflowTime();
-  state.openGate({
+  state.gates.open({
     gate,
     step: req.step,
     kind: req.kind,
@@ -125,6 +131,7 @@ export async function requestApproval(state: RunState, req: ApprovalRequest): Pr
   try {
     let decision = await waitForDecision(state, gate, firstMs, `approval deadline of '${gate}'`);
     if (decision) return decision;
+    state.gates.assertRunning(`gate '${gate}' did not time out`);
     const waited = `no decision within ${describeDuration(deadline)}`;
     if (onTimeout !== 'escalate') {
       return timeoutDecision(
@@ -137,7 +144,7 @@ export async function requestApproval(state: RunState, req: ApprovalRequest): Pr
     }
 
     const until = new Date(workflowTime().getTime() + secondMs).toISOString();
-    state.updateGate(gate, { escalated: true, deadline: until });
+    state.gates.update(gate, { escalated: true, deadline: until });
     publish(state);
     const reason = `${waited}; waiting ${describeDuration(secondWait)} more, then it rejects`;
     try {
@@ -170,7 +177,7 @@ export async function requestApproval(state: RunState, req: ApprovalRequest): Pr
     );
   } finally {
     // Decided, timed out or cancelled: the gate stops showing as pending.
-    state.closeGate(gate);
+    state.gates.close(gate);
     publish(state);
   }
 }
@@ -186,7 +193,7 @@ export async function runApprovalStep(
   step: ApprovalStep,
   scope: TemplateScope,
 ): Promise<string> {
-  const draft = renderTemplate(step.present, scope);
+  const draft = approvalDraft(step, scope);
   state.setStatus(key, 'waiting');
   const d = await requestApproval(state, {
     gate: key,
@@ -206,6 +213,11 @@ export async function runApprovalStep(
     message: rejectionMessage(d),
     details: [d],
   });
+}
+
+/** What an approval step shows: its `present` template, rendered. */
+export function approvalDraft(step: Pick<ApprovalStep, 'present'>, scope: TemplateScope): string {
+  return renderTemplate(step.present, scope);
 }
 
 /** `rejected by alice: too risky`, or `rejected by its deadline: no decision within 2h; on_timeout: reject`. */
@@ -248,9 +260,18 @@ async function waitForDecision(
   ms: number,
   summary: string,
 ): Promise<ApprovalDecision | undefined> {
-  await condition(() => state.decisionFor(gate) !== undefined, ms, { summary });
+  await condition(() => state.gates.decisionFor(gate) !== undefined, ms, { summary });
   // A decision that arrived in the same workflow task as the timer still wins.
-  return state.decisionFor(gate);
+  const d = state.gates.decisionFor(gate);
+  if (d?.outcome === 'released') {
+    // The run failed while the gate waited: what it guarded must not happen.
+    throw ApplicationFailure.create({
+      type: RUN_STOPPED,
+      nonRetryable: true,
+      message: `gate '${gate}' ${d.comment ?? 'was released without a decision'}`,
+    });
+  }
+  return d;
 }
 
 function timeoutDecision(
@@ -262,7 +283,8 @@ function timeoutDecision(
   escalated = false,
 ): ApprovalDecision {
   log.info(`gate '${gate}' ${outcome} by its deadline: ${comment}`);
-  return state.recordDecision({
+  const digest = state.gates.get(gate)?.digest;
+  return state.gates.record({
     gate,
     step,
     outcome,
@@ -271,19 +293,56 @@ function timeoutDecision(
     decidedAt: workflowNow(),
     timedOut: true,
     ...(escalated && { escalated: true }),
+    ...(digest !== undefined && { digest }),
     via: 'timeout',
   });
 }
+
+/** The gate ids last written to BatonPendingApprovals, per run (upsert only when they change). */
+const publishedIds = new WeakMap<RunState, string>();
 
 /**
  * Make the waiting gates findable from outside: the memo always (it needs no registration), the
  * `BatonPendingApprovals` search attribute only when the run was started with `BatonEnsemble`
  * set. The client sets that only after checking Baton's attributes are registered in the
  * namespace; upserting an unregistered attribute would fail every workflow task of the run.
+ *
+ * What is written stays bounded, so history grows linearly with the number of gates: the memo
+ * holds the count and, while at most PENDING_APPROVALS_MEMO_MAX gates wait, their summaries
+ * (plus the ensemble name when the run was started without it); the search attribute holds the
+ * ids of the oldest PENDING_APPROVALS_MEMO_MAX waiting gates and is written only when they
+ * change. The full list is the pendingApprovals query's. Runs that published the whole list
+ * before this change keep doing so on replay (patched).
  */
 function publish(state: RunState): void {
-  const pending = state.pendingApprovals();
-  const summaries: PendingApprovalSummary[] = pending.map(({ draft: _d, tool: _t, ...rest }) => rest);
+  if (!patched('baton-bounded-pending-approvals')) return publishWholeList(state);
+  const n = state.gates.size;
+  const summaries =
+    n > 0 && n <= PENDING_APPROVALS_MEMO_MAX
+      ? state.gates.pending().map(({ draft: _d, tool: _t, ...rest }) => rest)
+      : null;
+  const info = workflowInfo();
+  upsertMemo({
+    [PENDING_APPROVALS_MEMO]: summaries,
+    [PENDING_APPROVAL_COUNT_MEMO]: n > 0 ? n : null,
+    // Runs started without Baton's client (no memo) still show their ensemble in listings.
+    ...(info.memo?.ensemble === undefined && n > 0 && { ensemble: state.name }),
+  });
+  if (info.typedSearchAttributes.get(SEARCH_ATTRIBUTES.ensemble) !== undefined) {
+    const ids = state.gates.firstIds(PENDING_APPROVALS_MEMO_MAX);
+    const key = JSON.stringify(ids);
+    if (publishedIds.get(state) === key) return;
+    publishedIds.set(state, key);
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.pendingApprovals, value: ids.length ? ids : null }]);
+  }
+}
+
+/** How runs published their gates before the bounded form: every change, the whole list. */
+function publishWholeList(state: RunState): void {
+  const pending = state.gates.pending();
+  const summaries: PendingApprovalSummary[] = pending.map(
+    ({ draft: _d, tool: _t, digest: _g, ...rest }) => rest,
+  );
   upsertMemo({ [PENDING_APPROVALS_MEMO]: summaries.length ? summaries : null });
   if (workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.ensemble) !== undefined) {
     upsertSearchAttributes([

@@ -12,10 +12,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AgentStep, Condition, LoopStep, StepDefinition } from '../types';
-import type { RunInput, RunOptions, RunResult } from './api';
+import { RUN_STOPPED, type RunInput, type RunOptions, type RunResult } from './api';
 import { evaluateCondition, splitItems } from './conditions';
 import { StepError, describeError } from './errors';
-import { runApprovalStep } from './approval';
+import { approvalDraft, runApprovalStep } from './approval';
+import { gateDigest } from './digest';
 import { parallel } from './patterns/parallel';
 import { runToolAgent } from './patterns/react-agent';
 import type { RunState } from './run-state';
@@ -53,14 +54,22 @@ export async function runGraph(
   const settled = new Map<string, Settled>();
   const running = new Map<string, Promise<void>>();
   const failures: StepError[] = [];
-  // Approval gates waiting when another step fails are released (cancelled), so a failed run
-  // does not stay open until a person answers or the deadline passes.
+  // When a step fails, the run stops acting: every gate still waiting (approval steps and tool
+  // gates inside agent steps alike) is released, no gate can be decided, and no new model or tool
+  // call starts (RunState.halt). Runs that failed before this existed released only approval
+  // steps, by cancelling them; they replay that way.
   const gates = new Map<string, CancellationScope>();
   const released = new Set<string>();
   const waitingGates = () => [...gates.keys()].filter((name) => running.has(name) && !released.has(name));
   const releaseGates = (failedStep: string) => {
-    // Runs started before this release kept their gates waiting after a failure (no patch marker
-    // in their history): they go on doing so. Asked only when a gate waits, so other runs get no marker.
+    if (patched('baton-halt-on-failure')) {
+      ctx.state.halt(`step '${failedStep}' failed`, new Date().toISOString());
+      releasedBecause ??= failedStep;
+      return;
+    }
+    // Runs started before the halt kept to one of two older behaviours: release approval steps by
+    // cancelling them (marker 'release-gates-when-a-step-fails'), or, before that, keep them waiting.
+    // Asked only when a gate waits, so other runs get no marker.
     if (waitingGates().length === 0 || !patched('release-gates-when-a-step-fails')) return;
     for (const name of waitingGates()) {
       released.add(name);
@@ -92,14 +101,14 @@ export async function runGraph(
   for (;;) {
     // Start every ready step; skipping one can make others ready, so repeat until nothing moves.
     let moved = true;
-    while (moved && failures.length === 0) {
+    while (moved && failures.length === 0 && ctx.state.stopped === undefined) {
       moved = false;
       for (const s of pending.filter(ready)) {
         pending = pending.filter((p) => p !== s);
         moved = true;
         const key = prefix + s.name;
         const reused = prefix === '' ? ctx.run?.resume?.reuse[s.name] : undefined;
-        if (reused !== undefined) {
+        if (reused !== undefined && !(s.kind === 'approval' && !sameGate(ctx, s, { ...outer, ...outputs }))) {
           // Completed in the run this one retries, forks or continues: its output stands.
           outputs[s.name] = reused;
           settle(s, 'completed');
@@ -140,6 +149,16 @@ export async function runGraph(
               settle(s, 'skipped');
               return;
             }
+            if (describeError(err).type === RUN_STOPPED && ctx.state.stopped !== undefined) {
+              // Stopped because another step failed: a released gate, a call that was not started.
+              const wasGate = /released without a decision/.test(describeError(err).message);
+              ctx.state.skip(
+                key,
+                `${wasGate ? 'released without a decision' : 'stopped before it finished'}: ${ctx.state.stopped}`,
+              );
+              settle(s, 'skipped');
+              return;
+            }
             settle(s, 'failed');
             // A loop whose body failed fails too, with the body step's error.
             ctx.state.fail(key, describeError(err));
@@ -171,6 +190,29 @@ export async function runGraph(
     });
   }
   return outputs;
+}
+
+/**
+ * Whether a reused approval step (from the run this one retries or forks) would show what was
+ * approved then: the same digest of its rendered draft. Otherwise its gate opens again: an
+ * approval binds to what the person saw, not to the step's name. Runs started before digests
+ * reused every approval step, and replay that way (patched).
+ */
+function sameGate(
+  ctx: GraphContext,
+  s: StepDefinition & { kind: 'approval' },
+  steps: Record<string, string>,
+): boolean {
+  // A continuation is the same run: what it approved stands.
+  if (ctx.run?.resume?.parent?.kind === 'continue-as-new') return true;
+  if (!patched('baton-gate-reuse-digest')) return true;
+  const approved = ctx.run?.resume?.gates?.[s.name];
+  if (approved === undefined) return false;
+  try {
+    return gateDigest({ kind: 'draft', draft: approvalDraft(s, { input: ctx.input, steps }) }) === approved;
+  } catch {
+    return false;
+  }
 }
 
 /** Run one step of any kind and return its output text. */
@@ -222,6 +264,8 @@ async function runLoop(ctx: GraphContext, s: LoopStep, key: string, scope: Templ
   const resumed = ctx.run?.resume?.loops?.[key];
   let previous: string | undefined = resumed?.previous;
   for (let iteration = resumed?.iteration ?? 1; iteration <= s.maxIterations; iteration++) {
+    // A step that failed elsewhere stops the run: no next iteration starts.
+    ctx.state.gates.assertRunning(`loop '${key}' did not start iteration ${iteration}`);
     const loop = { iteration, ...(previous !== undefined && { previous }) };
     const outputs = await runGraph(ctx, s.body, scope.steps, `${key}/`, loop);
     previous = outputs[last] ?? previous;

@@ -50,6 +50,8 @@ export function failRun(state: RunState, err: unknown): unknown {
   const step = err instanceof StepError ? err.step : undefined;
   state.status = 'failed';
   state.error = { ...(step && { step }), ...info };
+  // Gates still waiting end as released (shown in decisions); none can be decided any more.
+  state.halt(step ? `step '${step}' failed` : info.message, new Date().toISOString());
   return ApplicationFailure.create({
     type: info.type === BUDGET_EXCEEDED ? BUDGET_EXCEEDED : STEP_FAILED,
     nonRetryable: true,

@@ -3,16 +3,13 @@ import type { Budget, ModelResponse, StepDefinition, Usage } from '../types';
 import { ZERO_USAGE } from '../types';
 import {
   BUDGET_EXCEEDED,
-  DECISION_REFUSED,
-  type ApprovalDecision,
-  type DecisionInput,
-  type PendingApproval,
   type ResumeState,
   type RoleUsage,
   type RunLineage,
   type RunProgress,
   type StepProgress,
 } from './api';
+import { GateRegistry } from './gates';
 
 function addUsage(a: Usage, b: Usage): Usage {
   return {
@@ -41,13 +38,8 @@ export class RunState {
   status: RunProgress['status'] = 'running';
   output?: string;
   error?: RunProgress['error'];
-  /** Gates waiting for a decision, by gate id, in the order they opened. */
-  private readonly gates = new Map<string, PendingApproval>();
-  /** Every decision, in order; and by gate id. */
-  private readonly decisions: ApprovalDecision[] = [];
-  private readonly decided = new Map<string, ApprovalDecision>();
-  /** How often each gate id was asked for (a gate in a loop opens once per iteration). */
-  private readonly gateUses = new Map<string, number>();
+  /** The run's approval gates and decisions (their own module: gates.ts). */
+  readonly gates = new GateRegistry();
 
   constructor(
     readonly name: string,
@@ -86,6 +78,8 @@ export class RunState {
     s.status = 'running';
     delete s.error;
     delete s.reason;
+    // An approval step of the parent run whose gate opens again (it shows something else now).
+    delete s.reused;
   }
 
   setStatus(name: string, status: StepProgress['status']): void {
@@ -193,151 +187,17 @@ export class RunState {
     }
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Approval gates
-  // -------------------------------------------------------------------------------------------
-
-  /** A gate id not used before in this run: `base`, then `base#2`, `base#3`... */
-  gateId(base: string): string {
-    const n = (this.gateUses.get(base) ?? 0) + 1;
-    this.gateUses.set(base, n);
-    const id = n === 1 ? base : `${base}#${n}`;
-    // A caller could have asked for `x#2` itself; keep counting until the id is fresh.
-    return this.gates.has(id) || this.decided.has(id) ? this.gateId(base) : id;
-  }
-
-  /** Show a gate as waiting (progress, query, memo). */
-  openGate(p: PendingApproval): void {
-    this.gates.set(p.gate, p);
-  }
-
-  /** Change what a waiting gate shows (after an escalation: its new deadline). */
-  updateGate(gate: string, patch: Partial<Pick<PendingApproval, 'deadline' | 'escalated'>>): void {
-    const p = this.gates.get(gate);
-    if (p) Object.assign(p, patch);
-  }
-
-  /** The gate no longer waits (decided, timed out, or its run was cancelled). */
-  closeGate(gate: string): void {
-    this.gates.delete(gate);
-  }
-
-  /** Copies of the waiting gates, in the order they opened. */
-  pendingApprovals(): PendingApproval[] {
-    return [...this.gates.values()].map(copyPending);
-  }
-
-  decisionFor(gate: string): ApprovalDecision | undefined {
-    return this.decided.get(gate);
-  }
-
   /**
-   * Check a decision as it arrives from outside (any JSON) against the waiting gates, touching
-   * nothing. Throws a non-retryable ApplicationFailure whose type is one of DECISION_REFUSED and
-   * whose message says what is wrong and what is waiting; returns the clean decision.
+   * The run has failed: nothing new starts and no gate can be decided any more; gates still
+   * waiting end as released. `reason` says why (`step 'x' failed`). See GateRegistry.release.
    */
-  checkDecision(input: unknown): Omit<ApprovalDecision, 'decidedAt' | 'via'> & { decidedAt?: string } {
-    const refuse = (type: string, message: string): never => {
-      throw ApplicationFailure.create({ type, message, nonRetryable: true });
-    };
-    const invalid = (message: string) => refuse(DECISION_REFUSED.invalid, message);
-    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-      return invalid(
-        'a decision is a JSON object: {"gate": "...", "outcome": "approved", "by": "...", "comment": "..."}',
-      );
-    }
-    const d = input as Partial<Record<keyof DecisionInput, unknown>>;
-    const outcome = outcomeOf(d.outcome);
-    if (!outcome)
-      return invalid(`"outcome" must be "approved" or "rejected" (got ${JSON.stringify(d.outcome ?? null)})`);
-    if (typeof d.by !== 'string' || d.by.trim() === '')
-      return invalid('say who decides: "by" must be a non-empty name');
-    if (d.comment !== undefined && typeof d.comment !== 'string') return invalid('"comment" must be text');
-    if (
-      d.decidedAt !== undefined &&
-      (typeof d.decidedAt !== 'string' || Number.isNaN(Date.parse(d.decidedAt)))
-    ) {
-      return invalid('"decidedAt" must be an ISO 8601 time, e.g. 2025-01-31T12:00:00Z');
-    }
-    if (d.gate !== undefined && (typeof d.gate !== 'string' || d.gate === ''))
-      return invalid('"gate" must be a gate id');
-
-    const waiting = [...this.gates.keys()].map((g) => `'${g}'`);
-    let gateId = d.gate;
-    if (gateId === undefined) {
-      if (waiting.length === 0)
-        return refuse(DECISION_REFUSED.unknownGate, 'no gate is waiting for a decision in this run');
-      if (waiting.length > 1) {
-        return refuse(
-          DECISION_REFUSED.gateRequired,
-          `${waiting.length} gates are waiting, name one: ${waiting.join(', ')}`,
-        );
-      }
-      gateId = [...this.gates.keys()][0]!;
-    }
-    const earlier = this.decided.get(gateId);
-    if (earlier) {
-      return refuse(
-        DECISION_REFUSED.alreadyDecided,
-        `gate '${gateId}' was already decided: ${earlier.outcome} by ${earlier.by} at ${earlier.decidedAt}`,
-      );
-    }
-    const gate = this.gates.get(gateId);
-    if (!gate) {
-      const now = waiting.length ? `waiting: ${waiting.join(', ')}` : 'no gate is waiting';
-      return refuse(DECISION_REFUSED.unknownGate, `no gate '${gateId}' waits in this run (${now})`);
-    }
-
-    if (d.editedDraft !== undefined) {
-      if (typeof d.editedDraft !== 'string') return invalid('"editedDraft" must be text');
-      if (gate.kind !== 'draft')
-        return invalid(`gate '${gateId}' is a tool call: edit it with "editedArguments", not "editedDraft"`);
-      if (outcome !== 'approved')
-        return invalid('edits go with "approved"; a rejection carries a comment instead');
-    }
-    if (d.editedArguments !== undefined) {
-      if (
-        d.editedArguments === null ||
-        typeof d.editedArguments !== 'object' ||
-        Array.isArray(d.editedArguments)
-      ) {
-        return invalid(`"editedArguments" must be a JSON object of the tool's arguments`);
-      }
-      if (gate.kind !== 'tool')
-        return invalid(`gate '${gateId}' is a draft: edit it with "editedDraft", not "editedArguments"`);
-      if (outcome !== 'approved')
-        return invalid('edits go with "approved"; a rejection carries a comment instead');
-    }
-    return {
-      gate: gateId,
-      step: gate.step,
-      outcome,
-      by: d.by.trim(),
-      ...(typeof d.comment === 'string' && d.comment !== '' && { comment: d.comment }),
-      ...(typeof d.decidedAt === 'string' && { decidedAt: d.decidedAt }),
-      ...(typeof d.editedDraft === 'string' && { editedDraft: d.editedDraft }),
-      ...(d.editedArguments !== undefined && {
-        editedArguments: structuredCopy(d.editedArguments as Record<string, unknown>),
-      }),
-      ...(gate.escalated && { escalated: true }),
-    };
+  halt(reason: string, now: string): void {
+    this.gates.release(reason, now);
   }
 
-  /**
-   * Check and record a person's decision; the gate stops waiting. `now` is the workflow time,
-   * used when the caller did not say when they decided. Throws like {@link checkDecision}.
-   */
-  decide(input: unknown, via: 'update' | 'signal', now: string): ApprovalDecision {
-    const d = this.checkDecision(input);
-    return this.recordDecision({ ...d, decidedAt: d.decidedAt ?? now, via });
-  }
-
-  /** Record a decision (a person's, or a deadline's) and close its gate. */
-  recordDecision(d: ApprovalDecision): ApprovalDecision {
-    this.decisions.push(d);
-    this.decided.set(d.gate, d);
-    this.gates.delete(d.gate);
-    return { ...d };
+  /** Why the run stopped (it failed), or undefined while it runs. */
+  get stopped(): string | undefined {
+    return this.gates.stopped;
   }
 
   /** Where this run came from (retry, fork, continuation). */
@@ -374,7 +234,7 @@ export class RunState {
       this.costUsd = dollars(this.costUsd + c.costUsd);
       for (const [role, r] of Object.entries(c.roles ?? {}))
         this.roles.set(role, { ...r, usage: { ...r.usage } });
-      for (const d of c.decisions ?? []) this.recordDecision(d);
+      for (const d of c.decisions ?? []) this.gates.record(d);
       for (const [step, n] of Object.entries(c.toolCalls ?? {})) this.toolOrdinals.set(step, n);
     }
   }
@@ -440,6 +300,7 @@ export class RunState {
 
   /** A copy safe to hand out (queries, results, failure details). */
   snapshot(): RunProgress {
+    const decisions = this.gates.decisions();
     return {
       name: this.name,
       status: this.status,
@@ -451,27 +312,9 @@ export class RunState {
       ...(this.roles.size > 0 && {
         roles: Object.fromEntries([...this.roles].map(([k, r]) => [k, { ...r, usage: { ...r.usage } }])),
       }),
-      ...(this.gates.size > 0 && { pendingApprovals: this.pendingApprovals() }),
-      ...(this.decisions.length > 0 && { decisions: this.decisions.map((d) => ({ ...d })) }),
+      ...(this.gates.size > 0 && { pendingApprovals: this.gates.pending() }),
+      ...(decisions.length > 0 && { decisions }),
       ...(this.parent && { parent: { ...this.parent } }),
     };
   }
-}
-
-/** `approved` / `rejected`, also spelled `approve` / `reject`; anything else is not an outcome. */
-function outcomeOf(v: unknown): ApprovalDecision['outcome'] | undefined {
-  if (v === 'approved' || v === 'approve') return 'approved';
-  if (v === 'rejected' || v === 'reject') return 'rejected';
-  return undefined;
-}
-
-function structuredCopy<T>(v: T): T {
-  return JSON.parse(JSON.stringify(v)) as T;
-}
-
-function copyPending(p: PendingApproval): PendingApproval {
-  return {
-    ...p,
-    ...(p.tool && { tool: { name: p.tool.name, arguments: structuredCopy(p.tool.arguments) } }),
-  };
 }

@@ -79,6 +79,8 @@ export async function callModel(
   req: ModelRequest,
   settings: CallSettings = {},
 ): Promise<ModelResponse> {
+  // Once the run has failed, no new call starts (RunStopped).
+  state.gates.assertRunning(`step '${stepName}' made no further model call`);
   state.checkBudget(stepName);
   // An activity input over Temporal's 2 MB payload limit cannot even be scheduled; fail the step
   // with a reason instead of failing the workflow task forever.

@@ -181,8 +181,11 @@ describe('deciding by Update', () => {
       by: 'alice',
       comment: 'ship it',
       decidedAt: expect.any(String),
+      // What alice was shown: the client read the gate's digest and sent it with the decision.
+      digest: pending.digest,
       via: 'update',
     });
+    expect(pending.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(Date.parse(d.decidedAt)).toBeGreaterThanOrEqual(Date.parse(decidedAt));
 
     const result = await baton.result(runId);
@@ -356,6 +359,7 @@ describe('deciding by Signal', () => {
 
   const cli = locateTemporalBinary();
   const stock = 'path' in cli && process.env.BATON_TEST_TEMPORAL_SOURCE !== 'env' ? test : test.skip;
+  // No digest in the signal: accepted because a single gate waits (docs/approvals.md says so).
   stock(
     'the stock `temporal workflow signal` command decides a gate (the command docs/approvals.md shows)',
     async () => {
@@ -646,7 +650,16 @@ describe('the baton CLI', () => {
       const rows = JSON.parse(r.stdout) as { runId: string; gate: string; summary: string }[];
       return rows.find((row) => row.runId === runId);
     }, 'the run in `baton approvals`');
-    expect(listed).toMatchObject({ gate: 'review', summary: 'DRAFT-CLI2' });
+    expect(listed).toMatchObject({
+      gate: 'review',
+      summary: 'DRAFT-CLI2',
+      digest: expect.stringMatching(/^sha256:/),
+    });
+
+    // A digest that is not what the gate shows (the person saw something else): refused as stale.
+    const stale = await cli(['approve', runId, 'review', '--digest', `sha256:${'0'.repeat(64)}`]);
+    expect(stale.code).toBe(2);
+    expect(stale.stderr).toContain("gate 'review' shows something else than what was decided on");
 
     const wrong = await cli(['approve', runId, 'nope']);
     expect(wrong.code).toBe(2);
@@ -656,10 +669,14 @@ describe('the baton CLI', () => {
     writeFileSync(file, 'EDITED BY CLI\n');
     const ok = await cli(['approve', runId, '--edit-file', file, '--comment', 'fixed a typo']);
     expect(ok.code).toBe(0);
+    // The command shows what it decides on, and sends that gate's digest with the decision.
+    expect(ok.stderr).toBe("gate 'review' (draft) shows: DRAFT-CLI2\n");
     expect(ok.stdout).toBe(
       `approved gate 'review' of run ${runId}, with an edited draft (by cli-user: fixed a typo)\n`,
     );
-    expect((await baton.result(runId)).output).toBe('CLI-PUBLISHED');
+    const cliResult = await baton.result(runId);
+    expect(cliResult.output).toBe('CLI-PUBLISHED');
+    expect(cliResult.decisions?.[0]?.digest).toBe((listed as { digest?: string }).digest);
 
     const again = await cli(['reject', runId, 'review', '--by', 'bob']);
     expect(again.code).toBe(2);

@@ -1,12 +1,14 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { BATON_SEARCH_ATTRIBUTES } from '../../src/server/search-attributes';
-import { DECISION_REFUSED, SEARCH_ATTRIBUTES, type PendingApproval } from '../../src/workflows/api';
+import { DECISION_REFUSED, SEARCH_ATTRIBUTES } from '../../src/workflows/api';
 import { durationMs, rejectionMessage, shorten } from '../../src/workflows/approval';
+import { gateDigest, sha256Hex } from '../../src/workflows/digest';
+import type { GateToOpen } from '../../src/workflows/gates';
 import { RunState } from '../../src/workflows/run-state';
 
 const NOW = '2025-01-31T12:00:00.000Z';
 
-function gate(over: Partial<PendingApproval> = {}): PendingApproval {
+function gate(over: Partial<GateToOpen> = {}): GateToOpen {
   return {
     gate: 'ship',
     step: 'ship',
@@ -32,7 +34,7 @@ const toolGate = () =>
 /** The refusal a decision gets: its failure type and message. */
 function refusal(state: RunState, input: unknown): { type: string; message: string } {
   try {
-    state.checkDecision(input);
+    state.gates.check(input);
   } catch (err) {
     expect(err).toBeInstanceOf(ApplicationFailure);
     const f = err as ApplicationFailure;
@@ -45,26 +47,26 @@ function refusal(state: RunState, input: unknown): { type: string; message: stri
 describe('gate ids', () => {
   test('a repeated gate id gets #2, #3 so every gate of a run has its own id', () => {
     const s = new RunState('r');
-    expect(s.gateId('loop/review')).toBe('loop/review');
-    expect(s.gateId('loop/review')).toBe('loop/review#2');
-    expect(s.gateId('loop/review')).toBe('loop/review#3');
-    expect(s.gateId('other')).toBe('other');
+    expect(s.gates.id('loop/review')).toBe('loop/review');
+    expect(s.gates.id('loop/review')).toBe('loop/review#2');
+    expect(s.gates.id('loop/review')).toBe('loop/review#3');
+    expect(s.gates.id('other')).toBe('other');
   });
 
   test('an id a caller took by hand is skipped', () => {
     const s = new RunState('r');
-    s.openGate(gate({ gate: 'x#2' }));
-    expect(s.gateId('x')).toBe('x');
-    expect(s.gateId('x')).toBe('x#3');
+    s.gates.open(gate({ gate: 'x#2' }));
+    expect(s.gates.id('x')).toBe('x');
+    expect(s.gates.id('x')).toBe('x#3');
   });
 });
 
 describe('checking a decision', () => {
   test('a valid approval names its gate and step and is cleaned up', () => {
     const s = new RunState('r');
-    s.openGate(gate());
+    s.gates.open(gate());
     expect(
-      s.checkDecision({ gate: 'ship', outcome: 'approve', by: '  alice ', comment: 'fine', decidedAt: NOW }),
+      s.gates.check({ gate: 'ship', outcome: 'approve', by: '  alice ', comment: 'fine', decidedAt: NOW }),
     ).toEqual({
       gate: 'ship',
       step: 'ship',
@@ -72,27 +74,28 @@ describe('checking a decision', () => {
       by: 'alice',
       comment: 'fine',
       decidedAt: NOW,
+      digest: gateDigest({ kind: 'draft', draft: 'the draft' }),
     });
   });
 
   test('checking records nothing', () => {
     const s = new RunState('r');
-    s.openGate(gate());
-    s.checkDecision({ outcome: 'approved', by: 'alice' });
-    expect(s.decisionFor('ship')).toBeUndefined();
-    expect(s.pendingApprovals()).toHaveLength(1);
+    s.gates.open(gate());
+    s.gates.check({ outcome: 'approved', by: 'alice' });
+    expect(s.gates.decisionFor('ship')).toBeUndefined();
+    expect(s.gates.pending()).toHaveLength(1);
   });
 
   test('the gate may be left out when exactly one waits', () => {
     const s = new RunState('r');
-    s.openGate(gate());
-    expect(s.checkDecision({ outcome: 'rejected', by: 'bob' }).gate).toBe('ship');
+    s.gates.open(gate());
+    expect(s.gates.check({ outcome: 'rejected', by: 'bob' }).gate).toBe('ship');
   });
 
   test('leaving the gate out with two waiting is refused, listing both', () => {
     const s = new RunState('r');
-    s.openGate(gate({ gate: 'a', step: 'a' }));
-    s.openGate(gate({ gate: 'b', step: 'b' }));
+    s.gates.open(gate({ gate: 'a', step: 'a' }));
+    s.gates.open(gate({ gate: 'b', step: 'b' }));
     expect(refusal(s, { outcome: 'approved', by: 'x' })).toEqual({
       type: DECISION_REFUSED.gateRequired,
       message: "2 gates are waiting, name one: 'a', 'b'",
@@ -101,7 +104,7 @@ describe('checking a decision', () => {
 
   test('an unknown gate is refused, saying what waits', () => {
     const s = new RunState('r');
-    s.openGate(gate());
+    s.gates.open(gate());
     expect(refusal(s, { gate: 'nope', outcome: 'approved', by: 'x' })).toEqual({
       type: DECISION_REFUSED.unknownGate,
       message: "no gate 'nope' waits in this run (waiting: 'ship')",
@@ -113,8 +116,8 @@ describe('checking a decision', () => {
 
   test('a decided gate is refused as already decided, and the first decision stands', () => {
     const s = new RunState('r');
-    s.openGate(gate());
-    const first = s.decide(
+    s.gates.open(gate());
+    const first = s.gates.decide(
       { gate: 'ship', outcome: 'approved', by: 'alice', decidedAt: NOW },
       'update',
       'later',
@@ -123,7 +126,7 @@ describe('checking a decision', () => {
     const r = refusal(s, { gate: 'ship', outcome: 'rejected', by: 'bob' });
     expect(r.type).toBe(DECISION_REFUSED.alreadyDecided);
     expect(r.message).toBe(`gate 'ship' was already decided: approved by alice at ${NOW}`);
-    expect(s.decisionFor('ship')?.by).toBe('alice');
+    expect(s.gates.decisionFor('ship')?.by).toBe('alice');
     expect(s.snapshot().decisions).toHaveLength(1);
   });
 
@@ -153,7 +156,7 @@ describe('checking a decision', () => {
     ],
   ])('%s is refused as invalid', (_name, input, message) => {
     const s = new RunState('r');
-    s.openGate(gate());
+    s.gates.open(gate());
     const r = refusal(s, input);
     expect(r.type).toBe(DECISION_REFUSED.invalid);
     expect(r.message).toMatch(message);
@@ -161,8 +164,8 @@ describe('checking a decision', () => {
 
   test('a tool gate takes edited arguments (a JSON object) and refuses an edited draft', () => {
     const s = new RunState('r');
-    s.openGate(toolGate());
-    const d = s.checkDecision({ outcome: 'approved', by: 'x', editedArguments: { to: 'c@d.e' } });
+    s.gates.open(toolGate());
+    const d = s.gates.check({ outcome: 'approved', by: 'x', editedArguments: { to: 'c@d.e' } });
     expect(d.editedArguments).toEqual({ to: 'c@d.e' });
     expect(refusal(s, { outcome: 'approved', by: 'x', editedDraft: 'y' }).message).toMatch(
       /is a tool call: edit it with "editedArguments"/,
@@ -176,17 +179,18 @@ describe('checking a decision', () => {
 describe('recording decisions', () => {
   test('progress shows waiting gates, then the decision in order, with workflow time when the caller gave none', () => {
     const s = new RunState('r');
-    s.openGate(gate({ gate: 'a', step: 'a' }));
-    s.openGate(toolGate());
+    s.gates.open(gate({ gate: 'a', step: 'a' }));
+    s.gates.open(toolGate());
     expect(s.snapshot().pendingApprovals?.map((p) => p.gate)).toEqual(['a', 'agent:send_email:1']);
     expect(s.snapshot().decisions).toBeUndefined();
 
-    s.decide(
-      { gate: 'agent:send_email:1', outcome: 'rejected', by: 'bob', comment: 'wrong person' },
+    const digest = s.gates.get('agent:send_email:1')!.digest;
+    s.gates.decide(
+      { gate: 'agent:send_email:1', outcome: 'rejected', by: 'bob', comment: 'wrong person', digest },
       'signal',
       NOW,
     );
-    s.decide({ gate: 'a', outcome: 'approved', by: 'alice', editedDraft: 'better' }, 'update', NOW);
+    s.gates.decide({ gate: 'a', outcome: 'approved', by: 'alice', editedDraft: 'better' }, 'update', NOW);
 
     const snap = s.snapshot();
     expect(snap.pendingApprovals).toBeUndefined();
@@ -198,6 +202,7 @@ describe('recording decisions', () => {
         by: 'bob',
         comment: 'wrong person',
         decidedAt: NOW,
+        digest,
         via: 'signal',
       },
       {
@@ -207,6 +212,7 @@ describe('recording decisions', () => {
         by: 'alice',
         editedDraft: 'better',
         decidedAt: NOW,
+        digest: gateDigest({ kind: 'draft', draft: 'the draft' }),
         via: 'update',
       },
     ]);
@@ -214,17 +220,17 @@ describe('recording decisions', () => {
 
   test('a decision on an escalated gate says so', () => {
     const s = new RunState('r');
-    s.openGate(gate());
-    s.updateGate('ship', { escalated: true, deadline: NOW });
-    expect(s.pendingApprovals()[0]).toMatchObject({ escalated: true, deadline: NOW });
-    expect(s.decide({ outcome: 'approved', by: 'x' }, 'update', NOW).escalated).toBe(true);
+    s.gates.open(gate());
+    s.gates.update('ship', { escalated: true, deadline: NOW });
+    expect(s.gates.pending()[0]).toMatchObject({ escalated: true, deadline: NOW });
+    expect(s.gates.decide({ outcome: 'approved', by: 'x' }, 'update', NOW).escalated).toBe(true);
   });
 
   test('snapshots are copies: changing one does not change the run', () => {
     const s = new RunState('r');
-    s.openGate(toolGate());
-    s.pendingApprovals()[0]!.tool!.arguments.to = 'evil@x';
-    expect(s.pendingApprovals()[0]!.tool!.arguments.to).toBe('a@b.c');
+    s.gates.open(toolGate());
+    s.gates.pending()[0]!.tool!.arguments.to = 'evil@x';
+    expect(s.gates.pending()[0]!.tool!.arguments.to).toBe('a@b.c');
   });
 });
 
@@ -259,5 +265,108 @@ describe('helpers', () => {
       expect(BATON_SEARCH_ATTRIBUTES).toHaveProperty(key.name);
     }
     expect(BATON_SEARCH_ATTRIBUTES.BatonPendingApprovals).toBe('KeywordList');
+  });
+});
+
+describe('digests: a decision binds to what was shown', () => {
+  test('every waiting gate shows the digest of its draft or tool call (stable, key order aside)', () => {
+    const s = new RunState('r');
+    s.gates.open(gate());
+    s.gates.open(toolGate());
+    const [d, t] = s.gates.pending();
+    expect(d!.digest).toBe(gateDigest({ kind: 'draft', draft: 'the draft' }));
+    expect(d!.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(t!.digest).toBe(
+      gateDigest({ kind: 'tool', tool: { name: 'send_email', arguments: { to: 'a@b.c' } } }),
+    );
+    expect(gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { a: 1, b: { c: 2, d: 3 } } } })).toBe(
+      gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { b: { d: 3, c: 2 }, a: 1 } } }),
+    );
+    expect(gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { a: 1 } } })).not.toBe(
+      gateDigest({ kind: 'tool', tool: { name: 'x', arguments: { a: 2 } } }),
+    );
+  });
+
+  test('a decision whose digest differs from what the gate shows is refused as Stale; the right one is accepted', () => {
+    const s = new RunState('r');
+    s.gates.open(gate());
+    const stale = gateDigest({ kind: 'draft', draft: 'an older draft' });
+    const r = refusal(s, { gate: 'ship', outcome: 'approved', by: 'alice', digest: stale });
+    expect(r.type).toBe(DECISION_REFUSED.stale);
+    expect(r.type).toBe('Stale');
+    expect(r.message).toMatch(/gate 'ship' shows something else than what was decided on/);
+    // Left out the gate name: the single waiting gate is checked just the same.
+    expect(refusal(s, { outcome: 'approved', by: 'alice', digest: stale }).type).toBe('Stale');
+    const ok = s.gates.check({ outcome: 'approved', by: 'alice', digest: s.gates.pending()[0]!.digest });
+    expect(ok.gate).toBe('ship');
+  });
+
+  test('without a digest a decision is accepted for a single waiting gate only', () => {
+    const s = new RunState('r');
+    s.gates.open(gate());
+    expect(s.gates.check({ outcome: 'approved', by: 'alice' }).gate).toBe('ship');
+    s.gates.open(toolGate());
+    const r = refusal(s, { gate: 'ship', outcome: 'approved', by: 'alice' });
+    expect(r.type).toBe(DECISION_REFUSED.invalid);
+    expect(r.message).toMatch(/2 gates are waiting, so a decision must say what it saw: pass the "digest"/);
+    expect(refusal(s, { gate: 'ship', outcome: 'approved', by: 'alice', digest: 7 }).message).toMatch(
+      /"digest" must be/,
+    );
+  });
+
+  test('kinds other than draft and tool (a budget gate) open, show a digest of their summary, and take decisions', () => {
+    const s = new RunState('r');
+    s.gates.open(gate({ gate: 'budget', kind: 'budget', summary: 'spent $0.05 of $0.05', draft: undefined }));
+    const p = s.gates.pending()[0]!;
+    expect(p.digest).toBe(gateDigest({ kind: 'budget', summary: 'spent $0.05 of $0.05' }));
+    expect(s.gates.check({ outcome: 'approved', by: 'alice', digest: p.digest }).gate).toBe('budget');
+    expect(refusal(s, { outcome: 'approved', by: 'alice', editedDraft: 'x' }).message).toMatch(
+      /is a budget gate: "editedDraft" is for draft gates/,
+    );
+  });
+});
+
+describe('release: a failed run decides nothing more', () => {
+  test('waiting gates end as released (in decisions), no gate opens, and every decision is refused as RunFailed', () => {
+    const s = new RunState('r');
+    s.gates.open(gate());
+    s.gates.open(toolGate());
+    s.halt("step 'check' failed", NOW);
+    expect(s.stopped).toBe("step 'check' failed");
+    const snap = s.snapshot();
+    expect(snap.pendingApprovals).toBeUndefined();
+    expect(snap.decisions).toEqual([
+      expect.objectContaining({ gate: 'ship', outcome: 'released', by: 'run', via: 'release' }),
+      expect.objectContaining({
+        gate: 'agent:send_email:1',
+        outcome: 'released',
+        comment: "released without a decision: step 'check' failed",
+      }),
+    ]);
+    const r = refusal(s, { gate: 'ship', outcome: 'approved', by: 'alice' });
+    expect(r.type).toBe(DECISION_REFUSED.runFailed);
+    expect(r.message).toMatch(
+      /the run has failed \(step 'check' failed\); gate 'ship' was released without a decision/,
+    );
+    expect(() => s.gates.open(gate({ gate: 'later' }))).toThrow(/the run has failed/);
+    // A second release changes nothing.
+    s.halt('other', NOW);
+    expect(s.snapshot().decisions).toHaveLength(2);
+  });
+});
+
+describe('sha256', () => {
+  test('matches Node crypto on ASCII, multi-byte text, surrogate pairs and block boundaries', () => {
+    const { createHash } = require('node:crypto') as typeof import('node:crypto');
+    const texts = [
+      '',
+      'abc',
+      'é ü 中文 🎉',
+      'x'.repeat(55),
+      'y'.repeat(56),
+      'z'.repeat(64),
+      'w'.repeat(1000),
+    ];
+    for (const t of texts) expect(sha256Hex(t)).toBe(createHash('sha256').update(t, 'utf8').digest('hex'));
   });
 });

@@ -1,16 +1,11 @@
 /** `baton approvals | approve | reject`: find gates waiting for a person, and decide them. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import {
-  ApprovalRefusedError,
-  type ApprovalDecision,
-  type BatonClient,
-  type PendingApprovalListing,
-} from '../../client';
+import { ApprovalRefusedError, type ApprovalDecision, type PendingApprovalListing } from '../../client';
 import type { PendingApproval, RunProgress } from '../../workflows/api';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
-import { out, outputOption as formatOption, preview, type Output } from '../output';
+import { err, out, outputOption as formatOption, preview, type Output } from '../output';
 
 const outputOption = () =>
   formatOption('rich (a table), json (machine-readable), or text (one plain line each)');
@@ -75,24 +70,25 @@ interface DecideFlags {
   comment?: string;
   by?: string;
   editFile?: string;
+  digest?: string;
   output: Output;
 }
 
+/** What a gate shows, as one line: a draft's text, a tool call with its arguments. */
+function shown(g: PendingApproval): string {
+  return g.kind === 'tool' && g.tool
+    ? `${g.tool.name}(${JSON.stringify(g.tool.arguments)})`
+    : (g.draft ?? g.summary);
+}
+
 /** The edit in --edit-file, as the gate's kind needs it: a draft's new text, or a tool call's new arguments (JSON). */
-async function readEdit(baton: BatonClient, runId: string, gate: string | undefined, file: string) {
+async function readEdit(target: PendingApproval | undefined, file: string) {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     throw new BadInputError(`--edit-file ${file}: ${(e as Error).message}`);
   }
-  const pending = await baton.pendingApprovals(runId);
-  const target =
-    gate === undefined
-      ? pending.length === 1
-        ? pending[0]
-        : undefined
-      : pending.find((p) => p.gate === gate);
   // No match: send a draft edit and let the run say what is wrong (unknown gate, or which to name).
   // An editor's final newline is not part of the draft.
   if (target?.kind !== 'tool') return { editedDraft: text.replace(/\r?\n$/, '') };
@@ -122,10 +118,25 @@ async function decideCommand(
   if (!by) throw new BadInputError('say who decides: pass --by <name> (USER is not set)');
   const baton = await connectExisting();
   try {
-    const edit = f.editFile ? await readEdit(baton, runId, gate, f.editFile) : {};
+    // The gate as it is now: shown before deciding, and its digest sent with the decision, so
+    // the decision is refused (stale) if the gate shows something else by the time it lands.
+    // With --digest (copied from `baton approvals -o json`), that is what the decision binds to.
+    const pending =
+      f.digest !== undefined && !f.editFile ? [] : await baton.pendingApprovals(runId).catch(() => []);
+    const target =
+      gate === undefined
+        ? pending.length === 1
+          ? pending[0]
+          : undefined
+        : pending.find((p) => p.gate === gate);
+    if (target && f.digest === undefined && f.output === 'rich')
+      err(`gate '${target.gate}' (${target.kind}) shows: ${preview(shown(target), 200)}`);
+    const edit = f.editFile ? await readEdit(target, f.editFile) : {};
+    const digest = f.digest ?? target?.digest;
     const base = {
       by,
       ...(gate !== undefined && { gate }),
+      ...(digest !== undefined && { digest }),
       ...(f.comment !== undefined && { comment: f.comment }),
     };
     const d =
@@ -169,7 +180,11 @@ export function registerApprovalCommands(program: Command): void {
         'gate id (see `baton approvals`); may be left out when only one gate of the run waits',
       )
       .option('--comment <text>', 'why (recorded with the decision)')
-      .option('--by <name>', 'who decides (default: $USER)');
+      .option('--by <name>', 'who decides (default: $USER)')
+      .option(
+        '--digest <sha256:...>',
+        'the digest of the gate as you saw it (`baton approvals -o json`); refused as stale if the gate shows something else now (default: the digest of what this command shows)',
+      );
     if (name === 'approve') {
       cmd.option(
         '--edit-file <file>',

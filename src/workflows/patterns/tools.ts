@@ -126,6 +126,8 @@ export async function executeToolCall(
   settings: ToolCallSettings = {},
 ): Promise<ToolCallRecord> {
   let args = call.arguments;
+  // Once the run has failed, no tool call starts and no gate opens (RunStopped).
+  ctx.state.gates.assertRunning(`step '${key}' did not call '${call.name}'`);
   if (!tools.allowed.includes(call.name)) {
     const allowed = tools.allowed.length ? tools.allowed.join(', ') : 'none';
     return {
@@ -162,6 +164,7 @@ export async function executeToolCall(
     }
     args = d.editedArguments ?? args;
   }
+  ctx.state.gates.assertRunning(`step '${key}' did not call '${call.name}'`);
   const r = await runToolCall(ctx, key, tools, { name: call.name, arguments: args }, settings);
   ctx.state.recordTool(key);
   return {
