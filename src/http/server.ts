@@ -608,7 +608,10 @@ export function createHttpServer(baton: BatonClient, opts: ApiOptions = {}): Ser
   const open = apiKeys(opts).length === 0;
   const app = createApi(baton, opts);
   const listener = getRequestListener(app.fetch);
-  const server = createServer((req, res) => void listener(req, res));
+  const server = createServer((req, res) => {
+    // A client that goes away mid-request (EPIPE, reset) must not become an unhandled rejection.
+    listener(req, res).catch(() => res.destroy());
+  });
   server.on('listening', () => {
     const where = server.address();
     if (open && where && typeof where === 'object' && !isLoopback(where.address)) {

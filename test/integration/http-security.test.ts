@@ -197,6 +197,33 @@ test('cross-origin browser requests are refused unless the origin is allowed', a
   const evilPreflight = await raw(base, 'OPTIONS', '/runs', { headers: { origin: 'http://evil.example' } });
   expect(evilPreflight.status).toBe(403);
   expect(evilPreflight.headers['access-control-allow-origin']).toBeUndefined();
+  // The API's own origin (a page it serves) is same-origin.
+  const own = await raw(base, 'GET', '/approvals', {
+    headers: { ...jsonHeaders('key-reader'), origin: base, 'sec-fetch-site': 'same-origin' },
+  });
+  expect(own.status).toBe(200);
+});
+
+test('BATON_CODEC_CORS_ORIGINS replaces the Temporal UI default on the codec routes', async () => {
+  const other = await listen({
+    token: 'admin-token',
+    env: { BATON_CODEC_CORS_ORIGINS: 'https://temporal.example' },
+    codec: { encode: async (b) => b, decode: async (b) => b },
+  });
+  const body = JSON.stringify({ payloads: [] });
+  const decode = (origin: string) =>
+    raw(other, 'POST', '/codec/decode', { headers: { ...jsonHeaders('admin-token'), origin }, body });
+  expect((await decode('https://temporal.example')).status).toBe(200);
+  expect((await decode('http://localhost:8233')).status).toBe(403);
+});
+
+test('the default body limit is 5 MB', async () => {
+  const big = await raw(base, 'POST', '/runs', {
+    headers: jsonHeaders('admin-token'),
+    body: JSON.stringify({ ensemble: approvalYaml, input: 'z'.repeat(5 * 1024 * 1024) }),
+  });
+  expect(big.status).toBe(413);
+  expect(big.json.error).toMatch(/over 5242880 bytes/);
 });
 
 test('codec endpoints: behind auth (decode: read, encode: run), open to the Temporal UI origin only there', async () => {

@@ -27,6 +27,8 @@ export function raw(
         port: url.port,
         method,
         path,
+        // One connection per request: a body the server refused early must not poison a pooled socket.
+        agent: false,
         headers: {
           ...(opts.body !== undefined && { 'content-length': String(Buffer.byteLength(opts.body)) }),
           ...opts.headers,
@@ -49,6 +51,8 @@ export function raw(
       },
     );
     req.on('error', reject);
+    // The server may answer (413) and close before the whole body is written: that is not a failure.
+    req.on('socket', (socket) => socket.on('error', () => undefined));
     if (opts.body !== undefined) req.write(opts.body);
     req.end();
   });
