@@ -17,6 +17,17 @@ export { createWorker, DEFAULT_TASK_QUEUE, type BatonWorkerOptions } from './wor
 export { createTool, type ToolDefinition } from './activities/tools';
 export { BUILTIN_PROFILES, resolveProfile, UnknownProfileError } from './config/profiles';
 export { EnsembleError, loadEnsembleFile, loadEnsembleText } from './config';
+export {
+  checkDefinition,
+  checkRunInput,
+  definitionSchema,
+  InvalidDefinitionError,
+  parseDefinition,
+  runInputSchema,
+  type DefinitionIssue,
+} from './config/definition-schema';
+export { createApi, createHttpServer, type ApiOptions, type CodecHandlers } from './http/server';
+export { generateKey, hashKey, keyEntry, type Scope } from './http/auth';
 export { acquireTemporal, TemporalUnavailableError } from './server';
 export { replayHistory, fetchRunHistory, readHistoryFile } from './replay';
 export type * from './types';
