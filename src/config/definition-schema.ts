@@ -346,7 +346,7 @@ export const definitionSchema = definitionShapeSchema.superRefine((def, ctx) =>
 export const runOptionsSchema = z.looseObject({
   heartbeatTimeout: durationSchema.optional(),
   defaultTimeout: durationSchema.optional(),
-  continueAsNewAfterEvents: z.number().int().min(100).max(1_000_000).optional(),
+  continueAsNewAfterEvents: z.number().int().min(1).max(10_000_000).optional(),
   localActivities: z.boolean().optional(),
 });
 
