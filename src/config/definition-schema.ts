@@ -175,24 +175,32 @@ const stepSchema = z.discriminatedUnion('kind', [agentStepSchema, approvalStepSc
 });
 
 /** The shape of a resolved definition, without the cross-step checks. */
-const definitionShapeSchema = z.looseObject({
-  name: z.string({ error: 'expected the ensemble name (a string)' }).regex(ENSEMBLE_NAME, {
-    message:
-      'an ensemble name starts with a letter or digit and holds only letters, digits, ., - and _ (at most 128)',
-  }),
-  description: z.string().optional(),
-  steps: z
-    .array(stepSchema, { error: 'expected a list of steps' })
-    .min(1, { message: 'a definition needs at least one step' })
-    .max(10_000),
-  output: z.string().optional(),
-  budget: z
-    .looseObject({
-      maxCostUsd: z.number().positive().finite().optional(),
-      maxTokens: z.number().int().positive().optional(),
-    })
-    .optional(),
-});
+const definitionShapeSchema = z.looseObject(
+  {
+    name: z.string({ error: 'expected the ensemble name (a string)' }).regex(ENSEMBLE_NAME, {
+      message:
+        'an ensemble name starts with a letter or digit and holds only letters, digits, ., - and _ (at most 128)',
+    }),
+    description: z.string().optional(),
+    steps: z
+      .array(stepSchema, { error: 'expected a list of steps' })
+      .min(1, { message: 'a definition needs at least one step' })
+      .max(10_000),
+    output: z.string().optional(),
+    budget: z
+      .looseObject({
+        maxCostUsd: z.number().positive().finite().optional(),
+        maxTokens: z.number().int().positive().optional(),
+      })
+      .optional(),
+  },
+  {
+    error: (issue) =>
+      issue.input === undefined
+        ? 'missing: expected the resolved ensemble { name, steps } (an object)'
+        : 'expected the resolved ensemble { name, steps } (an object)',
+  },
+);
 
 type Path = (string | number)[];
 type Add = (path: Path, message: string) => void;

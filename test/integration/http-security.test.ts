@@ -215,6 +215,16 @@ test('BATON_CODEC_CORS_ORIGINS replaces the Temporal UI default on the codec rou
     raw(other, 'POST', '/codec/decode', { headers: { ...jsonHeaders('admin-token'), origin }, body });
   expect((await decode('https://temporal.example')).status).toBe(200);
   expect((await decode('http://localhost:8233')).status).toBe(403);
+  const none = await listen({
+    token: 'admin-token',
+    env: { BATON_CODEC_CORS_ORIGINS: '' },
+    codec: { encode: async (b) => b, decode: async (b) => b },
+  });
+  const fromUi = await raw(none, 'POST', '/codec/decode', {
+    headers: { ...jsonHeaders('admin-token'), origin: 'http://localhost:8233' },
+    body,
+  });
+  expect(fromUi.status).toBe(403);
 });
 
 test('the default body limit is 5 MB', async () => {

@@ -49,7 +49,11 @@ async function failure(args: unknown[]): Promise<{ failure: ApplicationFailure; 
 }
 
 test.each([
-  ['the definition without the { definition, input } wrapper', [definition], /definition: .*expected object/],
+  [
+    'the definition without the { definition, input } wrapper',
+    [definition],
+    /definition: missing: expected the resolved ensemble \{ name, steps \}/,
+  ],
   ['no input at all', [], /expected the run input \{ definition, input \}/],
   [
     'an input that is not a string',

@@ -58,7 +58,7 @@ test('definitions from the builders, every example ensemble and every recorded r
 });
 
 test.each([
-  [null, /\(root\): .*expected object/],
+  [null, /\(root\): expected the resolved ensemble \{ name, steps \}/],
   [{ name: 'x', steps: [] }, /steps: a definition needs at least one step/],
   [def(null), /steps\[0\]/],
   [def(agent('a', { dependsOn: ['zz'] })), /steps\[0\]\.dependsOn\[0\]: unknown step 'zz'/],
