@@ -13,7 +13,15 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { checkDefinition } from './config/definition-check';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  checkDefinition,
+  describeIssues,
+  issuesOf,
+  runIdSchema,
+  runOptionsSchema,
+  type DefinitionIssue,
+} from './config/definition-schema';
 import { resolveProfile } from './config/profiles';
 import { ZERO_USAGE, type EnsembleDefinition, type ModelProfile } from './types';
 import { DEFAULT_TASK_QUEUE } from './worker';
@@ -83,6 +91,8 @@ export interface StartOptions {
   taskQueue?: string;
   /** Start from an earlier run's completed steps (what retry and fork use). */
   resume?: ResumeState;
+  /** Who starts the run (a person or an API key's principal), kept in the run's memo as `BatonStartedBy`. */
+  startedBy?: string;
 }
 
 /** A running run's progress could not be read because no worker answered for it. */
@@ -98,12 +108,27 @@ export interface RunListing {
   status: string;
   /** ISO time the run started. */
   started: string;
+  /** Who started it, when the starter said (StartOptions.startedBy). */
+  startedBy?: string;
 }
 
 /** A request the client refuses before anything starts: it says what is wrong and what to do. */
 export class InvalidRequestError extends Error {
   override name = 'InvalidRequestError';
+  constructor(
+    message: string,
+    /** For a refused definition, options or run id: each problem with its field path. */
+    readonly issues?: DefinitionIssue[],
+  ) {
+    super(message);
+  }
 }
+
+/** Memo key holding who started a run (StartOptions.startedBy). */
+export const STARTED_BY_MEMO = 'BatonStartedBy';
+
+/** Who the runs started inside {@link BatonClient.actingAs} are recorded as started by. */
+const acting = new AsyncLocalStorage<string>();
 
 export interface RetryOptions {
   /** Id of the new run (default: `<runId>-retry-<time>`); reusing it returns that run. */
@@ -301,10 +326,20 @@ export class BatonClient {
 
   /** Start a run. With a `runId` that already names a run, returns that run instead of starting another. */
   async start(definition: EnsembleDefinition, input: string, opts: StartOptions = {}): Promise<RunHandle> {
-    // A malformed definition would fail the run's first workflow task over and over: refuse it here.
-    const problems = checkDefinition(definition);
-    if (problems.length) throw new InvalidRequestError(`the definition cannot run: ${problems.join('; ')}`);
+    // The same schema the run checks its input with: refuse here, before anything starts.
+    const issues = checkDefinition(definition, 'definition');
+    if (opts.options !== undefined) {
+      const checked = runOptionsSchema.safeParse(opts.options);
+      if (!checked.success) issues.push(...issuesOf(checked.error, 'options'));
+    }
+    if (opts.runId !== undefined) {
+      const checked = runIdSchema.safeParse(opts.runId);
+      if (!checked.success) issues.push(...issuesOf(checked.error, 'runId'));
+    }
+    if (issues.length)
+      throw new InvalidRequestError(`the run cannot start: ${describeIssues(issues)}`, issues);
     const runId = opts.runId ?? `${definition.name}-${crypto.randomUUID()}`;
+    const startedBy = opts.startedBy ?? acting.getStore();
     const args: RunInput = {
       definition,
       input,
@@ -324,6 +359,7 @@ export class BatonClient {
         memo: {
           ensemble: definition.name,
           ...(definition.description && { description: definition.description }),
+          ...(startedBy && { [STARTED_BY_MEMO]: startedBy }),
         },
         staticSummary: `${definition.name}: ${definition.steps.length} steps`,
         ...(searchAttributes && {
@@ -335,6 +371,23 @@ export class BatonClient {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return { runId, started: false };
       throw err;
     }
+  }
+
+  /**
+   * Run `fn` with every run it starts (retries and forks too) recorded as started by `principal`,
+   * unless a start names its own `startedBy`. The HTTP API wraps each request in it.
+   *
+   * @example await baton.actingAs('ci-bot', () => baton.retry('order-42'));
+   */
+  actingAs<T>(principal: string, fn: () => Promise<T>): Promise<T> {
+    return acting.run(principal, fn);
+  }
+
+  /** Who started a run (its `BatonStartedBy` memo), or undefined when it was not recorded. */
+  async startedBy(runId: string): Promise<string | undefined> {
+    const { memo } = await this.handle(runId).describe();
+    const by = memo?.[STARTED_BY_MEMO];
+    return typeof by === 'string' ? by : undefined;
   }
 
   /** Start a run and wait for its result. */
@@ -454,11 +507,13 @@ export class BatonClient {
       query: `WorkflowType = '${RUN_WORKFLOW}'${status}`,
     })) {
       if (rows.length >= limit) break;
+      const startedBy = w.memo?.[STARTED_BY_MEMO];
       rows.push({
         runId: w.workflowId,
         ensemble: await this.ensembleOf(w),
         status: w.status.name,
         started: w.startTime.toISOString(),
+        ...(typeof startedBy === 'string' && { startedBy }),
       });
     }
     return rows;

@@ -25,6 +25,17 @@ export {
 } from './activities/endpoints';
 export { BUILTIN_PROFILES, resolveProfile, UnknownProfileError } from './config/profiles';
 export { EnsembleError, loadEnsembleFile, loadEnsembleText } from './config';
+export {
+  checkDefinition,
+  checkRunInput,
+  definitionSchema,
+  InvalidDefinitionError,
+  parseDefinition,
+  runInputSchema,
+  type DefinitionIssue,
+} from './config/definition-schema';
+export { createApi, createHttpServer, type ApiOptions, type CodecHandlers } from './http/server';
+export { generateKey, hashKey, keyEntry, type Scope } from './http/auth';
 export { acquireTemporal, TemporalUnavailableError } from './server';
 export { replayHistory, fetchRunHistory, readHistoryFile } from './replay';
 export type * from './types';

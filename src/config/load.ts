@@ -19,6 +19,7 @@ import type {
   ToolRef,
 } from '../types';
 import { checkEnsemble, type CheckIssue } from './checks';
+import { checkDefinition } from './definition-schema';
 import { findConfigDirs, orderedDirs, type ConfigDirs } from './config-dirs';
 import {
   configSchema,
@@ -83,7 +84,14 @@ export function loadEnsembleText(text: string, fileName: string, opts: LoadOptio
       ...(opts.knownTools && { knownTools: opts.knownTools }),
     });
     if (problems.length) throw yaml.refuse(problems);
-    return resolveEnsemble(parsed, profiles, config.defaultProfile);
+    const def = resolveEnsemble(parsed, profiles, config.defaultProfile);
+    // What leaves here is held to the schema every run is checked with (definition-schema.ts).
+    const resolved = checkDefinition(def);
+    if (resolved.length)
+      throw new EnsembleError(
+        resolved.map((i) => ({ file: fileName, path: i.path, message: `resolved definition: ${i.message}` })),
+      );
+    return def;
   });
 }
 

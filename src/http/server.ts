@@ -1,31 +1,79 @@
 /**
- * Baton's HTTP API: a thin JSON shell over the typed client, for services that prefer HTTP.
+ * Baton's HTTP API: a thin JSON shell over the typed client, on Hono. Routes, scopes and bodies
+ * are declared once (ROUTES below, schemas in schemas.ts); the same declarations validate
+ * requests and produce the OpenAPI document served at GET /openapi.json. docs/http-api.md lists
+ * them for people, and a test keeps that list equal to the document.
  *
- *   POST /runs                      { ensemble: YAML text | definition: {...}, input, runId?, options? } -> 201 { runId, started }
- *   GET  /runs                      ?limit=20                          -> [{ runId, ensemble, status, started }]
- *   GET  /runs/:id                                                     -> progress (steps, usage, cost, approvals, lineage)
- *   GET  /runs/:id/result                                              -> waits; 200 result, or 422 with the failed step and progress
- *   GET  /runs/:id/steps/:step/output                                  -> { output } (whole, also when progress shows a preview)
- *   POST /runs/:id/cancel                                              -> 202
- *   POST /runs/:id/retry            { runId?, ensemble? }              -> 201 { runId }
- *   POST /runs/:id/fork             { fromStep, input?, overrides?, runId? } -> 201 { runId }
- *   GET  /approvals                                                    -> pending approvals across runs
- *   POST /runs/:id/decisions        { gate?, outcome, by, comment?, editedDraft?, editedArguments? } -> 200 decision, or 409 refusal
- *
- * Errors are `{ error, ... }` with 400 for bad input (ensemble issues listed with file, line and
- * path), 404 for an unknown run, 409 for a refused decision. Set BATON_API_TOKEN to require
- * `Authorization: Bearer <token>`.
+ * Every request passes, in order: a path check (malformed percent-escapes), the browser-origin
+ * check (Origin / Sec-Fetch-Site; CORS only for allowed origins), the loopback check when no key
+ * is configured, authentication (named keys with scopes), the body checks (JSON content type,
+ * size, syntax), the route's scope, then the route's schema. Only then does it reach Temporal.
  */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ApprovalRefusedError, InvalidRequestError, RunFailedError, type BatonClient } from '../client';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { createServer, type Server } from 'node:http';
+import * as os from 'node:os';
+import type { z } from 'zod';
+import {
+  ApprovalRefusedError,
+  InvalidRequestError,
+  ProgressUnavailableError,
+  RunFailedError,
+  type BatonClient,
+} from '../client';
 import { EnsembleError, loadEnsembleText } from '../config';
+import { issuesOf } from '../config/definition-schema';
 import { UnknownProfileError } from '../config/profiles';
-import type { EnsembleDefinition } from '../types';
-import type { DecisionInput, RunOptions } from '../workflows/api';
+import type { EnsembleDefinition, ModelProfile } from '../types';
+import type { DecisionInput } from '../workflows/api';
+import { allows, ApiConfigError, authenticate, isLoopback, loadKeys, type ApiKey, type Scope } from './auth';
+import {
+  anyObject,
+  codecBody,
+  decisionBody,
+  errorBody,
+  forkBody,
+  listQuery,
+  retryBody,
+  runParams,
+  startBody,
+  stepParams,
+} from './schemas';
+
+/** Temporal codec-server handlers (`src/codec`): JSON `{ payloads }` in, `{ payloads }` out. */
+export interface CodecHandlers {
+  encode(body: unknown): Promise<unknown>;
+  decode(body: unknown): Promise<unknown>;
+}
+
+export interface ApiOptions {
+  /** One admin key in plain text; default: BATON_API_TOKEN. */
+  token?: string;
+  /** Key entries `principal:scopes:sha256hex` (see auth.ts); default: BATON_API_KEYS. */
+  keys?: string;
+  /** A file of key entries; default: BATON_API_KEYS_FILE. */
+  keysFile?: string;
+  /** Tool names the workers register; an ensemble naming another tool is refused. */
+  knownTools?: string[];
+  /** Browser origins allowed to call the API (CORS); default: BATON_API_CORS_ORIGINS (comma-separated), none. */
+  corsOrigins?: string[];
+  /** Origins also allowed on /codec/*; default: BATON_CODEC_CORS_ORIGINS, else the Temporal UI at http://localhost:8233. */
+  codecCorsOrigins?: string[];
+  /** Largest request body in bytes (default 5 MB). */
+  maxBodyBytes?: number;
+  /** Mounts POST /codec/encode and /codec/decode. */
+  codec?: CodecHandlers;
+  /** Who acts when no key is configured (loopback only); default: the user running the API. */
+  localPrincipal?: string;
+  /** Environment the defaults above are read from (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+}
 
 /** An error with the HTTP status it maps to. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -35,217 +83,549 @@ class HttpError extends Error {
   }
 }
 
-const MAX_BODY = 5 * 1024 * 1024;
+const DEFAULT_MAX_BODY = 5 * 1024 * 1024;
+const TEMPORAL_UI_ORIGIN = 'http://localhost:8233';
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return {};
-  try {
-    const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // fall through
-  }
-  throw new HttpError(400, 'the request body must be a JSON object');
+type Env = {
+  Bindings: Partial<HttpBindings>;
+  Variables: { principal: string; scopes: Scope[]; body: unknown };
+};
+type Ctx = Context<Env>;
+
+interface RouteSpec {
+  method: 'get' | 'post';
+  /** OpenAPI form: `/runs/{id}`. */
+  path: string;
+  scope: Scope | 'public';
+  summary: string;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  /** Status of a success. */
+  status: number;
+  handle: (c: Ctx, args: { params: any; query: any; body: any }) => Promise<[number, unknown]>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
-
-function str(body: Record<string, unknown>, field: string, required: true): string;
-function str(body: Record<string, unknown>, field: string, required?: false): string | undefined;
-function str(body: Record<string, unknown>, field: string, required = false): string | undefined {
-  const v = body[field];
-  if (v === undefined && !required) return undefined;
-  if (typeof v !== 'string')
-    throw new HttpError(400, `field '${field}' must be a string${required ? ' and is required' : ''}`);
-  return v;
-}
-
-/** The ensemble of a request: YAML text (validated like `baton validate`) or a resolved definition. */
-function ensembleOf(body: Record<string, unknown>, knownTools?: string[]): EnsembleDefinition | undefined {
-  if (body.ensemble !== undefined)
-    return loadEnsembleText(
-      str(body, 'ensemble', true),
-      'request.ensemble',
-      knownTools ? { knownTools } : {},
-    );
-  if (body.definition !== undefined) {
-    const d = body.definition as EnsembleDefinition;
-    if (!d || typeof d !== 'object' || typeof d.name !== 'string' || !Array.isArray(d.steps)) {
-      throw new HttpError(400, "field 'definition' must be a resolved ensemble: { name, steps: [...] }");
-    }
-    return d;
-  }
-  return undefined;
+/** Parse `value` with `schema`, or a 400 naming each bad field under `where`. */
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = issuesOf(result.error, where);
+  throw new HttpError(400, issues.map((i) => `${i.path}: ${i.message}`).join('; '), { issues });
 }
 
 /** Map known errors to statuses; anything else is a 500 with its message. */
 function failure(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof EnsembleError) return new HttpError(400, err.message, { issues: err.issues });
-  if (err instanceof UnknownProfileError || err instanceof InvalidRequestError)
-    return new HttpError(400, err.message);
+  if (err instanceof InvalidRequestError)
+    return new HttpError(400, err.message, err.issues ? { issues: err.issues } : {});
+  if (err instanceof UnknownProfileError) return new HttpError(400, err.message);
   if (err instanceof WorkflowNotFoundError) return new HttpError(404, `no run with that id: ${err.message}`);
-  if (err instanceof ApprovalRefusedError) {
+  if (err instanceof ApprovalRefusedError)
     return new HttpError(err.reason === 'run-not-found' ? 404 : 409, err.message, { reason: err.reason });
-  }
   if (err instanceof RunFailedError)
     return new HttpError(422, err.message, { type: err.type, step: err.step, progress: err.progress });
+  if (err instanceof ProgressUnavailableError) return new HttpError(503, err.message);
+  // Temporal's own refusals (gRPC status): not found, and arguments the server will not take.
+  const code = grpcCode(err);
+  if (code === 5) return new HttpError(404, `no run with that id: ${(err as Error).message}`);
+  if (code === 3) return new HttpError(400, `Temporal refused the request: ${(err as Error).message}`);
   return new HttpError(500, err instanceof Error ? err.message : String(err));
 }
 
-type Route = (
-  m: RegExpMatchArray,
-  body: () => Promise<Record<string, unknown>>,
-  url: URL,
-) => Promise<[number, unknown]>;
+function grpcCode(err: unknown): number | undefined {
+  for (let e: any = err, depth = 0; e && depth < 4; e = e.cause, depth++)
+    if (typeof e.code === 'number') return e.code as number;
+  return undefined;
+}
 
-/**
- * Create the HTTP server (not yet listening).
- *
- * @example const server = createHttpServer(await BatonClient.connect()); server.listen(8080);
- */
-export function createHttpServer(
-  baton: BatonClient,
-  opts: { token?: string; knownTools?: string[] } = {},
-): Server {
-  const token = opts.token ?? process.env.BATON_API_TOKEN;
-  const routes: [string, RegExp, Route][] = [
-    [
-      'POST',
-      /^\/runs$/,
-      async (_m, body) => {
-        const b = await body();
-        const definition = ensembleOf(b, opts.knownTools);
-        if (!definition)
-          throw new HttpError(
-            400,
-            "give the ensemble as YAML text in 'ensemble', or resolved in 'definition'",
-          );
-        const input = str(b, 'input') ?? '';
-        const runId = str(b, 'runId');
-        const handle = await baton.start(definition, input, {
-          ...(runId && { runId }),
-          ...(b.options !== undefined && { options: b.options as RunOptions }),
+function principalOfProcess(env: NodeJS.ProcessEnv): string {
+  try {
+    return env.USER || os.userInfo().username || 'local';
+  } catch {
+    return 'local';
+  }
+}
+
+function origins(list: string | undefined): string[] {
+  return (list ?? '')
+    .split(',')
+    .map((o) => o.trim().replace(/\/$/, ''))
+    .filter(Boolean);
+}
+
+/** The routes: method, path, scope, schemas and handler. */
+function routes(baton: BatonClient, opts: ApiOptions): RouteSpec[] {
+  const ensembleOf = (b: { ensemble?: string; definition?: unknown }): EnsembleDefinition | undefined =>
+    b.ensemble !== undefined
+      ? loadEnsembleText(
+          b.ensemble,
+          'request.ensemble',
+          opts.knownTools ? { knownTools: opts.knownTools } : {},
+        )
+      : (b.definition as EnsembleDefinition | undefined);
+  const list: RouteSpec[] = [
+    {
+      method: 'post',
+      path: '/runs',
+      scope: 'run',
+      summary: 'Start a run (201), or return the run a runId already names (200)',
+      body: startBody,
+      status: 201,
+      handle: async (_c, { body }) => {
+        const handle = await baton.start(ensembleOf(body)!, body.input ?? '', {
+          ...(body.runId && { runId: body.runId }),
+          ...(body.options && { options: body.options }),
         });
         return [handle.started ? 201 : 200, handle];
       },
-    ],
-    [
-      'GET',
-      /^\/runs$/,
-      async (_m, _b, url) => {
-        const limit = Number(url.searchParams.get('limit') ?? 20);
-        if (!Number.isInteger(limit) || limit <= 0)
-          throw new HttpError(400, "query 'limit' must be a positive whole number");
-        const rows = await baton.listRuns({ limit });
-        return [200, rows];
+    },
+    {
+      method: 'get',
+      path: '/runs',
+      scope: 'read',
+      summary: 'Recent runs: runId, ensemble, status, started, startedBy',
+      query: listQuery,
+      status: 200,
+      handle: async (_c, { query }) => [200, await baton.listRuns({ limit: Number(query.limit ?? 20) })],
+    },
+    {
+      method: 'get',
+      path: '/runs/{id}',
+      scope: 'read',
+      summary: "A run's progress: steps, usage, cost, approvals, lineage, startedBy",
+      params: runParams,
+      status: 200,
+      handle: async (_c, { params }) => {
+        const progress = await baton.progress(params.id);
+        const startedBy = await baton.startedBy(params.id);
+        return [200, { ...progress, ...(startedBy && { startedBy }) }];
       },
-    ],
-    ['GET', /^\/runs\/([^/]+)$/, async (m) => [200, await baton.progress(decodeURIComponent(m[1]!))]],
-    ['GET', /^\/runs\/([^/]+)\/result$/, async (m) => [200, await baton.result(decodeURIComponent(m[1]!))]],
-    [
-      'GET',
-      /^\/runs\/([^/]+)\/steps\/([^/]+)\/output$/,
-      async (m) => {
-        const output = await baton.stepOutput(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
-        if (output === undefined)
-          throw new HttpError(404, `step '${decodeURIComponent(m[2]!)}' has no output (yet)`);
+    },
+    {
+      method: 'get',
+      path: '/runs/{id}/result',
+      scope: 'read',
+      summary: 'Wait for the end: 200 result, or 422 with the failed step and progress',
+      params: runParams,
+      status: 200,
+      handle: async (_c, { params }) => [200, await baton.result(params.id)],
+    },
+    {
+      method: 'get',
+      path: '/runs/{id}/steps/{step}/output',
+      scope: 'read',
+      summary: "One step's whole output",
+      params: stepParams,
+      status: 200,
+      handle: async (_c, { params }) => {
+        const output = await baton.stepOutput(params.id, params.step);
+        if (output === undefined) throw new HttpError(404, `step '${params.step}' has no output (yet)`);
         return [200, { output }];
       },
-    ],
-    [
-      'POST',
-      /^\/runs\/([^/]+)\/cancel$/,
-      async (m) => {
-        await baton.cancel(decodeURIComponent(m[1]!));
+    },
+    {
+      method: 'post',
+      path: '/runs/{id}/cancel',
+      scope: 'run',
+      summary: 'Cancel a run',
+      params: runParams,
+      status: 202,
+      handle: async (_c, { params }) => {
+        await baton.cancel(params.id);
         return [202, { cancelled: true }];
       },
-    ],
-    [
-      'POST',
-      /^\/runs\/([^/]+)\/retry$/,
-      async (m, body) => {
-        const b = await body();
-        const definition = ensembleOf(b, opts.knownTools);
-        const runId = str(b, 'runId');
+    },
+    {
+      method: 'post',
+      path: '/runs/{id}/retry',
+      scope: 'run',
+      summary: 'Start a linked run that reuses the completed steps of a failed one',
+      params: runParams,
+      body: retryBody,
+      status: 201,
+      handle: async (_c, { params, body }) => {
+        const b = body ?? {};
+        const definition = ensembleOf(b);
         return [
           201,
-          await baton.retry(decodeURIComponent(m[1]!), {
+          await baton.retry(params.id, {
             ...(definition && { definition }),
-            ...(runId && { runId }),
+            ...(b.runId && { runId: b.runId }),
+            ...(b.options && { options: b.options }),
           }),
         ];
       },
-    ],
-    [
-      'POST',
-      /^\/runs\/([^/]+)\/fork$/,
-      async (m, body) => {
-        const b = await body();
-        const input = str(b, 'input');
-        const runId = str(b, 'runId');
-        const overrides = (b.overrides ?? {}) as { prompt?: string; system?: string; profile?: string };
-        return [
-          201,
-          await baton.fork(decodeURIComponent(m[1]!), {
-            fromStep: str(b, 'fromStep', true),
-            overrides,
-            ...(input !== undefined && { input }),
-            ...(runId && { runId }),
-          }),
-        ];
-      },
-    ],
-    ['GET', /^\/approvals$/, async () => [200, await baton.listPendingApprovals()]],
-    [
-      'POST',
-      /^\/runs\/([^/]+)\/decisions$/,
-      async (m, body) => {
-        const b = await body();
-        const outcome = str(b, 'outcome', true);
-        if (!['approved', 'rejected', 'approve', 'reject'].includes(outcome)) {
-          throw new HttpError(400, "field 'outcome' must be 'approved' or 'rejected'");
-        }
+    },
+    {
+      method: 'post',
+      path: '/runs/{id}/fork',
+      scope: 'run',
+      summary: 'Start a linked run from any step, with a changed input, prompt or profile',
+      params: runParams,
+      body: forkBody,
+      status: 201,
+      handle: async (_c, { params, body }) => [
+        201,
+        await baton.fork(params.id, {
+          fromStep: body.fromStep,
+          overrides: (body.overrides ?? {}) as {
+            prompt?: string;
+            system?: string;
+            profile?: ModelProfile | string;
+          },
+          ...(body.input !== undefined && { input: body.input }),
+          ...(body.runId && { runId: body.runId }),
+          ...(body.options && { options: body.options }),
+        }),
+      ],
+    },
+    {
+      method: 'get',
+      path: '/approvals',
+      scope: 'read',
+      summary: 'Pending approvals across runs',
+      status: 200,
+      handle: async () => [200, await baton.listPendingApprovals()],
+    },
+    {
+      method: 'post',
+      path: '/runs/{id}/decisions',
+      scope: 'decide',
+      summary: 'Decide a waiting gate; recorded as decided by the authenticated principal',
+      params: runParams,
+      body: decisionBody,
+      status: 200,
+      handle: async (c, { params, body }) => {
+        const b = body as z.infer<typeof decisionBody>;
+        // Who decides is who authenticated; a `by` in the body is ignored (docs/http-api.md).
         const decision = {
-          ...b,
-          outcome: outcome.startsWith('approve') ? 'approved' : 'rejected',
-          by: str(b, 'by', true),
-        } as DecisionInput;
-        return [200, await baton.decide(decodeURIComponent(m[1]!), decision)];
+          ...(b.gate !== undefined && { gate: b.gate }),
+          outcome: b.outcome.startsWith('approve') ? 'approved' : 'rejected',
+          ...(b.comment !== undefined && { comment: b.comment }),
+          ...(b.editedDraft !== undefined && { editedDraft: b.editedDraft }),
+          ...(b.editedArguments !== undefined && { editedArguments: b.editedArguments }),
+          ...(b.digest !== undefined && { digest: b.digest }),
+          ...(b.budget !== undefined && { budget: b.budget }),
+          by: c.get('principal'),
+        } as unknown as DecisionInput;
+        return [200, await baton.decide(params.id, decision)];
       },
-    ],
+    },
+    {
+      method: 'get',
+      path: '/healthz',
+      scope: 'public',
+      summary: 'Liveness: 200 { ok: true } (no authentication, no Temporal call)',
+      status: 200,
+      handle: async () => [200, { ok: true }],
+    },
   ];
+  if (opts.codec) {
+    const codec = opts.codec;
+    list.push(
+      {
+        method: 'post',
+        path: '/codec/encode',
+        scope: 'run',
+        summary: "Temporal codec server: encode payloads (Temporal's codec-server JSON)",
+        body: codecBody,
+        status: 200,
+        handle: async (_c, { body }) => [200, await codec.encode(body)],
+      },
+      {
+        method: 'post',
+        path: '/codec/decode',
+        scope: 'read',
+        summary: 'Temporal codec server: decode payloads for the Temporal UI and CLI',
+        body: codecBody,
+        status: 200,
+        handle: async (_c, { body }) => [200, await codec.decode(body)],
+      },
+    );
+  }
+  return list;
+}
 
-  return createServer((req, res) => {
-    void (async () => {
-      try {
-        if (token && req.headers.authorization !== `Bearer ${token}`)
-          throw new HttpError(401, 'missing or wrong bearer token (BATON_API_TOKEN)');
-        const url = new URL(req.url ?? '/', 'http://localhost');
-        const matches = routes.filter(([, re]) => re.test(url.pathname));
-        if (matches.length === 0) throw new HttpError(404, `no route ${url.pathname}`);
-        const route = matches.find(([method]) => method === req.method);
-        if (!route)
-          throw new HttpError(
-            405,
-            `${req.method} is not allowed on ${url.pathname}; use ${matches.map(([m]) => m).join(' or ')}`,
-          );
-        const [status, body] = await route[2](url.pathname.match(route[1])!, () => readJson(req), url);
-        send(res, status, body);
-      } catch (err) {
-        const e = failure(err);
-        send(res, e.status, { error: e.message, ...e.extra });
-      }
-    })();
+const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
+const pathPattern = (path: string) => new RegExp(`^${path.replace(/\{\w+\}/g, '[^/]+')}$`);
+
+/**
+ * The API as a Hono app (`app.fetch` takes a web Request). Throws ApiConfigError for a bad keys
+ * file or `BATON_API_KEYS`.
+ *
+ * @example const app = createApi(baton, { token: 's3cret' }); const res = await app.request('/runs');
+ */
+export function createApi(baton: BatonClient, opts: ApiOptions = {}): OpenAPIHono<Env> {
+  const env = opts.env ?? process.env;
+  const keys = apiKeys(opts);
+  const open = keys.length === 0;
+  const localPrincipal = opts.localPrincipal ?? principalOfProcess(env);
+  const corsOrigins = new Set(opts.corsOrigins ?? origins(env.BATON_API_CORS_ORIGINS));
+  const codecOrigins = new Set([
+    ...corsOrigins,
+    ...(opts.codecCorsOrigins ??
+      (env.BATON_CODEC_CORS_ORIGINS !== undefined
+        ? origins(env.BATON_CODEC_CORS_ORIGINS)
+        : [TEMPORAL_UI_ORIGIN])),
+  ]);
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const table = routes(baton, opts);
+
+  const app = new OpenAPIHono<Env>();
+
+  app.onError((err, c) => {
+    const e = failure(err);
+    if (e.status >= 500) process.stderr.write(`baton api: ${c.req.method} ${c.req.path}: ${e.message}\n`);
+    return c.json({ error: e.message, ...e.extra }, e.status as 400);
   });
+
+  // 1. The path: a malformed percent-escape is the caller's mistake, not ours.
+  app.use('*', async (c, next) => {
+    const raw = new URL(c.req.url).pathname;
+    try {
+      decodeURIComponent(raw);
+    } catch {
+      throw new HttpError(400, `the path '${raw.slice(0, 200)}' holds a malformed percent-escape`);
+    }
+    await next();
+  });
+
+  // 2. Browsers: refuse cross-origin requests unless the origin is allowed; answer CORS for those.
+  app.use('*', async (c, next) => {
+    const allowed = c.req.path.startsWith('/codec/') ? codecOrigins : corsOrigins;
+    const origin = c.req.header('origin');
+    const site = c.req.header('sec-fetch-site');
+    const host = c.req.header('host');
+    let cors = false;
+    if (origin !== undefined) {
+      if (allowed.has(origin)) cors = true;
+      else if (!(
+        host &&
+        (origin === `http://${host}` || origin === `https://${host}`) &&
+        site !== 'cross-site'
+      ))
+        throw new HttpError(
+          403,
+          `cross-origin request from ${origin.slice(0, 200)} refused; allow it with BATON_API_CORS_ORIGINS (docs/security.md)`,
+        );
+    } else if (site === 'cross-site' || site === 'same-site') {
+      throw new HttpError(403, 'cross-site browser request refused (Sec-Fetch-Site); see docs/security.md');
+    }
+    if (cors) {
+      c.header('access-control-allow-origin', origin!);
+      c.header('vary', 'Origin');
+      if (c.req.method === 'OPTIONS') {
+        c.header('access-control-allow-methods', 'GET, POST, OPTIONS');
+        c.header('access-control-allow-headers', 'authorization, content-type, x-namespace');
+        c.header('access-control-max-age', '600');
+        return c.body(null, 204);
+      }
+    }
+    await next();
+  });
+
+  // 3. Without keys, answer only on loopback, and only to loopback host names (no DNS rebinding).
+  app.use('*', async (c, next) => {
+    if (open) {
+      const local = c.env?.incoming?.socket?.localAddress;
+      if (local !== undefined && !isLoopback(local))
+        throw new HttpError(
+          403,
+          'this API has no keys configured, so it answers only on loopback; set BATON_API_TOKEN or BATON_API_KEYS',
+        );
+      const hostName = (c.req.header('host') ?? 'localhost').replace(/:\d+$/, '');
+      if (!isLoopback(hostName))
+        throw new HttpError(
+          403,
+          `host '${hostName.slice(0, 100)}' refused: without keys the API answers only to localhost names`,
+        );
+    }
+    await next();
+  });
+
+  // 4. Who is calling.
+  app.use('*', async (c, next) => {
+    const route = table.find(
+      (r) => pathPattern(r.path).test(c.req.path) && r.method === c.req.method.toLowerCase(),
+    );
+    if (route?.scope === 'public' || c.req.path === '/openapi.json') return next();
+    if (open) {
+      c.set('principal', localPrincipal);
+      c.set('scopes', ['admin']);
+      return next();
+    }
+    const key = authenticate(c.req.header('authorization'), keys);
+    if (!key) {
+      c.header('www-authenticate', 'Bearer');
+      throw new HttpError(
+        401,
+        'missing or wrong API key: send Authorization: Bearer <key> (BATON_API_TOKEN or BATON_API_KEYS)',
+      );
+    }
+    c.set('principal', key.principal);
+    c.set('scopes', key.scopes);
+    await next();
+  });
+
+  // 5. Bodies: bounded, JSON only.
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: maxBody,
+      onError: () => {
+        throw new HttpError(413, `request body over ${maxBody} bytes`);
+      },
+    }),
+  );
+  app.use('*', async (c, next) => {
+    if (c.req.method !== 'POST') return next();
+    const text = await c.req.text();
+    if (text.length === 0) return next();
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(type))
+      throw new HttpError(
+        415,
+        `a request body must be JSON: send content-type: application/json (got '${type.slice(0, 100) || 'none'}')`,
+      );
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new HttpError(400, `the request body is not valid JSON: ${(e as Error).message}`);
+    }
+    if (!value || typeof value !== 'object' || Array.isArray(value))
+      throw new HttpError(400, 'the request body must be a JSON object');
+    c.set('body', value);
+    await next();
+  });
+
+  for (const r of table) {
+    app.on(r.method.toUpperCase(), honoPath(r.path), async (c) => {
+      if (r.scope !== 'public' && !allows({ scopes: c.get('scopes') }, r.scope))
+        throw new HttpError(
+          403,
+          `key '${c.get('principal')}' lacks the scope '${r.scope}' this route needs`,
+          {
+            scope: r.scope,
+          },
+        );
+      const params = r.params ? parse(r.params, c.req.param(), 'path') : {};
+      const query = r.query ? parse(r.query, c.req.query(), 'query') : {};
+      const raw = c.get('body');
+      let body: unknown;
+      if (r.body) body = parse(r.body, raw ?? {}, 'body');
+      else if (raw !== undefined)
+        throw new HttpError(400, `${r.method.toUpperCase()} ${r.path} takes no body`);
+      const [status, answer] = await baton.actingAs(c.get('principal'), () =>
+        r.handle(c, { params, query, body }),
+      );
+      return c.json(answer as object, status as 200);
+    });
+    app.openAPIRegistry.registerPath({
+      method: r.method,
+      path: r.path,
+      summary: r.summary,
+      ...(r.scope !== 'public' && {
+        security: [{ bearerAuth: [] }],
+        description: `Needs scope \`${r.scope}\`.`,
+      }),
+      request: {
+        ...(r.params && { params: r.params }),
+        ...(r.query && { query: r.query }),
+        ...(r.body && { body: { required: true, content: { 'application/json': { schema: r.body } } } }),
+      },
+      responses: {
+        [r.status]: { description: 'Success', content: { 'application/json': { schema: anyObject } } },
+        400: {
+          description: 'Bad input; `issues` name each field',
+          content: { 'application/json': { schema: errorBody } },
+        },
+        ...(r.scope !== 'public' && {
+          401: {
+            description: 'Missing or wrong API key',
+            content: { 'application/json': { schema: errorBody } },
+          },
+          403: {
+            description: 'Key lacks the scope, or the origin is refused',
+            content: { 'application/json': { schema: errorBody } },
+          },
+        }),
+      },
+    });
+  }
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  const document = app.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: {
+      title: 'Baton HTTP API',
+      version: '1',
+      description: 'See docs/http-api.md and docs/security.md.',
+    },
+  });
+  app.get('/openapi.json', (c) => c.json(document));
+
+  app.notFound((c) => {
+    const same = table.filter((r) => pathPattern(r.path).test(c.req.path));
+    if (same.length)
+      throw new HttpError(
+        405,
+        `${c.req.method} is not allowed on ${c.req.path}; use ${[...new Set(same.map((r) => r.method.toUpperCase()))].join(' or ')}`,
+      );
+    throw new HttpError(404, `no route ${c.req.path.slice(0, 200)}`);
+  });
+  return app;
+}
+
+/** The keys the options (or their environment) configure; empty: no authentication, loopback only. */
+export function apiKeys(opts: ApiOptions = {}): ApiKey[] {
+  const env = opts.env ?? process.env;
+  const token = opts.token ?? env.BATON_API_TOKEN;
+  const keys = opts.keys ?? env.BATON_API_KEYS;
+  const keysFile = opts.keysFile ?? env.BATON_API_KEYS_FILE;
+  return loadKeys({ ...(token && { token }), ...(keys && { keys }), ...(keysFile && { keysFile }) });
+}
+
+/** The OpenAPI document of the API (as served at GET /openapi.json), with the codec routes. */
+export function openApiDocument(): Record<string, any> {
+  // The document needs the routes' declarations only; no handler runs, so no client is needed.
+  const app = createApi(undefined as unknown as BatonClient, {
+    token: 'unused',
+    codec: { encode: async (b) => b, decode: async (b) => b },
+    env: {},
+  });
+  return app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'Baton HTTP API', version: '1' } });
+}
+
+/**
+ * Create the HTTP server (not yet listening). Without keys it refuses to listen anywhere but
+ * loopback (an 'error' event, and it closes) and answers only loopback connections.
+ *
+ * @example const server = createHttpServer(await BatonClient.connect()); server.listen(8080, '127.0.0.1');
+ */
+export function createHttpServer(baton: BatonClient, opts: ApiOptions = {}): Server {
+  const open = apiKeys(opts).length === 0;
+  const app = createApi(baton, opts);
+  const listener = getRequestListener(app.fetch);
+  const server = createServer((req, res) => {
+    // A client that goes away mid-request (EPIPE, reset) must not become an unhandled rejection.
+    listener(req, res).catch(() => res.destroy());
+  });
+  server.on('listening', () => {
+    const where = server.address();
+    if (open && where && typeof where === 'object' && !isLoopback(where.address)) {
+      server.close();
+      server.emit('error', unauthenticatedListen(where.address));
+    }
+  });
+  return server;
+}
+
+/** The refusal for listening beyond loopback without keys. */
+export function unauthenticatedListen(host: string): ApiConfigError {
+  return new ApiConfigError(
+    `refusing to listen on ${host} without authentication: anyone who reaches it could start runs and decide approvals. ` +
+      'Set BATON_API_TOKEN or BATON_API_KEYS (or --keys-file), or listen on 127.0.0.1 (docs/security.md)',
+  );
 }

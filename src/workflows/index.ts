@@ -2,7 +2,14 @@
  * Every workflow type the worker registers. Deterministic code only: all I/O happens in
  * activities (src/activities), reached through proxyActivities.
  */
-import { allHandlersFinished, condition, setHandler } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  patched,
+  setHandler,
+} from '@temporalio/workflow';
+import { checkRunInput, describeIssues } from '../config/definition-schema';
 import { progressQuery, stepOutputQuery, type RunInput, type RunResult } from './api';
 import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
@@ -17,6 +24,18 @@ export { batonSubAgent } from './patterns/supervisor';
  * Progress is readable at any time through the `progress` query.
  */
 export async function batonRun(input: RunInput): Promise<RunResult> {
+  // The same schema clients check with. A hand-written input (`temporal workflow start` without
+  // the { definition, input } wrapper) would otherwise fail this workflow task over and over.
+  // Valid input adds no command; for refused input the marker keeps older histories, which ran
+  // such input, replaying as they ran.
+  const issues = checkRunInput(input);
+  if (issues.length && patched('baton-refuse-invalid-run-input')) {
+    throw ApplicationFailure.create({
+      type: 'InvalidDefinition',
+      nonRetryable: true,
+      message: `the run input cannot run: ${describeIssues(issues)}. Expected { "definition": {...}, "input": "..." } (see docs/operations.md)`,
+    });
+  }
   const def = input.definition;
   const state = new RunState(def.name, def.budget);
   setHandler(progressQuery, () => state.bounded());

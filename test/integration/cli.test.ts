@@ -129,6 +129,7 @@ test('run reads piped stdin, follows the run and prints JSON', async () => {
   const file = ensemble('review', reviewYaml);
   const r = await baton(['run', file, '--local-worker', '--task-queue', `cli-${Date.now()}`, '-o', 'json'], {
     stdin: 'const x = 1',
+    env: { USER: 'cli-tester' },
   });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
@@ -145,6 +146,36 @@ test('run reads piped stdin, follows the run and prints JSON', async () => {
   expect(JSON.parse(status.stdout).output).toBe('ALL GOOD');
   const list = await baton(['list', '-o', 'json', '--limit', '200']);
   expect(JSON.parse(list.stdout).map((x: { runId: string }) => x.runId)).toContain(result.runId);
+  // The run records who started it: locally, $USER.
+  expect(JSON.parse(list.stdout).find((x: { runId: string }) => x.runId === result.runId)).toMatchObject({
+    startedBy: 'cli-tester',
+  });
+});
+
+test('baton api refuses to listen beyond loopback without keys; keygen and hash-key make entries', async () => {
+  // Refused before it connects: the Temporal address here leads nowhere.
+  const open = await baton(['api', '--host', '0.0.0.0', '--port', '0'], {
+    env: { TEMPORAL_ADDRESS: '127.0.0.1:1' },
+  });
+  expect(open.code).toBe(2);
+  expect(open.stderr).toMatch(/refusing to listen on 0\.0\.0\.0 without authentication/);
+  const badKeys = await baton(['api', '--keys-file', join(dir, 'no-such-keys')], {
+    env: { TEMPORAL_ADDRESS: '127.0.0.1:1' },
+  });
+  expect(badKeys.code).toBe(2);
+  expect(badKeys.stderr).toMatch(/cannot read the keys file/);
+
+  const made = await baton(['api', 'keygen', '--principal', 'ops', '--scopes', 'read,decide']);
+  expect(made.code).toBe(0);
+  const key = /^key: +(\S+)$/m.exec(made.stdout)![1]!;
+  const entry = /^entry: +(\S+)$/m.exec(made.stdout)![1]!;
+  const hashed = await baton(['api', 'hash-key'], { stdin: key });
+  expect(hashed.code).toBe(0);
+  expect(entry).toBe(`ops:read,decide:${hashed.stdout.trim()}`);
+  expect(entry).not.toContain(key);
+  const badScope = await baton(['api', 'keygen', '--principal', 'ops', '--scopes', 'root']);
+  expect(badScope.code).toBe(2);
+  expect(badScope.stderr).toMatch(/unknown scope 'root'/);
 });
 
 test('text output prints only the run output; rich output shows each step', async () => {

@@ -69,7 +69,8 @@ test('start a YAML run, follow it, decide its gate, read its result', async () =
     comment: 'fine',
   });
   expect(decided.status).toBe(200);
-  expect(decided.body).toMatchObject({ gate: 'gate', outcome: 'approved', by: 'alice' });
+  // Who decides is the authenticated principal (BATON_API_TOKEN's is `api-token`); the body's `by` is ignored.
+  expect(decided.body).toMatchObject({ gate: 'gate', outcome: 'approved', by: 'api-token' });
   const again = await call('POST', `/runs/${runId}/decisions`, {
     gate: 'gate',
     outcome: 'reject',
@@ -131,5 +132,11 @@ test('bad requests get a status and a message that says what is wrong', async ()
     headers: { authorization: 'Bearer secret' },
     body: 'hello',
   });
-  expect(notJson.status).toBe(400);
+  expect(notJson.status).toBe(415);
+  const badJson = await fetch(`${base}/runs`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer secret', 'content-type': 'application/json' },
+    body: '{"ensemble": ',
+  });
+  expect(badJson.status).toBe(400);
 });

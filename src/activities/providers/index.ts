@@ -64,6 +64,13 @@ export class ProviderRegistry {
           ...(baseURL && { baseURL }),
         });
         break;
+      default: {
+        // Every provider has a case: adding one to ProviderName without a case fails to compile.
+        const unknown: never = profile.provider;
+        throw configFailure(
+          `profile '${profile.name}' names provider '${String(unknown)}', which this worker does not know; use openai, anthropic, openai-compatible or offline.`,
+        );
+      }
     }
     this.cache.set(cacheKey, provider);
     return provider;

@@ -182,7 +182,13 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
       await warnWithoutWorkers(baton);
     }
 
-    const handle = await until(baton.start(definition, input, f.runId ? { runId: f.runId } : {}));
+    const handle = await until(
+      baton.start(definition, input, {
+        ...(f.runId && { runId: f.runId }),
+        // Runs record who started them; locally that is the login name.
+        ...(process.env.USER && { startedBy: process.env.USER }),
+      }),
+    );
     runId = handle.runId;
     if (f.output === 'rich')
       err(
