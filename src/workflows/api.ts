@@ -4,7 +4,8 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Duration, EnsembleDefinition, Usage } from '../types';
+import type { Budget, Duration, EnsembleDefinition, Usage } from '../types';
+import type { LedgerView, Money } from './ledger';
 
 /** The workflow type every Baton run executes. */
 export const RUN_WORKFLOW = 'batonRun';
@@ -54,7 +55,15 @@ export interface ResumeState {
     costUsd: number;
     roles?: Record<string, RoleUsage>;
     decisions?: ApprovalDecision[];
+    /** The ledger carried on: settled spending (failed billed attempts included) and limits raised at budget gates. */
+    ledger?: { spent: Money; limit?: Budget; lineage?: Money; lineageCounted?: boolean };
   };
+  /**
+   * Retry or fork: what the runs before this one spent (the parent's own spending plus its
+   * lineage). Shown in progress as `budget.lineage`; with `countAgainstBudget` it counts against
+   * this run's budget too (a lineage budget), so retrying does not reset the money already spent.
+   */
+  lineageSpending?: { spent: Money; countAgainstBudget?: boolean };
   /** Loops that pick up where they stopped: the next iteration and the last body output. */
   loops?: Record<string, { iteration: number; previous?: string }>;
   parent?: RunLineage;
@@ -111,6 +120,11 @@ export interface RunProgress {
   decisions?: ApprovalDecision[];
   /** The run this one was retried or forked from, or continued. */
   parent?: RunLineage;
+  /**
+   * The run's ledger: limits (raised at budget gates), settled spending (including failed attempts
+   * the provider may have billed, and child runs), and what is reserved by calls in flight.
+   */
+  budget?: LedgerView;
 }
 
 /** What the model calls of one role cost: calls, tokens and dollars. */
@@ -143,6 +157,17 @@ export const BUDGET_EXCEEDED = 'BudgetExceeded';
 /** What a gate does when nobody decides in time: reject, approve, or notify someone and wait again. */
 export type TimeoutOutcome = 'reject' | 'approve' | 'escalate';
 
+/**
+ * What a gate asks about: a draft, a tool call, or more money (a budget gate, opened by the
+ * run's ledger when the next model call would cross the budget).
+ */
+export type ApprovalKind = 'draft' | 'tool' | 'budget';
+
+/** What a budget gate shows: the ledger when it opened and the worst case of the call that waits. */
+export interface BudgetGateInfo extends LedgerView {
+  needed: Money;
+}
+
 /** A tool call waiting for approval: the tool and the arguments the model chose. */
 export interface ToolCallForApproval {
   name: string;
@@ -159,11 +184,13 @@ export interface ApprovalRequest {
   gate: string;
   /** The step the gate belongs to. */
   step: string;
-  kind: 'draft' | 'tool';
+  kind: ApprovalKind;
   /** One line for lists (`baton approvals`); the full draft or tool call is in progress. */
   summary: string;
   draft?: string;
   tool?: ToolCallForApproval;
+  /** A budget gate: the ledger when it opened, and what the waiting call needs. */
+  budget?: BudgetGateInfo;
   /** How long to wait before `onTimeout` applies (default 24 hours). */
   deadline?: Duration;
   /** Default `reject`: a gate nobody answered does not let work through. */
@@ -176,10 +203,11 @@ export interface ApprovalRequest {
 export interface PendingApproval {
   gate: string;
   step: string;
-  kind: 'draft' | 'tool';
+  kind: ApprovalKind;
   summary: string;
   draft?: string;
   tool?: ToolCallForApproval;
+  budget?: BudgetGateInfo;
   /** When the gate opened (ISO 8601, workflow time). */
   since: string;
   /** When the current wait ends (ISO 8601); after an escalation, the end of the second wait. */
@@ -208,6 +236,8 @@ export interface DecisionInput {
   decidedAt?: string;
   editedDraft?: string;
   editedArguments?: Record<string, unknown>;
+  /** Approving a budget gate: the new total limits (only the ones given change). */
+  budget?: { maxCostUsd?: number; maxTokens?: number };
 }
 
 /** A recorded decision: who, what, when and why. Kept in the run's result and history. */
@@ -222,6 +252,8 @@ export interface ApprovalDecision {
   decidedAt: string;
   editedDraft?: string;
   editedArguments?: Record<string, unknown>;
+  /** A budget gate's approval: the new limits. */
+  budget?: { maxCostUsd?: number; maxTokens?: number };
   /** Nobody decided in time; `onTimeout` did. */
   timedOut?: boolean;
   /** The gate escalated (notified someone) before this decision. */

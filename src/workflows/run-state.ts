@@ -2,7 +2,6 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import type { Budget, ModelResponse, StepDefinition, Usage } from '../types';
 import { ZERO_USAGE } from '../types';
 import {
-  BUDGET_EXCEEDED,
   DECISION_REFUSED,
   type ApprovalDecision,
   type DecisionInput,
@@ -13,6 +12,7 @@ import {
   type RunProgress,
   type StepProgress,
 } from './api';
+import { checkBudgetDecision, Ledger } from './ledger';
 
 function addUsage(a: Usage, b: Usage): Usage {
   return {
@@ -49,10 +49,15 @@ export class RunState {
   /** How often each gate id was asked for (a gate in a loop opens once per iteration). */
   private readonly gateUses = new Map<string, number>();
 
+  /** The run's money: limits, reservations, settled spending (src/workflows/ledger.ts decides). */
+  readonly ledger: Ledger;
+
   constructor(
     readonly name: string,
-    private readonly budget?: Budget,
-  ) {}
+    budget?: Budget,
+  ) {
+    this.ledger = new Ledger(budget);
+  }
 
   /** Register steps (in declared order) so progress lists them before they start. */
   declare(steps: StepDefinition[], prefix = ''): void {
@@ -158,27 +163,6 @@ export class RunState {
     const s = this.step(name);
     s.status = 'skipped';
     s.reason = reason;
-  }
-
-  /** Refuse to start another model call once the run's budget is spent. */
-  checkBudget(stepName: string): void {
-    const b = this.budget;
-    if (!b) return;
-    const tokens = this.usage.inputTokens + this.usage.outputTokens;
-    if (b.maxCostUsd !== undefined && this.costUsd >= b.maxCostUsd) {
-      throw ApplicationFailure.create({
-        type: BUDGET_EXCEEDED,
-        nonRetryable: true,
-        message: `budget exceeded before step '${stepName}': spent $${this.costUsd} of max_cost_usd $${b.maxCostUsd}`,
-      });
-    }
-    if (b.maxTokens !== undefined && tokens >= b.maxTokens) {
-      throw ApplicationFailure.create({
-        type: BUDGET_EXCEEDED,
-        nonRetryable: true,
-        message: `budget exceeded before step '${stepName}': used ${tokens} of max_tokens ${b.maxTokens}`,
-      });
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -296,6 +280,7 @@ export class RunState {
       if (outcome !== 'approved')
         return invalid('edits go with "approved"; a rejection carries a comment instead');
     }
+    const budget = checkBudgetDecision({ outcome, budget: d.budget }, gate);
     return {
       gate: gateId,
       step: gate.step,
@@ -307,6 +292,7 @@ export class RunState {
       ...(d.editedArguments !== undefined && {
         editedArguments: structuredCopy(d.editedArguments as Record<string, unknown>),
       }),
+      ...(budget && { budget }),
       ...(gate.escalated && { escalated: true }),
     };
   }
@@ -363,6 +349,21 @@ export class RunState {
       for (const [role, r] of Object.entries(c.roles ?? {}))
         this.roles.set(role, { ...r, usage: { ...r.usage } });
       for (const d of c.decisions ?? []) this.recordDecision(d);
+      // The same logical run: its ledger carries on (older continuations carried usage only).
+      const l = c.ledger;
+      this.ledger.carry(
+        l ? l.spent : { tokens: c.usage.inputTokens + c.usage.outputTokens, costUsd: c.costUsd },
+      );
+      if (l?.limit) this.ledger.raise(l.limit);
+      if (l?.lineage) this.ledger.lineage = { ...l.lineage };
+      if (l?.lineageCounted) this.ledger.lineageCounted = true;
+    } else if (resume.lineageSpending) {
+      const spent = resume.lineageSpending.spent;
+      this.ledger.lineage = { ...spent };
+      if (resume.lineageSpending.countAgainstBudget) {
+        this.ledger.lineageCounted = true;
+        this.ledger.carry(spent);
+      }
     }
   }
 
@@ -391,6 +392,12 @@ export class RunState {
         costUsd: snap.costUsd,
         ...(snap.roles && { roles: snap.roles }),
         ...(snap.decisions && { decisions: snap.decisions }),
+        ledger: {
+          spent: this.ledger.spent,
+          ...(this.ledger.limited && { limit: this.ledger.limit }),
+          ...(this.ledger.lineage && { lineage: this.ledger.lineage }),
+          ...(this.ledger.lineageCounted && { lineageCounted: true }),
+        },
       },
       ...(loops && { loops }),
       parent,
@@ -440,6 +447,7 @@ export class RunState {
       ...(this.gates.size > 0 && { pendingApprovals: this.pendingApprovals() }),
       ...(this.decisions.length > 0 && { decisions: this.decisions.map((d) => ({ ...d })) }),
       ...(this.parent && { parent: { ...this.parent } }),
+      ...((this.ledger.limited || this.ledger.lineage) && { budget: this.ledger.view() }),
     };
   }
 }

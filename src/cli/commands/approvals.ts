@@ -75,6 +75,8 @@ interface DecideFlags {
   comment?: string;
   by?: string;
   editFile?: string;
+  maxCostUsd?: string;
+  maxTokens?: string;
   output: Output;
 }
 
@@ -123,6 +125,7 @@ async function decideCommand(
   const baton = await connectExisting();
   try {
     const edit = f.editFile ? await readEdit(baton, runId, gate, f.editFile) : {};
+    const budget = budgetFlags(f);
     const base = {
       by,
       ...(gate !== undefined && { gate }),
@@ -130,7 +133,7 @@ async function decideCommand(
     };
     const d =
       outcome === 'approved'
-        ? await baton.approve(runId, { ...base, ...edit })
+        ? await baton.approve(runId, { ...base, ...edit, ...(budget && { budget }) })
         : await baton.reject(runId, base);
     if (f.output === 'json') out(JSON.stringify({ runId, ...d }, null, 2));
     else if (f.output === 'text') out(d.outcome);
@@ -142,6 +145,21 @@ async function decideCommand(
   } finally {
     await baton.close();
   }
+}
+
+/** `--max-cost-usd` / `--max-tokens` of `baton approve`: a budget gate's new limits. */
+function budgetFlags(f: DecideFlags): { maxCostUsd?: number; maxTokens?: number } | undefined {
+  if (f.maxCostUsd === undefined && f.maxTokens === undefined) return undefined;
+  const cost = f.maxCostUsd === undefined ? undefined : Number(f.maxCostUsd);
+  const tokens = f.maxTokens === undefined ? undefined : Number(f.maxTokens);
+  if (cost !== undefined && !(Number.isFinite(cost) && cost > 0))
+    throw new BadInputError(`--max-cost-usd ${f.maxCostUsd}: give the new budget in dollars, a number > 0`);
+  if (tokens !== undefined && !(Number.isInteger(tokens) && tokens > 0))
+    throw new BadInputError(`--max-tokens ${f.maxTokens}: give the new token budget, a whole number > 0`);
+  return {
+    ...(cost !== undefined && { maxCostUsd: cost }),
+    ...(tokens !== undefined && { maxTokens: tokens }),
+  };
 }
 
 /** Register `baton approvals`, `baton approve` and `baton reject`. */
@@ -175,6 +193,8 @@ export function registerApprovalCommands(program: Command): void {
         '--edit-file <file>',
         'approve with edits: the replaced draft (text), or for a tool call its replaced arguments (JSON)',
       );
+      cmd.option('--max-cost-usd <n>', "a budget gate: the run's new max_cost_usd (its total, in dollars)");
+      cmd.option('--max-tokens <n>', "a budget gate: the run's new max_tokens (its total)");
     }
     cmd
       .addOption(outputOption())

@@ -7,6 +7,7 @@
 import { ChildWorkflowFailure, executeChild, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Budget } from '../../types';
+import { acquireAllowance, moneyOf, shareOf, worstCaseOf, type Money } from '../ledger';
 import { SEARCH_ATTRIBUTES, type RunProgress, type RunResult } from '../api';
 import { describeError, type StepErrorInfo } from '../errors';
 import { runAgent } from './agent';
@@ -14,6 +15,7 @@ import {
   callAgent,
   callStructured,
   invalidSpec,
+  messagesFor,
   runPattern,
   scopeOf,
   stepKey,
@@ -141,18 +143,6 @@ export function historyText(rounds: readonly SupervisorRound[]): string {
     .join('\n\n');
 }
 
-/** The part of a budget not spent yet, for a child; undefined without a budget. */
-function remaining(ctx: AgentContext): Budget | undefined {
-  const b = ctx.budget;
-  if (!b) return undefined;
-  const { usage, costUsd } = ctx.state.spent();
-  const left: Budget = {};
-  if (b.maxTokens !== undefined)
-    left.maxTokens = Math.max(1, b.maxTokens - usage.inputTokens - usage.outputTokens);
-  if (b.maxCostUsd !== undefined) left.maxCostUsd = Math.max(1e-9, b.maxCostUsd - costUsd);
-  return left;
-}
-
 async function delegate(
   ctx: AgentContext,
   spec: SupervisorSpec,
@@ -160,12 +150,15 @@ async function delegate(
   task: string,
   round: number,
   index: number,
+  share: Money,
 ): Promise<Delegation> {
   const key = stepKey(ctx, `${agent.name}#${round}.${index + 1}`);
   const workflowId = `${workflowInfo().workflowId}/${agent.name}-${round}.${index + 1}`;
-  // Delegating spends: refuse once the budget is reached, like any model call.
-  ctx.state.checkBudget(key);
-  const budget = remaining(ctx);
+  // Delegating spends: the child gets an allowance from this run's ledger (waiting at the budget
+  // gate when even its first call does not fit) and gives back what it did not spend.
+  const need = worstCaseOf({ profile: agent.profile, messages: messagesFor(agent, scopeOf(task)) });
+  const allowance = await acquireAllowance(ctx.state, key, need, share);
+  const budget = allowance.budget;
   const ensemble = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.ensemble);
   const input: SubAgentInput = {
     agent,
@@ -185,6 +178,7 @@ async function delegate(
         typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: ensemble }],
       }),
     });
+    ctx.state.ledger.settle(allowance.reservation, res.budget?.spent ?? moneyOf(res.usage, res.costUsd));
     ctx.state.recordChild(key, res);
     ctx.state.recordRole(
       agent.name,
@@ -198,6 +192,13 @@ async function delegate(
     const cause = err instanceof ChildWorkflowFailure ? err.cause : undefined;
     const progress =
       cause instanceof ApplicationFailure ? (cause.details?.[0] as RunProgress | undefined) : undefined;
+    // What the child spent, from its ledger; unknown (no progress came back): all of its allowance.
+    ctx.state.ledger.settle(
+      allowance.reservation,
+      progress?.steps
+        ? (progress.budget?.spent ?? moneyOf(progress.usage, progress.costUsd))
+        : allowance.amount,
+    );
     if (progress?.steps) {
       ctx.state.recordChild(key, progress);
       ctx.state.recordRole(
@@ -281,7 +282,8 @@ export async function supervisor(
       });
       continue;
     }
-    // Delegations of one round run at once, each a child workflow.
+    // Delegations of one round run at once, each a child workflow with an equal part of what is left.
+    const share = shareOf(ctx.state.ledger, wanted.length);
     const delegations = await Promise.all(
       wanted.map((d, i) =>
         delegate(
@@ -291,6 +293,7 @@ export async function supervisor(
           d.task,
           round,
           i,
+          share,
         ),
       ),
     );
