@@ -178,7 +178,10 @@ describe('checkBudgetDecision', () => {
   it('refuses a budget on another kind of gate, and with a rejection', () => {
     expect(
       refused(() =>
-        checkBudgetDecision({ outcome: 'approved', budget: { maxCostUsd: 1 } }, { gate: 'ship', kind: 'draft' }),
+        checkBudgetDecision(
+          { outcome: 'approved', budget: { maxCostUsd: 1 } },
+          { gate: 'ship', kind: 'draft' },
+        ),
       ),
     ).toMatch(/not a budget gate/);
     expect(checkBudgetDecision({ outcome: 'approved' }, { gate: 'ship', kind: 'draft' })).toBeUndefined();
