@@ -298,6 +298,16 @@ test('an attempt cut off without an answer is counted at its worst case; one ans
   const busy = await h.baton.run(def('busy'), 'x', { runId: uniqueId('budget-429') });
   expect(h.fake.count(`Attempt ${t} busy`)).toBe(2);
   expect(busy.budget?.spent.tokens).toBe(10);
+
+  // Every attempt cut: the step fails, and the failed run's ledger counts each attempt.
+  h.fake.on(`Attempt ${t} dead`, { cut: true });
+  const dead = (await h.baton
+    .run(def('dead'), 'x', { runId: uniqueId('budget-dead') })
+    .catch((e: unknown) => e)) as RunFailedError;
+  expect(dead).toBeInstanceOf(RunFailedError);
+  expect(h.fake.count(`Attempt ${t} dead`)).toBe(3);
+  const deadWorst = worstCaseOf({ profile, messages: [{ role: 'user', content: `Attempt ${t} dead` }] });
+  expect(dead.progress?.budget?.spent.tokens).toBe(3 * deadWorst.tokens);
 });
 
 test("retry and fork show the parent's spending, and a lineage budget counts it", async () => {
