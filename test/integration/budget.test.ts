@@ -151,6 +151,26 @@ test('a 50-wide fan-out under a budget for 5 calls makes 5 calls, waits at one b
   expect(result.decisions?.map((x) => [x.gate, x.outcome, x.by])).toEqual([['budget', 'approved', 'alice']]);
 });
 
+test('a call that does not fit while others are in flight waits for them to settle, and starts when it fits', async () => {
+  const t = `inf${Math.random().toString(36).slice(2, 7)}`;
+  const list = items(4, t);
+  const { worst } = perItem(list[0]!);
+  h.fake.on(`List ${t}`, { text: JSON.stringify(list), usage: { input: 1, output: 1 } });
+  // Each instance reserves its worst case but settles at 2 tokens.
+  h.fake.on((r: FakeRequest) => r.lastUserText.startsWith(`Item ${t}-`), {
+    text: 'ok',
+    usage: { input: 1, output: 1 },
+  });
+  // Room for two instances at their worst case at a time; four run, one after another as room frees.
+  const result = await h.baton.run(fanOutDef(t, { maxTokens: 2 + 2 * worst.tokens }), 'go', {
+    runId: uniqueId('budget-inflight'),
+  });
+  expect(result.status).toBe('completed');
+  for (const item of list) expect(h.fake.count(`Item ${item}`)).toBe(1);
+  expect(result.decisions).toBeUndefined();
+  expect(result.budget?.spent.tokens).toBe(2 + 4 * 2);
+});
+
 test('a rejection at the budget gate fails the run with BudgetExceeded naming the spent and the limit', async () => {
   const t = `rej${Math.random().toString(36).slice(2, 7)}`;
   const { worst } = scriptFanOut(t, 6);
@@ -298,6 +318,21 @@ test('an attempt cut off without an answer is counted at its worst case; one ans
   const busy = await h.baton.run(def('busy'), 'x', { runId: uniqueId('budget-429') });
   expect(h.fake.count(`Attempt ${t} busy`)).toBe(2);
   expect(busy.budget?.spent.tokens).toBe(10);
+
+  // An attempt that timed out (no answer within the step's timeout) counts at its worst case too.
+  h.fake.on(`Attempt ${t} slow`, { text: 'ok', usage: { input: 5, output: 5 } });
+  h.fake.on(`Attempt ${t} slow`, { text: 'late', delayMs: 5000 }, { times: 1 });
+  const slowWorst = worstCaseOf({ profile, messages: [{ role: 'user', content: `Attempt ${t} slow` }] });
+  const slow = await h.baton.run(
+    {
+      ...def('slow'),
+      steps: [{ ...def('slow').steps[0]!, timeout: '1s' } as EnsembleDefinition['steps'][0]],
+    },
+    'x',
+    { runId: uniqueId('budget-timeout') },
+  );
+  expect(h.fake.count(`Attempt ${t} slow`)).toBe(2);
+  expect(slow.budget?.spent.tokens).toBe(slowWorst.tokens + 10);
 
   // Every attempt cut: the step fails, and the failed run's ledger counts each attempt.
   h.fake.on(`Attempt ${t} dead`, { cut: true });
