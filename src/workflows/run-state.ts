@@ -142,11 +142,6 @@ export class RunState {
     this.costUsd = dollars(this.costUsd + child.costUsd);
   }
 
-  /** What the run has spent so far: tokens and dollars. */
-  spent(): { usage: Usage; costUsd: number } {
-    return { usage: { ...this.usage }, costUsd: this.costUsd };
-  }
-
   complete(name: string, output: string): void {
     const s = this.step(name);
     s.status = 'completed';

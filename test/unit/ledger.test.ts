@@ -10,6 +10,7 @@ import {
   worstCaseOf,
 } from '../../src/workflows/ledger';
 import { lineageSpentOf } from '../../src/client';
+import { loadEnsembleText } from '../../src/config/load';
 
 const profile: ModelProfile = { name: 'p', provider: 'openai', model: 'm', maxTokens: 100 };
 const priced: ModelProfile = { ...profile, pricing: { inputPerMTok: 1, outputPerMTok: 10 } };
@@ -215,5 +216,31 @@ describe('lineageSpentOf', () => {
         },
       }),
     ).toEqual({ tokens: 8, costUsd: 0.3 });
+  });
+});
+
+describe('budget in YAML', () => {
+  const yaml = (budget: string) => `
+name: capped
+default_profile: offline
+budget: ${budget}
+agents:
+  - name: a
+    prompt: '{{input}}'
+`;
+  it('reads gate_deadline and on_exceeded', () => {
+    const def = loadEnsembleText(
+      yaml('{ max_cost_usd: 0.5, max_tokens: 1000, gate_deadline: 4h, on_exceeded: fail }'),
+      'capped.yaml',
+    );
+    expect(def.budget).toEqual({ maxCostUsd: 0.5, maxTokens: 1000, gateDeadline: '4h', onExceeded: 'fail' });
+  });
+  it('refuses an unknown field and a bad on_exceeded, naming the fields', () => {
+    expect(() => loadEnsembleText(yaml('{ max_calls: 5 }'), 'capped.yaml')).toThrow(
+      /unknown field 'max_calls' in budget \(fields: max_cost_usd, max_tokens, gate_deadline, on_exceeded\)/,
+    );
+    expect(() => loadEnsembleText(yaml('{ max_tokens: 5, on_exceeded: stop }'), 'capped.yaml')).toThrow(
+      /budget\.on_exceeded/,
+    );
   });
 });
