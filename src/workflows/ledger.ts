@@ -234,7 +234,8 @@ function exceeded(message: string): ApplicationFailure {
  * per run at a time; every other branch short of money waits on the same gate): approved with a
  * new `budget`, the limits rise and the work goes on; rejected, or no decision by the gate's
  * deadline, and this call fails with a non-retryable `BudgetExceeded` naming the spent and the
- * limit. With `onExceeded: 'fail'` no gate opens: the call fails at once.
+ * limit. With `onExceeded: 'fail'` no gate opens: the call fails at once. Returns the reservation
+ * to settle; undefined only in a run recorded before the ledger (the old check ran instead).
  *
  * @example const r = await acquire(state, 'draft', worstCaseOf(req)); ... ledger.settle(r, moneyOf(res.usage, res.costUsd));
  */
@@ -411,7 +412,8 @@ export async function acquireAllowance(
     const s = ledger.spent;
     const l = ledger.limit;
     return {
-      amount: need,
+      // Nothing counted for a child whose spending is unknown: the old code did not count it either.
+      amount: { ...NO_MONEY },
       budget: {
         ...(l.maxTokens !== undefined && { maxTokens: Math.max(1, l.maxTokens - s.tokens) }),
         ...(l.maxCostUsd !== undefined && { maxCostUsd: Math.max(1e-9, l.maxCostUsd - s.costUsd) }),

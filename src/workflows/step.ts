@@ -96,16 +96,18 @@ export async function callModel(
         retry: options.retry!,
       })
     : proxyActivities<ModelActivities>(options);
+  // No reservation under a budget: a run recorded before the ledger, which counted successful calls only.
+  const legacy = reservation === undefined;
   let res: ModelResponse;
   try {
     res = await acts.callModel(req);
   } catch (err) {
-    state.ledger.settle(reservation, unansweredCost(unansweredAttemptsOf(err), worst));
+    if (!legacy) state.ledger.settle(reservation, unansweredCost(unansweredAttemptsOf(err), worst));
     throw err;
   }
   state.ledger.settle(
     reservation,
-    addUnanswered(moneyOf(res.usage, res.costUsd), res.unansweredAttempts ?? 0, worst),
+    addUnanswered(moneyOf(res.usage, res.costUsd), legacy ? 0 : (res.unansweredAttempts ?? 0), worst),
   );
   state.record(stepName, res);
   return res;
