@@ -9,8 +9,14 @@ import type { EnsembleDefinition, ModelProfile } from '../../src/types';
 import { progressQuery, type PendingApproval, type RunProgress } from '../../src/workflows/api';
 import { worstCaseOf } from '../../src/workflows/ledger';
 import type { SupervisorResult } from '../../src/workflows/patterns';
+import { fetchRunHistory, replayHistory } from '../../src/replay';
 import type { FakeRequest } from '../support/fake-model-server';
-import { startPatternsHarness, uniqueId, type PatternsHarness } from '../support/patterns-harness';
+import {
+  patternsBundle,
+  startPatternsHarness,
+  uniqueId,
+  type PatternsHarness,
+} from '../support/patterns-harness';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test', maxTokens: 20 };
 const retry = { initialInterval: '100ms', maximumInterval: '200ms', maximumAttempts: 3 };
@@ -149,6 +155,11 @@ test('a 50-wide fan-out under a budget for 5 calls makes 5 calls, waits at one b
     reserved: { tokens: 0 },
   });
   expect(result.decisions?.map((x) => [x.gate, x.outcome, x.by])).toEqual([['budget', 'approved', 'alice']]);
+  // The waits, the gate and the raise replay deterministically.
+  const report = await replayHistory(await fetchRunHistory(h.client, runId), runId, {
+    workflowBundle: await patternsBundle(),
+  });
+  expect(report).toMatchObject({ ok: true });
 });
 
 test('a call that does not fit while others are in flight waits for them to settle, and starts when it fits', async () => {
@@ -293,6 +304,12 @@ test('supervisor sub-agents draw allowances from the parent: what the children s
   }
   // The lead's first call settled at 60 tokens; the two children split the rest.
   expect(allowances).toEqual([970, 970]);
+  for (const id of [workflowId, `${workflowId}/researcher-1.1`]) {
+    const report = await replayHistory(await fetchRunHistory(h.client, id), id, {
+      workflowBundle: await patternsBundle(),
+    });
+    expect(report).toMatchObject({ ok: true });
+  }
 });
 
 test('an attempt cut off without an answer is counted at its worst case; one answered with 429 is not', async () => {
