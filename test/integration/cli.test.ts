@@ -403,6 +403,25 @@ agents:
       budget: { limit: { maxTokens: 5000 } },
     });
     expect(fake.count('second call')).toBe(1);
+
+    // A fork that counts the lineage's spending (185 tokens) against its budget (the ensemble's
+    // 200): its step 'two' does not fit, so it waits at its own budget gate.
+    const forkId = `${runId}-fork`;
+    const forked = await baton(['fork', runId, '--from', 'two', '--lineage-budget', '--run-id', forkId], {
+      env,
+    });
+    expect(forked.code).toBe(0);
+    let forkGate = await baton(['approvals', '-o', 'text'], { env });
+    for (let i = 0; i < 100 && !forkGate.stdout.includes(`${forkId}\tbudget`); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      forkGate = await baton(['approvals', '-o', 'text'], { env });
+    }
+    expect(forkGate.stdout).toContain(`${forkId}\tbudget`);
+    expect((await baton(['reject', forkId, 'budget', '--by', 'alice'], { env })).code).toBe(0);
+    const forkDone = await baton(['result', forkId, '-o', 'json'], { env });
+    expect(forkDone.code).not.toBe(0);
+    expect(forkDone.stdout + forkDone.stderr).toContain('used 185 tokens of max_tokens 200');
+    expect(fake.count('second call')).toBe(1);
   });
 
   test('retry finishes a failed run without paying for its completed steps; fork reruns from a step', async () => {

@@ -95,21 +95,31 @@ export function registerLineageCommands(program: Command): void {
     .argument('<run>', 'the failed run')
     .option('--ensemble <file>', 'a corrected ensemble (e.g. a changed profile); steps are matched by name')
     .option('--run-id <id>', 'id of the new run (retrying with the same id returns that run)')
+    .option(
+      '--lineage-budget',
+      "count what the earlier runs spent against the new run's budget (default: the new run's budget is its own)",
+    )
     .option('--follow', 'follow the new run to its end (needs a worker on the task queue)')
-    .action(async (runId: string, o: { ensemble?: string; runId?: string; follow?: boolean }) => {
-      const definition = o.ensemble ? loadEnsemble(o.ensemble) : undefined;
-      const baton = await connectExisting();
-      let handle: RunHandle;
-      try {
-        handle = await baton.retry(runId, {
-          ...(definition && { definition }),
-          ...(o.runId && { runId: o.runId }),
-        });
-      } finally {
-        await baton.close();
-      }
-      await announce(handle, 'retry', runId, Boolean(o.follow));
-    });
+    .action(
+      async (
+        runId: string,
+        o: { ensemble?: string; runId?: string; follow?: boolean; lineageBudget?: boolean },
+      ) => {
+        const definition = o.ensemble ? loadEnsemble(o.ensemble) : undefined;
+        const baton = await connectExisting();
+        let handle: RunHandle;
+        try {
+          handle = await baton.retry(runId, {
+            ...(definition && { definition }),
+            ...(o.runId && { runId: o.runId }),
+            ...(o.lineageBudget && { lineageBudget: true }),
+          });
+        } finally {
+          await baton.close();
+        }
+        await announce(handle, 'retry', runId, Boolean(o.follow));
+      },
+    );
 
   program
     .command('fork')
@@ -124,6 +134,10 @@ export function registerLineageCommands(program: Command): void {
     .option('--system <text>', "replace the step's system prompt")
     .option('--profile <name>', 'run the step on another model profile')
     .option('--run-id <id>', 'id of the new run')
+    .option(
+      '--lineage-budget',
+      "count what the earlier runs spent against the new run's budget (default: the new run's budget is its own)",
+    )
     .option('--follow', 'follow the new run to its end (needs a worker on the task queue)')
     .action(
       async (
@@ -137,6 +151,7 @@ export function registerLineageCommands(program: Command): void {
           profile?: string;
           runId?: string;
           follow?: boolean;
+          lineageBudget?: boolean;
         },
       ) => {
         const newInput =
@@ -156,6 +171,7 @@ export function registerLineageCommands(program: Command): void {
             overrides,
             ...(newInput !== undefined && { input: newInput }),
             ...(o.runId && { runId: o.runId }),
+            ...(o.lineageBudget && { lineageBudget: true }),
           });
         } finally {
           await baton.close();
