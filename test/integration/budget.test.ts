@@ -388,3 +388,43 @@ test("retry and fork show the parent's spending, and a lineage budget counts it"
   // The fork's lineage: the first run's 50 and the retry's 50; counted in, plus its own call.
   expect(r2.budget).toMatchObject({ lineage: { tokens: 100 }, spent: { tokens: 150 }, lineageCounted: true });
 });
+
+test('a loop that continues as new carries its ledger: the spending and a limit raised at the gate', async () => {
+  const t = `can${Math.random().toString(36).slice(2, 7)}`;
+  h.fake.on(new RegExp(`${t} (seed|Iteration|Judge)`), {
+    text: '{"pass": false}',
+    usage: { input: 10, output: 20 },
+  });
+  const def: EnsembleDefinition = {
+    name: 'budget-loop',
+    budget: { maxTokens: 300 },
+    steps: [
+      { kind: 'agent', name: 'seed', dependsOn: [], profile, prompt: `${t} seed {{input}}` },
+      {
+        kind: 'loop',
+        name: 'refine',
+        dependsOn: ['seed'],
+        maxIterations: 8,
+        until: { ref: 'critic.pass', op: 'truthy' },
+        body: [
+          {
+            kind: 'agent',
+            name: 'writer',
+            dependsOn: [],
+            profile,
+            prompt: `${t} Iteration {{loop.iteration}}`,
+          },
+          { kind: 'agent', name: 'critic', dependsOn: ['writer'], profile, prompt: `${t} Judge {{writer}}` },
+        ],
+      },
+    ],
+  };
+  const runId = uniqueId('budget-loop');
+  await h.baton.start(def, 'x', { runId, options: { continueAsNewAfterEvents: 30 } });
+  await waitForBudgetGate(runId);
+  await h.baton.approve(runId, { gate: 'budget', by: 'dana', budget: { maxTokens: 10_000 } });
+  const result = await h.baton.result(runId);
+  expect(result.parent?.kind).toBe('continue-as-new');
+  expect(h.fake.count(t)).toBe(17);
+  expect(result.budget).toMatchObject({ limit: { maxTokens: 10_000 }, spent: { tokens: 17 * 30 } });
+});
