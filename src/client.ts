@@ -45,6 +45,7 @@ import {
   type RunProgress,
   type RunResult,
 } from './workflows/api';
+import type { Money } from './workflows/ledger';
 
 export type {
   ResumeState,
@@ -141,6 +142,12 @@ export interface RetryOptions {
   /** A corrected definition (e.g. a changed profile); steps are matched by name. Default: the failed run's. */
   definition?: EnsembleDefinition;
   options?: RunOptions;
+  /**
+   * Count what the earlier runs of this lineage spent against the new run's budget (a lineage
+   * budget): a retry of a run that spent $0.04 of a $0.05 budget has $0.01 left. Default false:
+   * the new run's budget is its own. Either way its progress shows that spending as `budget.lineage`.
+   */
+  lineageBudget?: boolean;
 }
 
 export interface ForkOptions extends RetryOptions {
@@ -166,6 +173,20 @@ export function downstreamOf(definition: EnsembleDefinition, step: string): Set<
     }
   }
   return out;
+}
+
+/**
+ * What a run and the runs before it (its retries' and forks' parents) spent: its ledger's spending
+ * (failed attempts and children included), plus its lineage when that was not already counted in.
+ */
+export function lineageSpentOf(p: Pick<RunProgress, 'budget' | 'usage' | 'costUsd'>): Money {
+  const b = p.budget;
+  if (!b) return { tokens: p.usage.inputTokens + p.usage.outputTokens, costUsd: p.costUsd };
+  if (b.lineageCounted || !b.lineage) return { ...b.spent };
+  return {
+    tokens: b.spent.tokens + b.lineage.tokens,
+    costUsd: Math.round((b.spent.costUsd + b.lineage.costUsd) * 1e8) / 1e8,
+  };
 }
 
 /** The completed top-level steps of a run, as a resume state that reuses them. */
@@ -225,6 +246,8 @@ export interface DecideOptions {
 export interface ApproveOptions extends DecideOptions {
   editedDraft?: string;
   editedArguments?: Record<string, unknown>;
+  /** For a budget gate: the run's new total limits (the ones given replace the old). */
+  budget?: { maxCostUsd?: number; maxTokens?: number };
 }
 
 /** A gate waiting for a decision, somewhere among the running runs. */
@@ -473,6 +496,7 @@ export class BatonClient {
     runId: string,
     keep: (name: string) => boolean,
     parent: ResumeState['parent'],
+    lineageBudget = false,
   ): Promise<ResumeState> {
     const { progress, status } = await this.readProgress(runId);
     if (!progress) {
@@ -482,6 +506,10 @@ export class BatonClient {
       );
     }
     const resume = reuseOf(progress, keep, parent);
+    resume.lineageSpending = {
+      spent: lineageSpentOf(progress),
+      ...(lineageBudget && { countAgainstBudget: true }),
+    };
     for (const s of resume.steps ?? []) {
       if (!s.truncated) continue;
       // Results keep a preview of long outputs; reuse needs the whole text.
@@ -548,7 +576,12 @@ export class BatonClient {
     const original = await this.runInput(runId);
     const definition = opts.definition ?? original.definition;
     const names = new Set(definition.steps.map((s) => s.name));
-    const resume = await this.reusable(runId, (n) => names.has(n), { runId, kind: 'retry' });
+    const resume = await this.reusable(
+      runId,
+      (n) => names.has(n),
+      { runId, kind: 'retry' },
+      opts.lineageBudget,
+    );
     for (const [step, output] of Object.entries(opts.completed ?? {})) {
       if (!names.has(step))
         throw new InvalidRequestError(
@@ -591,11 +624,12 @@ export class BatonClient {
         step.profile = typeof o.profile === 'string' ? resolveProfile(o.profile, {}, `--profile`) : o.profile;
     }
     const rerun = downstreamOf(definition, opts.fromStep).add(opts.fromStep);
-    const resume = await this.reusable(runId, (n) => !rerun.has(n), {
+    const resume = await this.reusable(
       runId,
-      kind: 'fork',
-      fromStep: opts.fromStep,
-    });
+      (n) => !rerun.has(n),
+      { runId, kind: 'fork', fromStep: opts.fromStep },
+      opts.lineageBudget,
+    );
     return this.start(definition, opts.input ?? original.input, {
       runId: opts.runId ?? `${runId}-fork-${Date.now().toString(36)}`,
       resume,

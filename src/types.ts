@@ -90,6 +90,12 @@ export interface ModelResponse {
   timing: { startedAt: number; endedAt: number; attempt: number };
   /** With a response format: the reply checked against its schema by the model activity. */
   structured?: StructuredCheck;
+  /**
+   * Earlier attempts of this call that ended without an answer (timed out, lost their worker, cut
+   * connection): the provider may have billed them, so the run's ledger counts each at the call's
+   * worst case. Absent when there were none.
+   */
+  unansweredAttempts?: number;
 }
 
 /** One way a structured reply misses its schema: where (a dotted path, `(root)` for the whole) and what. */
@@ -195,9 +201,14 @@ export interface LoopStep extends StepCommon {
 
 export type StepDefinition = AgentStep | ApprovalStep | LoopStep;
 
+/** Limits on a whole run's model spending, and what happens when the next call would cross them. */
 export interface Budget {
   maxCostUsd?: number;
   maxTokens?: number;
+  /** How long the budget gate waits for a person to raise the budget or stop the run (default 24 hours). */
+  gateDeadline?: Duration;
+  /** `wait` (default): open a budget gate; `fail`: fail at once with BudgetExceeded. */
+  onExceeded?: 'wait' | 'fail';
 }
 
 /** A resolved ensemble: a graph of steps joined by `dependsOn`. */

@@ -40,7 +40,17 @@ export function createModelActivities(
         });
       }
       const startedAt = Date.now();
-      const stopHeartbeat = keepAlive(ctx);
+      // Billing of failed attempts: an attempt that ended without an answer (timeout, lost worker,
+      // cut connection) may have been billed, and nobody learns how much. Each attempt marks itself
+      // in flight in its heartbeat details; the next attempt reads them and counts the earlier one
+      // as unanswered unless it recorded an answer (an HTTP error status, which providers do not bill).
+      const before = billingOf(ctx.info.heartbeatDetails);
+      const billing: AttemptBilling = {
+        unanswered: before.unanswered + (before.inFlight ? 1 : 0),
+        inFlight: true,
+      };
+      if (!ctx.info.isLocal) ctx.heartbeat(billing);
+      const stopHeartbeat = keepAlive(ctx, () => billing);
       try {
         const reply = await provider.complete(req, { signal: ctx.cancellationSignal });
         return {
@@ -49,6 +59,7 @@ export function createModelActivities(
           provider: req.profile.provider,
           timing: { startedAt, endedAt: Date.now(), attempt: ctx.info.attempt },
           ...(req.responseFormat && { structured: checkReply(req.responseFormat.schema, reply.text) }),
+          ...(billing.unanswered > 0 && { unansweredAttempts: billing.unanswered }),
         };
       } catch (err) {
         // A cancelled activity reports the cancellation, not the SDK's abort error.
@@ -58,10 +69,38 @@ export function createModelActivities(
         // The SDKs' connection errors keep name 'Error'; their class names say what they are.
         const kind = `${e?.name ?? ''} ${(err as object | undefined)?.constructor?.name ?? ''}`;
         if (e?.status === undefined && !/Connection|Timeout/.test(kind)) throw err;
-        throw toApplicationFailure(classifyProviderError(e, req.profile.provider));
+        // The provider answered with an error status (not billed); a connection error had no answer.
+        if (e?.status !== undefined) billing.inFlight = false;
+        else billing.unanswered += 1;
+        billing.inFlight = false;
+        if (!ctx.info.isLocal) ctx.heartbeat(billing);
+        const failure = toApplicationFailure(classifyProviderError(e, req.profile.provider));
+        throw ApplicationFailure.create({
+          type: failure.type ?? undefined,
+          message: failure.message,
+          nonRetryable: failure.nonRetryable ?? false,
+          ...(failure.nextRetryDelay != null && { nextRetryDelay: failure.nextRetryDelay }),
+          details: [{ unansweredAttempts: billing.unanswered }],
+        });
       } finally {
         stopHeartbeat();
       }
     },
+  };
+}
+
+/** What an attempt of a model call records in its heartbeat details for the next attempt. */
+interface AttemptBilling {
+  /** Earlier attempts that ended without an answer. */
+  unanswered: number;
+  /** This attempt has sent its request and not yet recorded how it ended. */
+  inFlight: boolean;
+}
+
+function billingOf(details: unknown): AttemptBilling {
+  const d = details as Partial<AttemptBilling> | undefined;
+  return {
+    unanswered: typeof d?.unanswered === 'number' ? d.unanswered : 0,
+    inFlight: d?.inFlight === true,
   };
 }

@@ -322,6 +322,8 @@ const stepSchema = z.preprocess(
 const budgetShape = {
   max_cost_usd: z.number().positive().optional(),
   max_tokens: z.number().int().positive().optional(),
+  gate_deadline: durationSchema.optional(),
+  on_exceeded: z.enum(['wait', 'fail']).optional(),
 };
 
 const ensembleShape = {

@@ -484,6 +484,8 @@ function resolveEnsemble(
     const budget: NonNullable<EnsembleDefinition['budget']> = {};
     if (parsed.budget.max_cost_usd !== undefined) budget.maxCostUsd = parsed.budget.max_cost_usd;
     if (parsed.budget.max_tokens !== undefined) budget.maxTokens = parsed.budget.max_tokens;
+    if (parsed.budget.gate_deadline !== undefined) budget.gateDeadline = parsed.budget.gate_deadline;
+    if (parsed.budget.on_exceeded !== undefined) budget.onExceeded = parsed.budget.on_exceeded;
     def.budget = budget;
   }
   // Round-trip through JSON so what leaves here is exactly what Temporal will serialize.

@@ -4,7 +4,8 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Duration, EnsembleDefinition, Usage } from '../types';
+import type { Budget, Duration, EnsembleDefinition, Usage } from '../types';
+import type { LedgerView, Money } from './ledger';
 
 /** The workflow type every Baton run executes. */
 export const RUN_WORKFLOW = 'batonRun';
@@ -56,6 +57,8 @@ export interface ResumeState {
     decisions?: ApprovalDecision[];
     /** Tool calls made so far per step, so a continuation's idempotency keys go on from there. */
     toolCalls?: Record<string, number>;
+    /** The ledger carried on: settled spending (failed billed attempts included) and limits raised at budget gates. */
+    ledger?: { spent: Money; limit?: Budget; lineage?: Money; lineageCounted?: boolean };
   };
   /**
    * Digest of what each reused approval step showed when it was approved, by step name. A reused
@@ -63,6 +66,12 @@ export interface ResumeState {
    * opens again. Without an entry the gate opens again.
    */
   gates?: Record<string, string>;
+  /**
+   * Retry or fork: what the runs before this one spent (the parent's own spending plus its
+   * lineage). Shown in progress as `budget.lineage`; with `countAgainstBudget` it counts against
+   * this run's budget too (a lineage budget), so retrying does not reset the money already spent.
+   */
+  lineageSpending?: { spent: Money; countAgainstBudget?: boolean };
   /** Loops that pick up where they stopped: the next iteration and the last body output. */
   loops?: Record<string, { iteration: number; previous?: string }>;
   parent?: RunLineage;
@@ -119,6 +128,11 @@ export interface RunProgress {
   decisions?: ApprovalDecision[];
   /** The run this one was retried or forked from, or continued. */
   parent?: RunLineage;
+  /**
+   * The run's ledger: limits (raised at budget gates), settled spending (including failed attempts
+   * the provider may have billed, and child runs), and what is reserved by calls in flight.
+   */
+  budget?: LedgerView;
 }
 
 /** What the model calls of one role cost: calls, tokens and dollars. */
@@ -160,9 +174,17 @@ export type TimeoutOutcome = 'reject' | 'approve' | 'escalate';
 
 /**
  * What a gate is about: `draft` (a text to approve or replace), `tool` (a tool call to approve,
- * edit or refuse), or another kind a module adds (a budget gate...).
+ * edit or refuse), `budget` (more money: opened by the run's ledger when the next model call would
+ * cross the budget), or another kind a module adds.
  */
-export type GateKind = 'draft' | 'tool' | (string & {});
+export type GateKind = 'draft' | 'tool' | 'budget' | (string & {});
+/** The kinds Baton itself opens. */
+export type ApprovalKind = 'draft' | 'tool' | 'budget';
+
+/** What a budget gate shows: the ledger when it opened and the worst case of the call that waits. */
+export interface BudgetGateInfo extends LedgerView {
+  needed: Money;
+}
 
 /** A tool call waiting for approval: the tool and the arguments the model chose. */
 export interface ToolCallForApproval {
@@ -185,6 +207,8 @@ export interface ApprovalRequest {
   summary: string;
   draft?: string;
   tool?: ToolCallForApproval;
+  /** A budget gate: the ledger when it opened, and what the waiting call needs. */
+  budget?: BudgetGateInfo;
   /** How long to wait before `onTimeout` applies (default 24 hours). */
   deadline?: Duration;
   /** Default `reject`: a gate nobody answered does not let work through. */
@@ -207,6 +231,7 @@ export interface PendingApproval {
    * something else is refused as `Stale`.
    */
   digest: string;
+  budget?: BudgetGateInfo;
   /** When the gate opened (ISO 8601, workflow time). */
   since: string;
   /** When the current wait ends (ISO 8601); after an escalation, the end of the second wait. */
@@ -239,7 +264,7 @@ export interface DecisionInput {
   decidedAt?: string;
   editedDraft?: string;
   editedArguments?: Record<string, unknown>;
-  /** For a budget gate: the raised limits (checked by the ledger). */
+  /** Approving a budget gate: the new total limits (only the ones given change). */
   budget?: { maxCostUsd?: number; maxTokens?: number };
 }
 
@@ -258,6 +283,8 @@ export interface ApprovalDecision {
   decidedAt: string;
   editedDraft?: string;
   editedArguments?: Record<string, unknown>;
+  /** A budget gate's approval: the new limits. */
+  budget?: { maxCostUsd?: number; maxTokens?: number };
   /** Nobody decided in time; `onTimeout` did. */
   timedOut?: boolean;
   /** The gate escalated (notified someone) before this decision. */

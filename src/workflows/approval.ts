@@ -123,6 +123,7 @@ export async function requestApproval(state: RunState, req: ApprovalRequest): Pr
     summary: shorten(req.summary),
     ...(req.draft !== undefined && { draft: req.draft }),
     ...(req.tool && { tool: req.tool }),
+    ...(req.budget && { budget: req.budget }),
     since: opened.toISOString(),
     deadline: new Date(opened.getTime() + firstMs).toISOString(),
     onTimeout,

@@ -13,6 +13,7 @@ import {
   type PendingApproval,
 } from './api';
 import { gateDigest } from './digest';
+import { checkBudgetDecision } from './ledger';
 
 /** A decision checked against the waiting gates, before it is recorded. */
 export type CheckedDecision = Omit<ApprovalDecision, 'decidedAt' | 'via'> & { decidedAt?: string };
@@ -252,6 +253,8 @@ export class GateRegistry {
       if (outcome !== 'approved')
         return invalid('edits go with "approved"; a rejection carries a comment instead');
     }
+    // The money side (a budget gate's new limits) is the ledger's to check.
+    const budget = checkBudgetDecision({ outcome, budget: d.budget }, gate);
     return {
       gate: gateId,
       step: gate.step,
@@ -264,6 +267,7 @@ export class GateRegistry {
       ...(d.editedArguments !== undefined && {
         editedArguments: structuredCopy(d.editedArguments as Record<string, unknown>),
       }),
+      ...(budget && { budget }),
       ...(gate.escalated && { escalated: true }),
     };
   }

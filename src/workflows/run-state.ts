@@ -2,7 +2,6 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import type { Budget, ModelResponse, StepDefinition, Usage } from '../types';
 import { ZERO_USAGE } from '../types';
 import {
-  BUDGET_EXCEEDED,
   type ResumeState,
   type RoleUsage,
   type RunLineage,
@@ -10,6 +9,7 @@ import {
   type StepProgress,
 } from './api';
 import { GateRegistry } from './gates';
+import { Ledger } from './ledger';
 
 function addUsage(a: Usage, b: Usage): Usage {
   return {
@@ -41,10 +41,15 @@ export class RunState {
   /** The run's approval gates and decisions (their own module: gates.ts). */
   readonly gates = new GateRegistry();
 
+  /** The run's money: limits, reservations, settled spending (src/workflows/ledger.ts decides). */
+  readonly ledger: Ledger;
+
   constructor(
     readonly name: string,
-    private readonly budget?: Budget,
-  ) {}
+    budget?: Budget,
+  ) {
+    this.ledger = new Ledger(budget);
+  }
 
   /** Register steps (in declared order) so progress lists them before they start. */
   declare(steps: StepDefinition[], prefix = ''): void {
@@ -143,11 +148,6 @@ export class RunState {
     this.costUsd = dollars(this.costUsd + child.costUsd);
   }
 
-  /** What the run has spent so far: tokens and dollars. */
-  spent(): { usage: Usage; costUsd: number } {
-    return { usage: { ...this.usage }, costUsd: this.costUsd };
-  }
-
   complete(name: string, output: string): void {
     const s = this.step(name);
     s.status = 'completed';
@@ -164,27 +164,6 @@ export class RunState {
     const s = this.step(name);
     s.status = 'skipped';
     s.reason = reason;
-  }
-
-  /** Refuse to start another model call once the run's budget is spent. */
-  checkBudget(stepName: string): void {
-    const b = this.budget;
-    if (!b) return;
-    const tokens = this.usage.inputTokens + this.usage.outputTokens;
-    if (b.maxCostUsd !== undefined && this.costUsd >= b.maxCostUsd) {
-      throw ApplicationFailure.create({
-        type: BUDGET_EXCEEDED,
-        nonRetryable: true,
-        message: `budget exceeded before step '${stepName}': spent $${this.costUsd} of max_cost_usd $${b.maxCostUsd}`,
-      });
-    }
-    if (b.maxTokens !== undefined && tokens >= b.maxTokens) {
-      throw ApplicationFailure.create({
-        type: BUDGET_EXCEEDED,
-        nonRetryable: true,
-        message: `budget exceeded before step '${stepName}': used ${tokens} of max_tokens ${b.maxTokens}`,
-      });
-    }
   }
 
   /**
@@ -236,6 +215,21 @@ export class RunState {
         this.roles.set(role, { ...r, usage: { ...r.usage } });
       for (const d of c.decisions ?? []) this.gates.record(d);
       for (const [step, n] of Object.entries(c.toolCalls ?? {})) this.toolOrdinals.set(step, n);
+      // The same logical run: its ledger carries on (older continuations carried usage only).
+      const l = c.ledger;
+      this.ledger.carry(
+        l ? l.spent : { tokens: c.usage.inputTokens + c.usage.outputTokens, costUsd: c.costUsd },
+      );
+      if (l?.limit) this.ledger.raise(l.limit);
+      if (l?.lineage) this.ledger.lineage = { ...l.lineage };
+      if (l?.lineageCounted) this.ledger.lineageCounted = true;
+    } else if (resume.lineageSpending) {
+      const spent = resume.lineageSpending.spent;
+      this.ledger.lineage = { ...spent };
+      if (resume.lineageSpending.countAgainstBudget) {
+        this.ledger.lineageCounted = true;
+        this.ledger.carry(spent);
+      }
     }
   }
 
@@ -265,6 +259,12 @@ export class RunState {
         ...(snap.roles && { roles: snap.roles }),
         ...(snap.decisions && { decisions: snap.decisions }),
         ...(this.toolOrdinals.size > 0 && { toolCalls: Object.fromEntries(this.toolOrdinals) }),
+        ledger: {
+          spent: this.ledger.spent,
+          ...(this.ledger.limited && { limit: this.ledger.limit }),
+          ...(this.ledger.lineage && { lineage: this.ledger.lineage }),
+          ...(this.ledger.lineageCounted && { lineageCounted: true }),
+        },
       },
       ...(loops && { loops }),
       parent,
@@ -315,6 +315,7 @@ export class RunState {
       ...(this.gates.size > 0 && { pendingApprovals: this.gates.pending() }),
       ...(decisions.length > 0 && { decisions }),
       ...(this.parent && { parent: { ...this.parent } }),
+      ...((this.ledger.limited || this.ledger.lineage) && { budget: this.ledger.view() }),
     };
   }
 }

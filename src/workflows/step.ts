@@ -1,7 +1,9 @@
 import type { Duration as TemporalDuration } from '@temporalio/common';
 import {
+  ActivityFailure,
   ApplicationFailure,
   patched,
+  TimeoutFailure,
   proxyActivities,
   proxyLocalActivities,
   type ActivityOptions,
@@ -19,6 +21,7 @@ import type {
   StepRetry,
 } from '../types';
 import type { RunOptions } from './api';
+import { acquire, moneyOf, worstCaseOf, type Money } from './ledger';
 import type { RunState } from './run-state';
 import { renderTemplate, type TemplateScope } from './template';
 
@@ -69,7 +72,11 @@ export function modelActivityOptions(
 }
 
 /**
- * Make one model call as an activity, counted against the step and the run's budget.
+ * Make one model call as an activity, counted against the step and the run's ledger: the call
+ * reserves its worst case before it starts (waiting at the budget gate when that would cross the
+ * budget), and settles to the real usage when it returns. Attempts that ended without an answer
+ * (timeout, lost worker, cut connection) may have been billed by the provider without saying how
+ * much: each is counted at the call's worst case.
  *
  * @example const res = await callModel(state, 'draft', { profile, messages }, { timeout: '1 minute' });
  */
@@ -81,7 +88,6 @@ export async function callModel(
 ): Promise<ModelResponse> {
   // Once the run has failed, no new call starts (RunStopped).
   state.gates.assertRunning(`step '${stepName}' made no further model call`);
-  state.checkBudget(stepName);
   // An activity input over Temporal's 2 MB payload limit cannot even be scheduled; fail the step
   // with a reason instead of failing the workflow task forever.
   const size = JSON.stringify(req).length;
@@ -92,6 +98,8 @@ export async function callModel(
       message: `the model request of step '${stepName}' is ${size} characters, over the ${MAX_REQUEST_CHARS} a Temporal payload can carry; shorten its prompt or what flows into it (upstream outputs, tool observations, fan-out lists)`,
     });
   }
+  const worst = worstCaseOf(req);
+  const reservation = await acquire(state, stepName, worst);
   const options = modelActivityOptions(req.profile.timeout, settings, stepName);
   // Local activities skip the server round trip per call; see RunOptions.localActivities for the trade-off.
   const acts = settings.options?.localActivities
@@ -100,9 +108,48 @@ export async function callModel(
         retry: options.retry!,
       })
     : proxyActivities<ModelActivities>(options);
-  const res = await acts.callModel(req);
+  // No reservation under a budget: a run recorded before the ledger, which counted successful calls only.
+  const legacy = reservation === undefined;
+  let res: ModelResponse;
+  try {
+    res = await acts.callModel(req);
+  } catch (err) {
+    if (!legacy) state.ledger.settle(reservation, unansweredCost(unansweredAttemptsOf(err), worst));
+    throw err;
+  }
+  state.ledger.settle(
+    reservation,
+    addUnanswered(moneyOf(res.usage, res.costUsd), legacy ? 0 : (res.unansweredAttempts ?? 0), worst),
+  );
   state.record(stepName, res);
   return res;
+}
+
+function unansweredCost(n: number, worst: Money): Money {
+  return { tokens: n * worst.tokens, costUsd: Math.round(n * worst.costUsd * 1e8) / 1e8 };
+}
+
+function addUnanswered(m: Money, n: number, worst: Money): Money {
+  const u = unansweredCost(n, worst);
+  return { tokens: m.tokens + u.tokens, costUsd: Math.round((m.costUsd + u.costUsd) * 1e8) / 1e8 };
+}
+
+/**
+ * How many attempts of a failed model call ended without an answer (so may have been billed):
+ * the model activity reports it in its failure's details, or in its heartbeat details when the
+ * last attempt itself timed out (that attempt counts too).
+ */
+function unansweredAttemptsOf(err: unknown): number {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (cause instanceof ApplicationFailure) {
+    const d = cause.details?.[0] as { unansweredAttempts?: unknown } | undefined;
+    return typeof d?.unansweredAttempts === 'number' ? d.unansweredAttempts : 0;
+  }
+  if (cause instanceof TimeoutFailure) {
+    const d = cause.lastHeartbeatDetails as { unanswered?: unknown } | undefined;
+    return (typeof d?.unanswered === 'number' ? d.unanswered : 0) + 1;
+  }
+  return 0;
 }
 
 /** A structured reply as checked: its value, or the issues that make it unfit. */

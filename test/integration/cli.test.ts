@@ -388,6 +388,73 @@ describe('with a worker in the test process: replay, retry, fork, approvals', ()
     expect(done.stdout).not.toContain('waits for a decision');
   });
 
+  test('approve --max-tokens raises a budget gate and the run finishes; a bad limit is refused', async () => {
+    fake.on('first call', { text: 'ONE', usage: { input: 150, output: 20 } });
+    fake.on('second call', { text: 'TWO', usage: { input: 10, output: 5 } });
+    const file = ensemble(
+      'capped-cli',
+      `
+name: capped-cli
+profiles:
+  fake: { provider: openai, model: gpt-test, max_tokens: 20 }
+default_profile: fake
+budget: { max_tokens: 200 }
+agents:
+  - name: one
+    prompt: "first call {{input}}"
+  - name: two
+    depends_on: [one]
+    prompt: "second call {{one}}"
+`,
+    );
+    const env = { BATON_TASK_QUEUE: queue };
+    const started = await baton(['run', file, 'x', '--detach', '--task-queue', queue], { env });
+    expect(started.code).toBe(0);
+    const runId = started.stdout.trim();
+    let listed = await baton(['approvals', '-o', 'text'], { env });
+    for (let i = 0; i < 100 && !listed.stdout.includes(`${runId}\tbudget`); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      listed = await baton(['approvals', '-o', 'text'], { env });
+    }
+    expect(listed.stdout).toContain(`${runId}\tbudget`);
+
+    const bad = await baton(['approve', runId, 'budget', '--by', 'alice', '--max-tokens', '1.5'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--max-tokens 1.5');
+    const raised = await baton(['approve', runId, 'budget', '--by', 'alice', '--max-tokens', '5000'], {
+      env,
+    });
+    expect(raised.code).toBe(0);
+    expect(raised.stdout).toContain(`approved gate 'budget' of run ${runId} (by alice)`);
+    const done = await baton(['result', runId, '-o', 'json'], { env });
+    expect(done.code).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({
+      status: 'completed',
+      output: 'TWO',
+      budget: { limit: { maxTokens: 5000 } },
+    });
+    expect(fake.count('second call')).toBe(1);
+
+    // A fork that counts the lineage's spending (185 tokens) against its budget (the ensemble's
+    // 200): its step 'two' does not fit, so it waits at its own budget gate.
+    const forkId = `${runId}-fork`;
+    const forked = await baton(['fork', runId, '--from', 'two', '--lineage-budget', '--run-id', forkId], {
+      env,
+    });
+    expect(forked.code).toBe(0);
+    let forkGate = await baton(['approvals', '-o', 'text'], { env });
+    for (let i = 0; i < 100 && !forkGate.stdout.includes(`${forkId}\tbudget`); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      forkGate = await baton(['approvals', '-o', 'text'], { env });
+    }
+    expect(forkGate.stdout).toContain(`${forkId}\tbudget`);
+    expect((await baton(['reject', forkId, 'budget', '--by', 'alice'], { env })).code).toBe(0);
+    const forkDone = await baton(['result', forkId, '-o', 'json'], { env });
+    expect(forkDone.code).not.toBe(0);
+    expect(forkDone.stdout + forkDone.stderr).toContain('used 185 tokens of max_tokens 200');
+    expect(fake.count('second call')).toBe(1);
+  });
+
   test('retry finishes a failed run without paying for its completed steps; fork reruns from a step', async () => {
     fake.on('lint this', { text: 'LINT' });
     fake.on('summarise', { status: 500, message: 'down' });

@@ -222,22 +222,23 @@ test('a run cannot make the worker send a variable not bound to the endpoint (he
   expect(h.fake.count()).toBe(0);
 });
 
-test('a budget stops the run before the call that would exceed it', async () => {
+test('a budget with on_exceeded: fail stops the run before the call that would exceed it', async () => {
   h.fake.on('budget', { text: 'SPENT', usage: { input: 600, output: 500 } });
+  const capped = { ...openai, maxTokens: 100 };
   const def = chain(
     'budget',
     [
-      { name: 'a', profile: openai, prompt: 'budget a {{input}}' },
-      { name: 'b', profile: openai, prompt: 'budget b {{a}}' },
+      { name: 'a', profile: capped, prompt: 'budget a {{input}}' },
+      { name: 'b', profile: capped, prompt: 'budget b {{a}}' },
     ],
-    { budget: { maxTokens: 1000 } },
+    { budget: { maxTokens: 1000, onExceeded: 'fail' } },
   );
   const err = (await h.baton
     .run(def, 'x', { runId: id('budget') })
     .catch((e: unknown) => e)) as RunFailedError;
   expect(err).toBeInstanceOf(RunFailedError);
   expect(err.type).toBe('BudgetExceeded');
-  expect(err.message).toMatch(/step 'b'.*used 1100 of max_tokens 1000/);
+  expect(err.message).toMatch(/step 'b'.*used 1100 tokens of max_tokens 1000/);
   expect(h.fake.count('budget')).toBe(1);
 });
 

@@ -71,6 +71,8 @@ interface DecideFlags {
   by?: string;
   editFile?: string;
   digest?: string;
+  maxCostUsd?: string;
+  maxTokens?: string;
   output: Output;
 }
 
@@ -133,6 +135,7 @@ async function decideCommand(
       err(`gate '${target.gate}' (${target.kind}) shows: ${preview(shown(target), 200)}`);
     const edit = f.editFile ? await readEdit(target, f.editFile) : {};
     const digest = f.digest ?? target?.digest;
+    const budget = budgetFlags(f);
     const base = {
       by,
       ...(gate !== undefined && { gate }),
@@ -141,7 +144,7 @@ async function decideCommand(
     };
     const d =
       outcome === 'approved'
-        ? await baton.approve(runId, { ...base, ...edit })
+        ? await baton.approve(runId, { ...base, ...edit, ...(budget && { budget }) })
         : await baton.reject(runId, base);
     if (f.output === 'json') out(JSON.stringify({ runId, ...d }, null, 2));
     else if (f.output === 'text') out(d.outcome);
@@ -153,6 +156,21 @@ async function decideCommand(
   } finally {
     await baton.close();
   }
+}
+
+/** `--max-cost-usd` / `--max-tokens` of `baton approve`: a budget gate's new limits. */
+function budgetFlags(f: DecideFlags): { maxCostUsd?: number; maxTokens?: number } | undefined {
+  if (f.maxCostUsd === undefined && f.maxTokens === undefined) return undefined;
+  const cost = f.maxCostUsd === undefined ? undefined : Number(f.maxCostUsd);
+  const tokens = f.maxTokens === undefined ? undefined : Number(f.maxTokens);
+  if (cost !== undefined && !(Number.isFinite(cost) && cost > 0))
+    throw new BadInputError(`--max-cost-usd ${f.maxCostUsd}: give the new budget in dollars, a number > 0`);
+  if (tokens !== undefined && !(Number.isInteger(tokens) && tokens > 0))
+    throw new BadInputError(`--max-tokens ${f.maxTokens}: give the new token budget, a whole number > 0`);
+  return {
+    ...(cost !== undefined && { maxCostUsd: cost }),
+    ...(tokens !== undefined && { maxTokens: tokens }),
+  };
 }
 
 /** Register `baton approvals`, `baton approve` and `baton reject`. */
@@ -190,6 +208,8 @@ export function registerApprovalCommands(program: Command): void {
         '--edit-file <file>',
         'approve with edits: the replaced draft (text), or for a tool call its replaced arguments (JSON)',
       );
+      cmd.option('--max-cost-usd <n>', "a budget gate: the run's new max_cost_usd (its total, in dollars)");
+      cmd.option('--max-tokens <n>', "a budget gate: the run's new max_tokens (its total)");
     }
     cmd
       .addOption(outputOption())

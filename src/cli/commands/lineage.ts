@@ -95,6 +95,10 @@ export function registerLineageCommands(program: Command): void {
     .argument('<run>', 'the failed run')
     .option('--ensemble <file>', 'a corrected ensemble (e.g. a changed profile); steps are matched by name')
     .option('--run-id <id>', 'id of the new run (retrying with the same id returns that run)')
+    .option(
+      '--lineage-budget',
+      "count what the earlier runs spent against the new run's budget (default: the new run's budget is its own)",
+    )
     .option('--follow', 'follow the new run to its end (needs a worker on the task queue)')
     .option(
       '--completed <step=output>',
@@ -111,6 +115,7 @@ export function registerLineageCommands(program: Command): void {
           ...(definition && { definition }),
           ...(o.runId && { runId: o.runId }),
           ...(Object.keys(o.completed).length > 0 && { completed: o.completed }),
+          ...(o.lineageBudget && { lineageBudget: true }),
         });
       } finally {
         await baton.close();
@@ -131,6 +136,10 @@ export function registerLineageCommands(program: Command): void {
     .option('--system <text>', "replace the step's system prompt")
     .option('--profile <name>', 'run the step on another model profile')
     .option('--run-id <id>', 'id of the new run')
+    .option(
+      '--lineage-budget',
+      "count what the earlier runs spent against the new run's budget (default: the new run's budget is its own)",
+    )
     .option('--follow', 'follow the new run to its end (needs a worker on the task queue)')
     .action(
       async (
@@ -144,6 +153,7 @@ export function registerLineageCommands(program: Command): void {
           profile?: string;
           runId?: string;
           follow?: boolean;
+          lineageBudget?: boolean;
         },
       ) => {
         const newInput =
@@ -163,6 +173,7 @@ export function registerLineageCommands(program: Command): void {
             overrides,
             ...(newInput !== undefined && { input: newInput }),
             ...(o.runId && { runId: o.runId }),
+            ...(o.lineageBudget && { lineageBudget: true }),
           });
         } finally {
           await baton.close();
@@ -177,6 +188,7 @@ interface RetryFlags {
   runId?: string;
   follow?: boolean;
   completed: Record<string, string>;
+  lineageBudget?: boolean;
 }
 
 /** `--completed step=output`, repeatable, into `{ step: output }`. */

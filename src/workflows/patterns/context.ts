@@ -36,7 +36,7 @@ import type { ToolApprovalSettings } from './tools';
 export interface AgentContext {
   state: RunState;
   options?: RunOptions;
-  /** The run's budget, so child workflows can be given what is left of it. */
+  /** The run's budget as it started; `state.ledger` keeps the money (limits, spending, reservations). */
   budget?: Budget;
   /** Put before every step name in progress, so a pattern nested in another stays apart. */
   prefix?: string;

@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Budget } from '../../types';
+import { acquireAllowance, moneyOf, shareOf, worstCaseOf, type Money } from '../ledger';
 import { SEARCH_ATTRIBUTES, type RunProgress, type RunResult } from '../api';
 import { describeError, type StepErrorInfo } from '../errors';
 import { runAgent } from './agent';
@@ -20,6 +21,7 @@ import {
   callAgent,
   callStructured,
   invalidSpec,
+  messagesFor,
   runPattern,
   scopeOf,
   stepKey,
@@ -147,18 +149,6 @@ export function historyText(rounds: readonly SupervisorRound[]): string {
     .join('\n\n');
 }
 
-/** The part of a budget not spent yet, for a child; undefined without a budget. */
-function remaining(ctx: AgentContext): Budget | undefined {
-  const b = ctx.budget;
-  if (!b) return undefined;
-  const { usage, costUsd } = ctx.state.spent();
-  const left: Budget = {};
-  if (b.maxTokens !== undefined)
-    left.maxTokens = Math.max(1, b.maxTokens - usage.inputTokens - usage.outputTokens);
-  if (b.maxCostUsd !== undefined) left.maxCostUsd = Math.max(1e-9, b.maxCostUsd - costUsd);
-  return left;
-}
-
 async function delegate(
   ctx: AgentContext,
   spec: SupervisorSpec,
@@ -166,17 +156,15 @@ async function delegate(
   task: string,
   round: number,
   index: number,
+  share: Money,
 ): Promise<Delegation> {
   const key = stepKey(ctx, `${agent.name}#${round}.${index + 1}`);
   const workflowId = `${workflowInfo().workflowId}/${agent.name}-${round}.${index + 1}`;
-  // Delegating spends: refuse once the budget is reached, like any model call. Runs started before
-  // this check existed delegated anyway (no patch marker in their history) and go on doing so.
-  try {
-    ctx.state.checkBudget(key);
-  } catch (err) {
-    if (patched('supervisor-budget-before-delegation')) throw err;
-  }
-  const budget = remaining(ctx);
+  // Delegating spends: the child gets an allowance from this run's ledger (waiting at the budget
+  // gate when even its first call does not fit) and gives back what it did not spend.
+  const need = worstCaseOf({ profile: agent.profile, messages: messagesFor(agent, scopeOf(task)) });
+  const allowance = await acquireAllowance(ctx.state, key, need, share);
+  const budget = allowance.budget;
   const ensemble = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.ensemble);
   const input: SubAgentInput = {
     agent,
@@ -196,6 +184,7 @@ async function delegate(
         typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: ensemble }],
       }),
     });
+    ctx.state.ledger.settle(allowance.reservation, res.budget?.spent ?? moneyOf(res.usage, res.costUsd));
     ctx.state.recordChild(key, res);
     ctx.state.recordRole(
       agent.name,
@@ -209,6 +198,13 @@ async function delegate(
     const cause = err instanceof ChildWorkflowFailure ? err.cause : undefined;
     const progress =
       cause instanceof ApplicationFailure ? (cause.details?.[0] as RunProgress | undefined) : undefined;
+    // What the child spent, from its ledger; unknown (no progress came back): all of its allowance.
+    ctx.state.ledger.settle(
+      allowance.reservation,
+      progress?.steps
+        ? (progress.budget?.spent ?? moneyOf(progress.usage, progress.costUsd))
+        : allowance.amount,
+    );
     if (progress?.steps) {
       ctx.state.recordChild(key, progress);
       ctx.state.recordRole(
@@ -292,7 +288,8 @@ export async function supervisor(
       });
       continue;
     }
-    // Delegations of one round run at once, each a child workflow.
+    // Delegations of one round run at once, each a child workflow with an equal part of what is left.
+    const share = shareOf(ctx.state.ledger, wanted.length);
     const delegations = await Promise.all(
       wanted.map((d, i) =>
         delegate(
@@ -302,6 +299,7 @@ export async function supervisor(
           d.task,
           round,
           i,
+          share,
         ),
       ),
     );
