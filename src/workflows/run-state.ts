@@ -1,4 +1,3 @@
-import { ApplicationFailure } from '@temporalio/workflow';
 import type { Budget, ModelResponse, StepDefinition, Usage } from '../types';
 import { ZERO_USAGE } from '../types';
 import {

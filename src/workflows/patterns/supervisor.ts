@@ -9,7 +9,6 @@ import {
   executeChild,
   workflowInfo,
   ApplicationFailure,
-  patched,
 } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Budget } from '../../types';
