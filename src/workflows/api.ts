@@ -5,7 +5,6 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Budget, Duration, EnsembleDefinition, Usage } from '../types';
-import type { LedgerView, Money } from './ledger';
 
 /** The workflow type every Baton run executes. */
 export const RUN_WORKFLOW = 'batonRun';
@@ -347,3 +346,30 @@ export const SEARCH_ATTRIBUTES = {
   ensemble: defineSearchAttributeKey('BatonEnsemble', SearchAttributeType.KEYWORD),
   pendingApprovals: defineSearchAttributeKey('BatonPendingApprovals', SearchAttributeType.KEYWORD_LIST),
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Money: what the run's ledger (src/workflows/ledger.ts) counts and shows.
+// ---------------------------------------------------------------------------------------------
+
+/** An amount on the ledger: tokens (input plus output) and US dollars. */
+export interface Money {
+  tokens: number;
+  costUsd: number;
+}
+
+/** The limits of a budget that are set (tokens, dollars); the gate settings are not limits. */
+export type Limits = Pick<Budget, 'maxCostUsd' | 'maxTokens'>;
+
+/** The ledger as progress shows it. */
+export interface LedgerView {
+  /** The limits now (a budget gate's decision may have raised them); absent without a budget. */
+  limit?: Limits;
+  /** Settled spending of this run (and, when `lineageCounted`, of the runs before it). */
+  spent: Money;
+  /** Reserved by calls and child runs in flight. */
+  reserved: Money;
+  /** What the runs this one retries or forks (and their own parents) spent. */
+  lineage?: Money;
+  /** The lineage's spending counts against this run's limit (a lineage budget). */
+  lineageCounted?: boolean;
+}

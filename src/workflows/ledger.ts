@@ -7,7 +7,15 @@
  */
 import { ApplicationFailure, condition, patched } from '@temporalio/workflow';
 import type { Budget, ModelRequest, Pricing, Usage } from '../types';
-import { BUDGET_EXCEEDED, DECISION_REFUSED, type ApprovalDecision, type PendingApproval } from './api';
+import {
+  BUDGET_EXCEEDED,
+  DECISION_REFUSED,
+  type ApprovalDecision,
+  type LedgerView,
+  type Limits,
+  type Money,
+  type PendingApproval,
+} from './api';
 import { requestApproval } from './approval';
 import type { RunState } from './run-state';
 
@@ -20,11 +28,7 @@ export const DEFAULT_BUDGET_GATE_DEADLINE = '24 hours';
 /** Patch id of the ledger (reservations, budget gates, child allowances); runs before it replay the old check. */
 export const LEDGER_PATCH = 'baton-budget-ledger';
 
-/** An amount on the ledger: tokens (input plus output) and US dollars. */
-export interface Money {
-  tokens: number;
-  costUsd: number;
-}
+export type { LedgerView, Limits, Money } from './api';
 
 export const NO_MONEY: Money = Object.freeze({ tokens: 0, costUsd: 0 });
 
@@ -71,27 +75,10 @@ function priceOf(input: number, output: number, p: Pricing | undefined): number 
   return Math.ceil(((input * inPrice + output * p.outputPerMTok) / 1_000_000) * 1e8) / 1e8;
 }
 
-/** The limits of a budget that are set (tokens, dollars); the gate settings are not limits. */
-export type Limits = Pick<Budget, 'maxCostUsd' | 'maxTokens'>;
-
 /** A reservation taken from the ledger; give it back with `settle` (or `release`). */
 export interface Reservation {
   id: number;
   amount: Money;
-}
-
-/** The ledger as progress shows it. */
-export interface LedgerView {
-  /** The limits now (a budget gate's decision may have raised them); absent without a budget. */
-  limit?: Limits;
-  /** Settled spending of this run (and, when `lineageCounted`, of the runs before it). */
-  spent: Money;
-  /** Reserved by calls and child runs in flight. */
-  reserved: Money;
-  /** What the runs this one retries or forks (and their own parents) spent. */
-  lineage?: Money;
-  /** The lineage's spending counts against this run's limit (a lineage budget). */
-  lineageCounted?: boolean;
 }
 
 /**
