@@ -2,12 +2,14 @@
  * The `baton` command line. Each command is a thin shell over the typed client, the worker or
  * the server helpers; errors print as one line with what to do, and set a documented exit code.
  */
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
 import { commandGroups } from './commands';
 import { runDemo } from './demo';
 import { EXIT, exitCodeFor, oneLine } from './exit-codes';
 import { InterruptedError } from './lifecycle';
+import { endQuietlyOnClosedPipe } from './output';
+import { runtimeOptions } from './runtime';
 import { runServerCommand } from './server-command';
 import { runWorkerCommand } from './worker-command';
 
@@ -75,24 +77,10 @@ program
 // Command groups register themselves, one file each under ./commands.
 for (const register of commandGroups) register(program);
 
-/**
- * The SDK logs every worker event; a command's own output says what matters. A long-running
- * worker keeps INFO. BATON_LOG_LEVEL overrides either.
- *
- * The SDK also traps SIGINT/SIGTERM by default, to drain workers: right for `baton worker`, but
- * every other command would swallow the first Ctrl-C. They get Node's default, or (run, demo)
- * their own handling, which stops the local worker and cleans up.
- */
-function installRuntime(argv: string[]): void {
-  const isWorker = argv[2] === 'worker';
-  const level = (process.env.BATON_LOG_LEVEL ?? (isWorker ? 'INFO' : 'ERROR')).toUpperCase();
-  const levels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
-  const chosen = levels.find((l) => l === level) ?? 'ERROR';
-  Runtime.install({ logger: new DefaultLogger(chosen), ...(!isWorker && { shutdownSignals: [] }) });
-}
-
 async function main(): Promise<void> {
-  installRuntime(process.argv);
+  endQuietlyOnClosedPipe();
+  // Before anything else touches the SDK: the first use would install a default runtime.
+  Runtime.install(runtimeOptions(process.argv));
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
