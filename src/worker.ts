@@ -4,6 +4,7 @@
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type Notifier, type ToolDefinition } from './activities';
+import { dataConverterFromEnv } from './codec';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
 
@@ -67,6 +68,8 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     ? { workflowBundle: opts.workflowBundle }
     : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
   const slots = opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500;
+  // BATON_CODEC_KEYS (in opts.env, else this process's) encrypts payloads and the memo at rest.
+  const dataConverter = dataConverterFromEnv(opts.env ?? process.env);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -83,6 +86,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     maxConcurrentWorkflowTaskExecutions:
       opts.maxConcurrentWorkflowTasks ?? fromEnv.maxConcurrentWorkflowTasks ?? 100,
     maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,
+    ...(dataConverter && { dataConverter }),
     ...opts.overrides,
   });
 }

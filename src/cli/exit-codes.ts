@@ -1,6 +1,7 @@
 /** Exit codes of the `baton` command, as documented in `baton --help` and the README. */
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { InvalidRequestError, RunFailedError, ProgressUnavailableError } from '../client';
+import { CodecKeyError } from '../codec';
 import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
 import { WorkerSettingsError } from '../worker';
@@ -38,7 +39,7 @@ export function exitCodeFor(err: unknown): number {
     err instanceof InvalidRequestError
   )
     return EXIT.badInput;
-  if (err instanceof WorkerSettingsError) return EXIT.badInput;
+  if (err instanceof WorkerSettingsError || err instanceof CodecKeyError) return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError) return EXIT.badInput;
   const name = (err as Error)?.name;
   if (name === 'EnsembleError') return EXIT.badInput;

@@ -93,7 +93,19 @@ async function main(): Promise<void> {
     process.exitCode = exitCodeFor(err);
     // Cleanup is done; a wait the interrupt cut short (a long-poll) must not keep the process alive.
     if (err instanceof InterruptedError) process.exit();
+  } finally {
+    await releaseRuntime();
   }
+}
+
+/**
+ * A runtime that forwards core logs holds the event loop open until it shuts down, which the SDK
+ * does only when its last worker or native connection closes: commands that never opened one
+ * (help, list, status) would not end. Shut it down once the command is done, if nothing uses it.
+ */
+async function releaseRuntime(): Promise<void> {
+  const runtime = Runtime._instance as unknown as { shutdownIfIdle(): Promise<void> } | undefined;
+  await runtime?.shutdownIfIdle().catch(() => {});
 }
 
 void main();
