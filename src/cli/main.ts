@@ -35,6 +35,7 @@ Environment:
   BATON_MAX_CACHED_WORKFLOWS                               worker: runs kept in memory between tasks (default 1000)
   BATON_LOG_LEVEL                                          SDK log level: TRACE, DEBUG, INFO, WARN, ERROR (default: INFO for worker, else ERROR)
   BATON_API_TOKEN                                          \`baton api\`: bearer token every request must carry
+  BATON_CODEC_KEYS                                         encrypt payloads and memos at rest: "k2:<base64 32 bytes>,k1:<base64>" (first encrypts; docs/encryption.md)
   BATON_TEMPORAL_CACHE_DIR                                 where a Temporal CLI built for the dev server is cached
 
 Exit codes:

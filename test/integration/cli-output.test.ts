@@ -85,3 +85,12 @@ test('`baton help run | head -2` and `baton list -o json | head -c 10` in a shel
     expect(readFileSync(errFile, 'utf8')).toBe('');
   }
 });
+
+test('a malformed BATON_CODEC_KEYS is refused with exit 2, naming the entry and never the key', async () => {
+  const key = Buffer.alloc(16, 7).toString('base64');
+  const r = await baton(['list', '-o', 'json'], { env: { BATON_CODEC_KEYS: `k1:${key}` } });
+  expect(r.code).toBe(2);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toMatch(/BATON_CODEC_KEYS entry 1: key 'k1' is not the base64 of 32 bytes/);
+  expect(r.stderr).not.toContain(key);
+});

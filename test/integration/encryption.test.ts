@@ -4,11 +4,15 @@
  * or output text. A control run without the codec finds them, so the check can fail. The
  * encrypted history replays with the codec's keys (also after a rotation), and not without them.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dataConverterFromEnv } from '../../src/codec';
+import { codecFromEnv, codecServerHandlers, CodecRequestError, dataConverterFromEnv } from '../../src/codec';
 import { replayHistory, fetchRunHistory } from '../../src/replay';
 import { locateTemporalBinary, startDevServer, type DevServer } from '../../src/server';
 import type { EnsembleDefinition, ModelProfile } from '../../src/types';
@@ -148,3 +152,75 @@ maybe(
   },
   240_000,
 );
+
+/** A tiny codec server over the handlers, as `baton api` mounts them (without its auth). */
+async function startCodecServer(keys: string): Promise<{ url: string; server: Server; bodies: unknown[] }> {
+  const handlers = codecServerHandlers(codecFromEnv({ BATON_CODEC_KEYS: keys })!);
+  const bodies: unknown[] = [];
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d: Buffer) => (raw += d.toString()));
+    req.on('end', () => {
+      const op = req.url?.endsWith('/encode') ? handlers.encode : handlers.decode;
+      Promise.resolve()
+        .then(() => JSON.parse(raw) as unknown)
+        .then((body) => (bodies.push(body), op(body)))
+        .then(
+          (out) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(out)),
+          (e: Error) =>
+            res
+              .writeHead(e instanceof CodecRequestError ? 400 : 500)
+              .end(JSON.stringify({ error: e.message })),
+        );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/codec`, server, bodies };
+}
+
+maybe('the `temporal` CLI shows decrypted payloads through the codec server handlers', async () => {
+  h = await startHarness({ codecKeys: k1 });
+  const prompt = `CODEC-SERVER-PROMPT-${randomBytes(6).toString('hex')}`;
+  h.fake.on('Say', { text: 'fine' });
+  const def: EnsembleDefinition = {
+    name: 'codec-server',
+    steps: [{ kind: 'agent', name: 'say', profile, prompt: 'Say {{input}}', dependsOn: [] }],
+  };
+  const { runId } = await h.baton.start(def, prompt, { runId: `codec-server-${Date.now()}` });
+  await h.baton.result(runId);
+  const codec = await startCodecServer(k1);
+  try {
+    const show = (...extra: string[]) =>
+      promisify(execFile)(
+        (binary as { path: string }).path,
+        [
+          'workflow',
+          'show',
+          '--workflow-id',
+          runId,
+          '--address',
+          h!.address,
+          '--namespace',
+          h!.namespace,
+          '-o',
+          'json',
+          ...extra,
+        ],
+        { maxBuffer: 64 * 1024 * 1024 },
+      ).then((r) => r.stdout);
+    // `-o json` prints each payload's data as base64: read them all.
+    const payloadTexts = (out: string) =>
+      [...out.matchAll(/"data":\s*"([A-Za-z0-9+/=]*)"/g)]
+        .map((m) => Buffer.from(m[1]!, 'base64').toString('latin1'))
+        .join('\n');
+    const plain = await show();
+    expect(plain).toContain('YmluYXJ5L2VuY3J5cHRlZA=='); // "binary/encrypted"
+    expect(payloadTexts(plain)).not.toContain(prompt);
+    const decoded = await show('--codec-endpoint', codec.url);
+    expect(codec.bodies.length).toBeGreaterThan(0);
+    expect(decoded).not.toContain('YmluYXJ5L2VuY3J5cHRlZA==');
+    expect(payloadTexts(decoded)).toContain(prompt);
+  } finally {
+    codec.server.close();
+  }
+});
