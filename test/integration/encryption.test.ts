@@ -178,49 +178,77 @@ async function startCodecServer(keys: string): Promise<{ url: string; server: Se
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/codec`, server, bodies };
 }
 
-maybe('the `temporal` CLI shows decrypted payloads through the codec server handlers', async () => {
-  h = await startHarness({ codecKeys: k1 });
-  const prompt = `CODEC-SERVER-PROMPT-${randomBytes(6).toString('hex')}`;
-  h.fake.on('Say', { text: 'fine' });
-  const def: EnsembleDefinition = {
-    name: 'codec-server',
-    steps: [{ kind: 'agent', name: 'say', profile, prompt: 'Say {{input}}', dependsOn: [] }],
-  };
-  const { runId } = await h.baton.start(def, prompt, { runId: `codec-server-${Date.now()}` });
-  await h.baton.result(runId);
-  const codec = await startCodecServer(k1);
-  try {
-    const show = (...extra: string[]) =>
-      promisify(execFile)(
-        (binary as { path: string }).path,
-        [
-          'workflow',
-          'show',
-          '--workflow-id',
-          runId,
-          '--address',
-          h!.address,
-          '--namespace',
-          h!.namespace,
-          '-o',
-          'json',
-          ...extra,
-        ],
-        { maxBuffer: 64 * 1024 * 1024 },
-      ).then((r) => r.stdout);
-    // `-o json` prints each payload's data as base64: read them all.
-    const payloadTexts = (out: string) =>
-      [...out.matchAll(/"data":\s*"([A-Za-z0-9+/=]*)"/g)]
-        .map((m) => Buffer.from(m[1]!, 'base64').toString('latin1'))
-        .join('\n');
-    const plain = await show();
-    expect(plain).toContain('YmluYXJ5L2VuY3J5cHRlZA=='); // "binary/encrypted"
-    expect(payloadTexts(plain)).not.toContain(prompt);
-    const decoded = await show('--codec-endpoint', codec.url);
-    expect(codec.bodies.length).toBeGreaterThan(0);
-    expect(decoded).not.toContain('YmluYXJ5L2VuY3J5cHRlZA==');
-    expect(payloadTexts(decoded)).toContain(prompt);
-  } finally {
-    codec.server.close();
-  }
-});
+maybe(
+  'the `temporal` CLI shows decrypted payloads through the codec server handlers; `baton replay` decrypts with BATON_CODEC_KEYS',
+  async () => {
+    h = await startHarness({ codecKeys: k1 });
+    const prompt = `CODEC-SERVER-PROMPT-${randomBytes(6).toString('hex')}`;
+    h.fake.on('Say', { text: 'fine' });
+    const def: EnsembleDefinition = {
+      name: 'codec-server',
+      steps: [{ kind: 'agent', name: 'say', profile, prompt: 'Say {{input}}', dependsOn: [] }],
+    };
+    const { runId } = await h.baton.start(def, prompt, { runId: `codec-server-${Date.now()}` });
+    await h.baton.result(runId);
+    const codec = await startCodecServer(k1);
+    try {
+      const show = (...extra: string[]) =>
+        promisify(execFile)(
+          (binary as { path: string }).path,
+          [
+            'workflow',
+            'show',
+            '--workflow-id',
+            runId,
+            '--address',
+            h!.address,
+            '--namespace',
+            h!.namespace,
+            '-o',
+            'json',
+            ...extra,
+          ],
+          { maxBuffer: 64 * 1024 * 1024 },
+        ).then((r) => r.stdout);
+      // `-o json` prints each payload's data as base64: read them all.
+      const payloadTexts = (out: string) =>
+        [...out.matchAll(/"data":\s*"([A-Za-z0-9+/=]*)"/g)]
+          .map((m) => Buffer.from(m[1]!, 'base64').toString('latin1'))
+          .join('\n');
+      const plain = await show();
+      expect(plain).toContain('YmluYXJ5L2VuY3J5cHRlZA=='); // "binary/encrypted"
+      expect(payloadTexts(plain)).not.toContain(prompt);
+      const decoded = await show('--codec-endpoint', codec.url);
+      expect(codec.bodies.length).toBeGreaterThan(0);
+      expect(decoded).not.toContain('YmluYXJ5L2VuY3J5cHRlZA==');
+      expect(payloadTexts(decoded)).toContain(prompt);
+
+      // `baton replay` decrypts with BATON_CODEC_KEYS, and says which key id it lacks.
+      const replay = (keys: string) =>
+        promisify(execFile)(
+          process.execPath,
+          [join(__dirname, '..', '..', 'bin', 'baton.js'), 'replay', runId],
+          {
+            env: {
+              PATH: process.env.PATH,
+              BATON_FROM_SOURCE: '1',
+              TEMPORAL_ADDRESS: h!.address,
+              TEMPORAL_NAMESPACE: h!.namespace,
+              BATON_CODEC_KEYS: keys,
+            },
+          },
+        ).then(
+          (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+          (e: { code: number; stdout: string; stderr: string }) => e,
+        );
+      const ok = await replay(`${k2},${k1}`);
+      expect(ok.stdout).toMatch(/^ok: \d+ events replay/);
+      expect(ok.code).toBe(0);
+      const missing = await replay(k2);
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toMatch(/codec key id 'k1'/);
+    } finally {
+      codec.server.close();
+    }
+  },
+);
