@@ -62,6 +62,35 @@ test('`baton run -o json` prints only JSON on stdout, while the core logs (forwa
   expect(r.stderr).toMatch(/\[DEBUG\]/);
 });
 
+test('a core WARN (payload over the size warning limit) stays off stdout: `-o json` still parses', async () => {
+  const file = join(dir, 'offline-big.yaml');
+  writeFileSync(file, 'name: offline-big\nagents:\n  - name: answer\n    model_profile: offline\n');
+  // A 600 kB input makes the core warn (TMPRL1103) that a payload exceeds its 512 kB warning limit.
+  const input = join(dir, 'big.txt');
+  writeFileSync(input, 'word '.repeat(120_000));
+  for (const level of [undefined, 'WARN']) {
+    const r = await baton(
+      [
+        'run',
+        file,
+        '--input-file',
+        input,
+        '--local-worker',
+        '--task-queue',
+        `big-${Date.now()}`,
+        '-o',
+        'json',
+      ],
+      { env: level ? { BATON_LOG_LEVEL: level } : {} },
+    );
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { status: string }).status).toBe('completed');
+    // At WARN the warning is shown, on stderr; by default (ERROR) it is not shown at all.
+    if (level) expect(r.stderr).toContain('TMPRL1103');
+    else expect(r.stderr).not.toContain('TMPRL1103');
+  }
+});
+
 test('`baton help run` whose reader has gone ends quietly (exit 0, nothing on stderr)', async () => {
   const r = await baton(['help', 'run'], { closeStdout: true });
   expect({ code: r.code, signal: r.signal, stderr: r.stderr }).toEqual({ code: 0, signal: null, stderr: '' });
