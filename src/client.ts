@@ -11,7 +11,7 @@ import {
   type WorkflowExecutionInfo,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { ApplicationFailure, WorkflowNotFoundError, type DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
@@ -22,6 +22,7 @@ import {
   runOptionsSchema,
   type DefinitionIssue,
 } from './config/definition-schema';
+import { dataConverterFromEnv, decodePayloads } from './codec';
 import { resolveProfile } from './config/profiles';
 import { ZERO_USAGE, type EnsembleDefinition, type ModelProfile } from './types';
 import { DEFAULT_TASK_QUEUE } from './worker';
@@ -225,6 +226,8 @@ export interface BatonClientOptions {
    * `listPendingApprovals` reads the memo of every running run instead.
    */
   searchAttributes?: boolean;
+  /** Default: an encrypting one when BATON_CODEC_KEYS is set (see docs/encryption.md), else the SDK's. */
+  dataConverter?: DataConverter;
 }
 
 /**
@@ -333,9 +336,11 @@ export class BatonClient {
             }
           : { address: opts.address! },
       ));
+    const dataConverter = opts.dataConverter ?? dataConverterFromEnv(process.env);
     const client = new Client({
       connection,
       namespace: opts.namespace ?? config?.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
+      ...(dataConverter && { dataConverter }),
     });
     return new BatonClient(
       client,
@@ -552,7 +557,9 @@ export class BatonClient {
     const history = await this.handle(runId).fetchHistory();
     const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
     if (!payload) throw new InvalidRequestError(`run ${runId} has no recorded input; is it a Baton run?`);
-    return this.temporal.options.loadedDataConverter.payloadConverter.fromPayload(payload) as RunInput;
+    // History holds payloads as stored: decrypt them (BATON_CODEC_KEYS) before converting.
+    const [decoded] = await decodePayloads(this.temporal.options.loadedDataConverter, [payload]);
+    return this.temporal.options.loadedDataConverter.payloadConverter.fromPayload(decoded!) as RunInput;
   }
 
   /**

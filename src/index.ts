@@ -40,3 +40,12 @@ export { acquireTemporal, TemporalUnavailableError } from './server';
 export { replayHistory, fetchRunHistory, readHistoryFile } from './replay';
 export type * from './types';
 export type * from './workflows/api';
+export {
+  AesGcmCodec,
+  codecFromEnv,
+  codecServerHandlers,
+  CodecKeyError,
+  CodecRequestError,
+  dataConverterFromEnv,
+  PayloadDecryptionError,
+} from './codec';

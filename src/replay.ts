@@ -3,9 +3,11 @@
  * where they disagree. A clean replay means running workflows will survive a deploy of this code.
  */
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { historyFromJSON, historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
+import { dataConverterFromEnv, decodePayloads } from './codec';
 
 export interface ReplayReport {
   workflowId: string;
@@ -26,6 +28,8 @@ export interface ReplayOptions {
   /** The workflow code to replay against; default: Baton's own (src/workflows). */
   workflowsPath?: string;
   workflowBundle?: WorkflowBundle;
+  /** Decrypts an encrypted history; default: the codec BATON_CODEC_KEYS configures, if set. */
+  dataConverter?: DataConverter;
 }
 
 type Event = NonNullable<History['events']>[number];
@@ -119,8 +123,13 @@ export async function replayHistory(
   const source = opts.workflowBundle
     ? { workflowBundle: opts.workflowBundle }
     : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
+  const dataConverter = opts.dataConverter ?? dataConverterFromEnv(process.env);
   try {
-    await Worker.runReplayHistory(source, history, workflowId);
+    await Worker.runReplayHistory(
+      { ...source, ...(dataConverter && { dataConverter }) },
+      history,
+      workflowId,
+    );
     return { workflowId, ok: true, nondeterministic: false, events };
   } catch (err) {
     const detail = (err as Error).message;
@@ -133,8 +142,21 @@ export async function replayHistory(
       events,
       detail,
       problem: nondeterministic
-        ? explainNondeterminism(detail, history)
+        ? explainNondeterminism(detail, await withReadableSummaries(history, dataConverter))
         : `the replay did not complete: ${detail}`,
     };
   }
+}
+
+/** A copy of the history whose activity summaries (step names) are decrypted, for explanations. */
+async function withReadableSummaries(history: History, dataConverter?: DataConverter): Promise<History> {
+  if (!dataConverter?.payloadCodecs?.length) return history;
+  const copy = historyFromJSON(JSON.parse(historyToJSON(history)) as { events: unknown[] });
+  for (const e of copy.events ?? []) {
+    const summary = e.userMetadata?.summary;
+    if (!summary) continue;
+    const [decoded] = await decodePayloads(dataConverter, [summary]).catch(() => [summary]);
+    e.userMetadata!.summary = decoded!;
+  }
+  return copy;
 }

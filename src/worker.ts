@@ -6,6 +6,7 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
+import { dataConverterFromEnv } from './codec';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
 
@@ -105,6 +106,8 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     ? { workflowBundle: opts.workflowBundle }
     : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
   const slots = opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500;
+  // BATON_CODEC_KEYS (in opts.env, else this process's) encrypts payloads and the memo at rest.
+  const dataConverter = dataConverterFromEnv(opts.env ?? process.env);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -123,6 +126,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       opts.maxConcurrentWorkflowTasks ?? fromEnv.maxConcurrentWorkflowTasks ?? 100,
     maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,
     shutdownGraceTime: opts.shutdownGraceTime ?? fromEnv.shutdownGraceTime ?? DEFAULT_SHUTDOWN_GRACE,
+    ...(dataConverter && { dataConverter }),
     ...opts.overrides,
   });
 }

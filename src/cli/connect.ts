@@ -3,6 +3,7 @@ import { Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import { BatonClient } from '../client';
+import { dataConverterFromEnv } from '../codec';
 
 /** The configured Temporal (TEMPORAL_ADDRESS / config profile), defaulting to a local `baton server`. */
 export function configuredTemporal(): {
@@ -65,6 +66,8 @@ export async function connectNative(
 /** Connect to an existing server, or explain in one line how to get one. */
 export async function connectExisting(opts: { taskQueue?: string } = {}): Promise<BatonClient> {
   const t = configuredTemporal();
+  // BATON_CODEC_KEYS is checked before anything connects: a bad key is bad input, not a network problem.
+  const dataConverter = dataConverterFromEnv(process.env);
   // lazy + ensureConnected rather than Connection.connect, which leaks its channel when it fails.
   const connection = Connection.lazy(t.options);
   try {
@@ -77,6 +80,7 @@ export async function connectExisting(opts: { taskQueue?: string } = {}): Promis
     connection,
     namespace: t.namespace,
     ...(opts.taskQueue && { taskQueue: opts.taskQueue }),
+    ...(dataConverter && { dataConverter }),
   });
   // The client does not own a connection passed in; close it with the client.
   const close = client.close.bind(client);

@@ -2,6 +2,7 @@
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { EndpointSettingsError } from '../activities/endpoints';
 import { InvalidRequestError, RunFailedError, ProgressUnavailableError } from '../client';
+import { CodecKeyError } from '../codec';
 import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
 import { WorkerSettingsError } from '../worker';
@@ -39,7 +40,12 @@ export function exitCodeFor(err: unknown): number {
     err instanceof InvalidRequestError
   )
     return EXIT.badInput;
-  if (err instanceof WorkerSettingsError || err instanceof EndpointSettingsError) return EXIT.badInput;
+  if (
+    err instanceof WorkerSettingsError ||
+    err instanceof EndpointSettingsError ||
+    err instanceof CodecKeyError
+  )
+    return EXIT.badInput;
   if (err instanceof WorkflowNotFoundError) return EXIT.badInput;
   const name = (err as Error)?.name;
   if (name === 'EnsembleError') return EXIT.badInput;

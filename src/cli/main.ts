@@ -2,12 +2,14 @@
  * The `baton` command line. Each command is a thin shell over the typed client, the worker or
  * the server helpers; errors print as one line with what to do, and set a documented exit code.
  */
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
 import { commandGroups } from './commands';
 import { runDemo } from './demo';
 import { EXIT, exitCodeFor, oneLine } from './exit-codes';
 import { InterruptedError } from './lifecycle';
+import { endQuietlyOnClosedPipe } from './output';
+import { runtimeOptions } from './runtime';
 import { runServerCommand } from './server-command';
 import { runWorkerCommand } from './worker-command';
 
@@ -35,6 +37,7 @@ Environment:
   BATON_LOG_LEVEL                                          SDK log level: TRACE, DEBUG, INFO, WARN, ERROR (default: INFO for worker, else ERROR)
   BATON_ALLOWED_ENDPOINTS                                  worker: endpoints model calls may use, each with its key variables (see \`baton worker --help\`)
   BATON_API_TOKEN                                          \`baton api\`: bearer token every request must carry
+  BATON_CODEC_KEYS                                         encrypt payloads and memos at rest: "k2:<base64 32 bytes>,k1:<base64>" (first encrypts; docs/encryption.md)
   BATON_TEMPORAL_CACHE_DIR                                 where a Temporal CLI built for the dev server is cached
 
 Exit codes:
@@ -115,24 +118,10 @@ program
 // Command groups register themselves, one file each under ./commands.
 for (const register of commandGroups) register(program);
 
-/**
- * The SDK logs every worker event; a command's own output says what matters. A long-running
- * worker keeps INFO. BATON_LOG_LEVEL overrides either.
- *
- * The SDK also traps SIGINT/SIGTERM by default, to drain workers: right for `baton worker`, but
- * every other command would swallow the first Ctrl-C. They get Node's default, or (run, demo)
- * their own handling, which stops the local worker and cleans up.
- */
-function installRuntime(argv: string[]): void {
-  const isWorker = argv[2] === 'worker';
-  const level = (process.env.BATON_LOG_LEVEL ?? (isWorker ? 'INFO' : 'ERROR')).toUpperCase();
-  const levels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
-  const chosen = levels.find((l) => l === level) ?? 'ERROR';
-  Runtime.install({ logger: new DefaultLogger(chosen), ...(!isWorker && { shutdownSignals: [] }) });
-}
-
 async function main(): Promise<void> {
-  installRuntime(process.argv);
+  endQuietlyOnClosedPipe();
+  // Before anything else touches the SDK: the first use would install a default runtime.
+  Runtime.install(runtimeOptions(process.argv));
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
@@ -145,7 +134,19 @@ async function main(): Promise<void> {
     process.exitCode = exitCodeFor(err);
     // Cleanup is done; a wait the interrupt cut short (a long-poll) must not keep the process alive.
     if (err instanceof InterruptedError) process.exit();
+  } finally {
+    await releaseRuntime();
   }
+}
+
+/**
+ * A runtime that forwards core logs holds the event loop open until it shuts down, which the SDK
+ * does only when its last worker or native connection closes: commands that never opened one
+ * (help, list, status) would not end. Shut it down once the command is done, if nothing uses it.
+ */
+async function releaseRuntime(): Promise<void> {
+  const runtime = Runtime._instance as unknown as { shutdownIfIdle(): Promise<void> } | undefined;
+  await runtime?.shutdownIfIdle().catch(() => {});
 }
 
 void main();

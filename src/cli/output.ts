@@ -16,6 +16,26 @@ export const out = (s: string): void => void process.stdout.write(`${s}\n`);
 /** A line on standard error: progress and notes for a person. */
 export const err = (s: string): void => void process.stderr.write(`${s}\n`);
 
+/**
+ * A reader that stops early (`baton list -o json | head -c 10`) closes the pipe: the command ends
+ * quietly with exit 0, as `cat` and `git log` do, instead of crashing on an unhandled EPIPE. A
+ * closed standard error is ignored: notes nobody can read are no reason to stop.
+ */
+export function endQuietlyOnClosedPipe(
+  stdout: NodeJS.WriteStream = process.stdout,
+  stderr: NodeJS.WriteStream = process.stderr,
+  exit: (code: number) => void = (code) => process.exit(code),
+): void {
+  const closed = (e: NodeJS.ErrnoException) => e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED';
+  stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (!closed(e)) throw e;
+    exit(0);
+  });
+  stderr.on('error', (e: NodeJS.ErrnoException) => {
+    if (!closed(e)) throw e;
+  });
+}
+
 export const fmtUsd = (n: number) => `$${n.toFixed(n > 0 && n < 0.01 ? 6 : 4)}`;
 
 /** One line per step: status, name, model, tokens, cost, duration. */

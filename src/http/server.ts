@@ -9,6 +9,7 @@
  * is configured, authentication (named keys with scopes), the body checks (JSON content type,
  * size, syntax), the route's scope, then the route's schema. Only then does it reach Temporal.
  */
+import { CodecRequestError, PayloadDecryptionError } from '../codec';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { WorkflowNotFoundError } from '@temporalio/common';
@@ -117,6 +118,9 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
 /** Map known errors to statuses; anything else is a 500 with its message. */
 function failure(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  if (err instanceof CodecRequestError) return new HttpError(400, err.message);
+  // A payload sealed with a key this server does not hold: the request is fine, the data is not readable here.
+  if (err instanceof PayloadDecryptionError) return new HttpError(422, err.message);
   if (err instanceof EnsembleError) return new HttpError(400, err.message, { issues: err.issues });
   if (err instanceof InvalidRequestError)
     return new HttpError(400, err.message, err.issues ? { issues: err.issues } : {});

@@ -1,4 +1,5 @@
 import { InvalidRequestError, RunFailedError } from '../../src/client';
+import { decodePayloads } from '../../src/codec';
 import { chain } from '../../src/define';
 import type { EnsembleDefinition, ModelProfile } from '../../src/types';
 import { fakeEnv, startHarness, type Harness } from '../support/harness';
@@ -211,10 +212,18 @@ test("Temporal's own reset to before the failed step re-runs it and keeps what c
   h.fake.on('step c', { text: 'C' });
   const handle = h.baton.handle(runId);
   const events = (await handle.fetchHistory()).events ?? [];
+  // Summaries are payloads: decrypt them first when the suite runs with BATON_CODEC_KEYS.
+  const summaries = await Promise.all(
+    events.map(async (e) =>
+      e.userMetadata?.summary
+        ? (await decodePayloads(h.baton.temporal.options.loadedDataConverter, [e.userMetadata.summary]))[0]
+        : undefined,
+    ),
+  );
   const scheduledB = events.find(
-    (e) =>
+    (e, i) =>
       e.activityTaskScheduledEventAttributes &&
-      Buffer.from(e.userMetadata?.summary?.data ?? [])
+      Buffer.from(summaries[i]?.data ?? [])
         .toString()
         .includes('"b"'),
   )!;

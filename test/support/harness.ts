@@ -12,6 +12,7 @@ import {
 import { Connection } from '@temporalio/client';
 import type { ToolDefinition } from '../../src/activities/tools';
 import { BatonClient } from '../../src/client';
+import { dataConverterFromEnv } from '../../src/codec';
 import { createWorker } from '../../src/worker';
 import { FakeModelServer } from './fake-model-server';
 import { testTemporal, testLogLevel } from './temporal-env';
@@ -76,18 +77,24 @@ export async function startHarness(
     taskQueue?: string;
     workflowsPath?: string;
     tools?: ToolDefinition[];
+    /** BATON_CODEC_KEYS for worker and client (default: this process's, so a whole suite can run encrypted). */
+    codecKeys?: string;
+    /** Another server than the suite's (e.g. a dev server on a SQLite file). */
+    temporal?: ReturnType<typeof testTemporal>;
   } = {},
 ): Promise<Harness> {
   installQuietRuntime();
-  const { address, namespace, connectionOptions } = testTemporal();
+  const { address, namespace, connectionOptions } = opts.temporal ?? testTemporal();
   const fake = await FakeModelServer.start();
+  const codecKeys = opts.codecKeys ?? process.env.BATON_CODEC_KEYS;
+  const codecEnv = codecKeys ? { BATON_CODEC_KEYS: codecKeys } : {};
   const taskQueue = opts.taskQueue ?? `test-${process.pid}-${++seq}-${Date.now()}`;
   const nativeConnection = await NativeConnection.connect(connectionOptions);
   const worker = await createWorker({
     connection: nativeConnection,
     namespace,
     taskQueue,
-    env: typeof opts.env === 'function' ? opts.env(fake) : (opts.env ?? fakeEnv(fake)),
+    env: { ...(typeof opts.env === 'function' ? opts.env(fake) : (opts.env ?? fakeEnv(fake))), ...codecEnv },
     workflowBundle: await (opts.workflowsPath ? bundleFor(opts.workflowsPath) : workflowBundle()),
     ...(opts.tools && { tools: opts.tools }),
     // A test's worker closes when the test is done; a call a test left hanging must not hold it for
@@ -96,7 +103,14 @@ export async function startHarness(
   });
   const running = worker.run();
   const connection = await Connection.connect(connectionOptions);
-  const baton = await BatonClient.connect({ connection, namespace, taskQueue });
+  const dataConverter = dataConverterFromEnv(codecEnv);
+  const baton = await BatonClient.connect({
+    connection,
+    namespace,
+    taskQueue,
+    // Explicit, so that BATON_CODEC_KEYS of this process does not apply when `codecKeys` is ''.
+    dataConverter: dataConverter ?? {},
+  });
   return {
     fake,
     baton,

@@ -1,4 +1,5 @@
 /** `baton api`: serve the HTTP API (src/http/server.ts) over the configured Temporal server. */
+import { codecFromEnv, codecServerHandlers } from '../../codec';
 import { Option, type Command } from 'commander';
 import type { BatonClient } from '../../client';
 import {
@@ -103,7 +104,9 @@ async function serve(
   opts: ApiOptions,
   keys: number,
 ): Promise<void> {
-  const server = createHttpServer(baton, opts);
+  // With BATON_CODEC_KEYS set, the API is also the Temporal UI's and CLI's codec server.
+  const codec = codecFromEnv();
+  const server = createHttpServer(baton, { ...opts, ...(codec && { codec: codecServerHandlers(codec) }) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(new BadInputError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`)),
