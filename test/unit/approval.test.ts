@@ -319,7 +319,18 @@ describe('digests: a decision binds to what was shown', () => {
     s.gates.open(gate({ gate: 'budget', kind: 'budget', summary: 'spent $0.05 of $0.05', draft: undefined }));
     const p = s.gates.pending()[0]!;
     expect(p.digest).toBe(gateDigest({ kind: 'budget', summary: 'spent $0.05 of $0.05' }));
-    expect(s.gates.check({ outcome: 'approved', by: 'alice', digest: p.digest }).gate).toBe('budget');
+    // Approving a budget gate raises the budget: the registry hands the money side to the ledger.
+    expect(refusal(s, { outcome: 'approved', by: 'alice', digest: p.digest }).message).toMatch(
+      /needs the new limit/,
+    );
+    const d = s.gates.check({
+      outcome: 'approved',
+      by: 'alice',
+      digest: p.digest,
+      budget: { maxCostUsd: 0.1 },
+    });
+    expect(d.gate).toBe('budget');
+    expect(d.budget).toEqual({ maxCostUsd: 0.1 });
     expect(refusal(s, { outcome: 'approved', by: 'alice', editedDraft: 'x' }).message).toMatch(
       /is a budget gate: "editedDraft" is for draft gates/,
     );
