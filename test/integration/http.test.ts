@@ -63,10 +63,21 @@ test('start a YAML run, follow it, decide its gate, read its result', async () =
   expect(pending[0]).toMatchObject({ runId, gate: 'gate' });
   expect((await call('GET', `/runs/${runId}`)).body.pendingApprovals[0].draft).toContain('DRAFT');
 
+  // The decision binds to what was shown: the listing's digest passes, another one is refused as stale.
+  expect(pending[0].digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  const stale = await call('POST', `/runs/${runId}/decisions`, {
+    gate: 'gate',
+    outcome: 'approve',
+    digest: `sha256:${'0'.repeat(64)}`,
+  });
+  expect(stale.status).toBe(409);
+  expect(stale.body.reason).toBe('stale');
   const decided = await call('POST', `/runs/${runId}/decisions`, {
+    gate: 'gate',
     outcome: 'approve',
     by: 'alice',
     comment: 'fine',
+    digest: pending[0].digest,
   });
   expect(decided.status).toBe(200);
   // Who decides is the authenticated principal (BATON_API_TOKEN's is `api-token`); the body's `by` is ignored.
