@@ -723,13 +723,7 @@ export class BatonClient {
       .query(pendingApprovalsQuery)
       .catch(() => undefined);
     if (!pending) return undefined;
-    const target =
-      gate === undefined
-        ? pending.length === 1
-          ? pending[0]
-          : undefined
-        : pending.find((p) => p.gate === gate);
-    return target?.digest;
+    return decisionTarget(pending, gate)?.digest;
   }
 
   /** For a decision sent to a run that has ended: the decision the gate already got, if any. */
@@ -875,4 +869,16 @@ function refusal(runId: string, err: unknown): ApprovalRefusedError | undefined 
       : new ApprovalRefusedError(runId, 'run-not-found', 'no such run');
   }
   return undefined;
+}
+
+/**
+ * The waiting gate a decision is about: the named one, or, with no name, the only one waiting
+ * (undefined when none, or several, wait). What the CLI shows and the digest it sends come from it.
+ */
+export function decisionTarget<T extends { gate: string }>(
+  pending: T[],
+  gate: string | undefined,
+): T | undefined {
+  if (gate !== undefined) return pending.find((p) => p.gate === gate);
+  return pending.length === 1 ? pending[0] : undefined;
 }

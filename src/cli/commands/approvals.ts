@@ -1,7 +1,12 @@
 /** `baton approvals | approve | reject`: find gates waiting for a person, and decide them. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ApprovalRefusedError, type ApprovalDecision, type PendingApprovalListing } from '../../client';
+import {
+  ApprovalRefusedError,
+  decisionTarget,
+  type ApprovalDecision,
+  type PendingApprovalListing,
+} from '../../client';
 import type { PendingApproval, RunProgress } from '../../workflows/api';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
@@ -125,12 +130,7 @@ async function decideCommand(
     // With --digest (copied from `baton approvals -o json`), that is what the decision binds to.
     const pending =
       f.digest !== undefined && !f.editFile ? [] : await baton.pendingApprovals(runId).catch(() => []);
-    const target =
-      gate === undefined
-        ? pending.length === 1
-          ? pending[0]
-          : undefined
-        : pending.find((p) => p.gate === gate);
+    const target = decisionTarget(pending, gate);
     if (target && f.digest === undefined && f.output === 'rich')
       err(`gate '${target.gate}' (${target.kind}) shows: ${preview(shown(target), 200)}`);
     const edit = f.editFile ? await readEdit(target, f.editFile) : {};
