@@ -4,12 +4,7 @@
  * so a sub-agent's model and tool calls fill its own history, not the supervisor's, and show in
  * Temporal as children of the run.
  */
-import {
-  ChildWorkflowFailure,
-  executeChild,
-  workflowInfo,
-  ApplicationFailure,
-} from '@temporalio/workflow';
+import { ChildWorkflowFailure, executeChild, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Budget } from '../../types';
 import { acquireAllowance, moneyOf, shareOf, worstCaseOf, type Money } from '../ledger';
