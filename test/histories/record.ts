@@ -11,11 +11,17 @@
  *
  * Files named `examples-*.json` are runs of the example user workflows (examples/workflows.ts,
  * which compose the patterns) and replay against that module; the others against src/workflows.
+ *
+ * Paths the offline provider cannot take (a failing call, a budget gate, a repaired structured
+ * reply, a tool that says it did not run) use the wire-level fake model server, scripted below by
+ * a marker in each prompt; a recording's `drive` decides its gates while it runs.
  */
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { createTool, ToolNotRun } from '../../src/activities/tools';
 import { BatonClient } from '../../src/client';
 import { loadEnsembleFile, loadEnsembleText } from '../../src/config';
 import { BUILTIN_PROFILES } from '../../src/config/profiles';
@@ -23,9 +29,10 @@ import { chain, fanOutJoin } from '../../src/define';
 import { fetchRunHistory, historyJSON } from '../../src/replay';
 import { acquireTemporal } from '../../src/server';
 import type { EnsembleDefinition } from '../../src/types';
+import type { PendingApproval } from '../../src/workflows/api';
 import { createWorker } from '../../src/worker';
 import { exampleTools } from '../../examples/tools';
-import { FakeModelServer } from '../support/fake-model-server';
+import { FakeModelServer, type FakeRequest } from '../support/fake-model-server';
 
 const examples = join(__dirname, '..', '..', 'examples', 'ensembles');
 const profile = BUILTIN_PROFILES.offline!;
@@ -38,6 +45,11 @@ const ensembles: {
   approve?: boolean;
   /** The run is meant to fail (a recording of a failure path). */
   fails?: boolean;
+  /**
+   * Decides the run's gates (and starts more runs) while it runs; returns the id of the run to
+   * record when that is not the one started (a fork of it).
+   */
+  drive?: (baton: BatonClient, runId: string) => Promise<string | void>;
 }[] = [
   {
     name: 'chain',
@@ -88,6 +100,79 @@ const ensembles: {
     input: 'a release note',
     fails: true,
   },
+  {
+    // Over its token budget the run waits at the budget gate; approved with a raised limit it
+    // finishes (patch 'baton-budget-ledger'). The fake bills the first call 170 tokens of 200.
+    name: 'ensemble-budget-gate',
+    definition: () =>
+      loadEnsembleText(
+        'name: budget-gate\nprofiles:\n  oa: { provider: openai, model: gpt-test, max_tokens: 20 }\ndefault_profile: oa\nbudget: { max_tokens: 200 }\nagents:\n  - name: one\n    prompt: "budget first {{input}}"\n  - name: two\n    depends_on: [one]\n    prompt: "budget second {{one}}"\n',
+        'budget-gate.yaml',
+      ),
+    input: 'a release note',
+    drive: async (baton, runId) => {
+      await until(baton, runId, (p) => p.some((g) => g.kind === 'budget'));
+      await baton.approve(runId, { gate: 'budget', by: 'recorder', budget: { maxTokens: 5000 } });
+    },
+  },
+  {
+    // A step fails while a sibling ReAct step waits at a tool gate (calculator, requires_approval):
+    // the run halts, the tool gate is released and the tool never runs (patch 'baton-halt-on-failure').
+    name: 'ensemble-halt-tool-gate',
+    definition: () =>
+      loadEnsembleText(
+        'name: halt-tool-gate\nprofiles:\n  oa: { provider: openai, model: gpt-test }\ndefault_profile: oa\nagents:\n  - name: pay\n    prompt: "halt-pay {{input}}"\n    tools: [{ name: calculator, requires_approval: true }]\n    max_iterations: 3\n  - name: go\n    kind: approval\n    present: "Go with {{input}}?"\n    deadline: 1h\n  - name: check\n    depends_on: [go]\n    prompt: "fail here {{go}}"\n',
+        'halt-tool-gate.yaml',
+      ),
+    input: 'order 7',
+    fails: true,
+    drive: async (baton, runId) => {
+      const pending = await until(baton, runId, (p) => p.length >= 2);
+      const go = pending.find((g) => g.gate === 'go')!;
+      await baton.approve(runId, { gate: 'go', digest: go.digest, by: 'recorder' });
+    },
+  },
+  {
+    // output_schema: the first reply is outside the enum and is repaired (patch 'structured-output-repair').
+    name: 'ensemble-structured-repair',
+    definition: () =>
+      loadEnsembleText(
+        'name: structured-repair\nprofiles:\n  oa: { provider: openai, model: gpt-test }\ndefault_profile: oa\nagents:\n  - name: triage\n    prompt: "classify-repair {{input}}"\n    output_schema:\n      type: object\n      properties:\n        kind: { type: string, enum: [fix, feature] }\n        summary: { type: string }\n      required: [kind, summary]\n  - name: act\n    depends_on: [triage]\n    prompt: "act on {{triage}}"\n',
+        'structured-repair.yaml',
+      ),
+    input: 'the app is slow',
+  },
+  {
+    // A non-idempotent tool says ToolNotRun (retry) once; the workflow tries it again and it
+    // succeeds (patch 'baton-tool-call-at-most-once'). The tool `charge` is the recorder's own.
+    name: 'ensemble-tool-not-run-retry',
+    definition: () =>
+      loadEnsembleText(
+        'name: tool-not-run\nprofiles:\n  oa: { provider: openai, model: gpt-test }\ndefault_profile: oa\nagents:\n  - name: pay\n    prompt: "charge-once {{input}}"\n    tools: [{ name: charge, idempotent: false }]\n    max_iterations: 3\n',
+        'tool-not-run.yaml',
+      ),
+    input: 'order 8',
+  },
+  {
+    // A fork of an approved run with a new input: the approval would show another draft, so its
+    // gate opens again and is approved (patch 'baton-gate-reuse-digest'). The fork is recorded.
+    name: 'ensemble-fork-changed-input',
+    definition: () =>
+      loadEnsembleText(
+        'name: fork-gate\ndefault_profile: offline\nagents:\n  - name: review\n    kind: approval\n    present: "Ship {{input}}?"\n    deadline: 1h\n  - name: publish\n    depends_on: [review]\n    prompt: "Publish {{review}}"\n',
+        'fork-gate.yaml',
+      ),
+    input: 'v1',
+    drive: async (baton, runId) => {
+      await until(baton, runId, (p) => p.length > 0);
+      await baton.approve(runId, { by: 'recorder' });
+      await baton.result(runId);
+      const fork = await baton.fork(runId, { fromStep: 'publish', input: 'v2', runId: `${runId}-fork` });
+      const [g] = await until(baton, fork.runId, (p) => p.length > 0);
+      await baton.approve(fork.runId, { digest: g!.digest, by: 'recorder' });
+      return fork.runId;
+    },
+  },
 ];
 
 /** Runs of the example user workflows, which compose the TypeScript patterns. */
@@ -106,10 +191,12 @@ const patterns: { name: string; workflow: string; input: unknown; fails?: boolea
     input: { input: 'A brief on France.', supervisor: { name: 'lead', profile }, agents: [{ name: 'writer', profile, description: 'writes prose' }], maxRounds: 2 },
   },
   {
-    // The budget is spent by the supervisor's first call: the delegation is refused (patch 'supervisor-budget-before-delegation').
+    // Over budget the run fails (recorded before the ledger: the delegation was refused, patch
+    // 'supervisor-budget-before-delegation'). Since the ledger a run over budget waits at a budget
+    // gate unless `onExceeded: 'fail'`, which this recording asks for, so it still fails.
     name: 'examples-supervisor-over-budget',
     workflow: 'supervisorWorkflow',
-    input: { input: 'A brief on France.', supervisor: { name: 'lead', profile }, agents: [{ name: 'writer', profile, description: 'writes prose' }], maxRounds: 2, budget: { maxTokens: 1 } },
+    input: { input: 'A brief on France.', supervisor: { name: 'lead', profile }, agents: [{ name: 'writer', profile, description: 'writes prose' }], maxRounds: 2, budget: { maxTokens: 1, onExceeded: 'fail' } },
     fails: true,
   },
   {
@@ -156,6 +243,34 @@ export function refuseExisting(files: string[]): void {
     );
 }
 
+/** Wait until the run's pending approvals satisfy `ok`; returns them. */
+async function until(
+  baton: BatonClient,
+  runId: string,
+  ok: (pending: PendingApproval[]) => boolean,
+): Promise<PendingApproval[]> {
+  for (let i = 0; i < 600; i++) {
+    const pending = await baton.pendingApprovals(runId).catch(() => []);
+    if (ok(pending)) return pending;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`run ${runId}: the gates it should open did not open within a minute`);
+}
+
+/** A tool only the recorder registers: not idempotent; its first attempt says it did not run. */
+const charge = createTool({
+  name: 'charge',
+  description: 'Charge a card (not idempotent).',
+  input: z.object({}),
+  idempotent: false,
+  run: (_input, ctx) => {
+    if (ctx.attempt === 1) throw new ToolNotRun('the bank is busy', { retry: true });
+    return 'charged';
+  },
+});
+
+const hasToolResult = (req: FakeRequest) => req.messages.some((m) => m.role === 'tool');
+
 let label = '';
 let wanted = new Set<string>();
 
@@ -180,9 +295,21 @@ async function main(): Promise<void> {
   // Failure paths need a provider that fails: the wire-level fake refuses 'fail here' with a 400.
   const fake = await FakeModelServer.start();
   fake.on('fail here', { status: 400, errorType: 'invalid_request_error', message: 'refused on purpose (recording)' });
+  // The paths of the budget gate, the halt, structured-output repair and tool retries, scripted.
+  fake.on('budget first', { text: 'ONE', usage: { input: 150, output: 20 } });
+  fake.on('budget second', { text: 'TWO', usage: { input: 10, output: 5 } });
+  fake.on('halt-pay', (req) =>
+    hasToolResult(req) ? { text: 'paid' } : { toolCalls: [{ id: 'call_1', name: 'calculator', arguments: { expression: '2 + 2' } }] },
+  );
+  fake.on('classify-repair', (_req, n) => ({
+    text: JSON.stringify({ kind: n === 0 ? 'improvement' : 'feature', summary: 'speed it up' }),
+  }));
+  fake.on('charge-once', (req) =>
+    hasToolResult(req) ? { text: 'Charged.' } : { toolCalls: [{ id: 'call_1', name: 'charge', arguments: {} }] },
+  );
   const env = { OPENAI_API_KEY: 'sk-recording', OPENAI_BASE_URL: fake.openaiBaseURL };
   const workers = [
-    await createWorker({ connection: native, namespace: temporal.namespace, taskQueue: queue, tools: exampleTools, env }),
+    await createWorker({ connection: native, namespace: temporal.namespace, taskQueue: queue, tools: [...exampleTools, charge], env }),
     await createWorker({
       connection: native,
       namespace: temporal.namespace,
@@ -198,11 +325,12 @@ async function main(): Promise<void> {
   try {
     for (const r of ensembles) {
       if (!wanted.has(r.name)) continue;
-      const { runId } = await baton.start(r.definition(), r.input, { runId: `history-${r.name}` });
+      const { runId: started } = await baton.start(r.definition(), r.input, { runId: `history-${r.name}` });
       if (r.approve) {
-        while ((await baton.pendingApprovals(runId)).length === 0) await new Promise((res) => setTimeout(res, 100));
-        await baton.approve(runId, { by: 'recorder', comment: 'recorded history' });
+        while ((await baton.pendingApprovals(started)).length === 0) await new Promise((res) => setTimeout(res, 100));
+        await baton.approve(started, { by: 'recorder', comment: 'recorded history' });
       }
+      const runId = (await r.drive?.(baton, started)) ?? started;
       await baton.result(runId).catch((err: unknown) => {
         if (!r.fails) throw err;
       });
