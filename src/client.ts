@@ -24,6 +24,7 @@ import {
 } from './config/definition-schema';
 import { dataConverterFromEnv, decodePayloads } from './codec';
 import { resolveProfile } from './config/profiles';
+import { clientInterceptors, tracingFromEnv, type Tracing } from './telemetry';
 import { ZERO_USAGE, type EnsembleDefinition, type ModelProfile } from './types';
 import { DEFAULT_TASK_QUEUE } from './worker';
 import {
@@ -228,6 +229,11 @@ export interface BatonClientOptions {
   searchAttributes?: boolean;
   /** Default: an encrypting one when BATON_CODEC_KEYS is set (see docs/encryption.md), else the SDK's. */
   dataConverter?: DataConverter;
+  /**
+   * Where the span of each start goes (docs/observability.md). Default: OTLP/HTTP when
+   * OTEL_EXPORTER_OTLP_ENDPOINT is set, else no tracing. `false`: none.
+   */
+  tracing?: Tracing | false;
 }
 
 /**
@@ -337,10 +343,12 @@ export class BatonClient {
           : { address: opts.address! },
       ));
     const dataConverter = opts.dataConverter ?? dataConverterFromEnv(process.env);
+    const tracing = opts.tracing === false ? undefined : (opts.tracing ?? tracingFromEnv(process.env));
     const client = new Client({
       connection,
       namespace: opts.namespace ?? config?.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
       ...(dataConverter && { dataConverter }),
+      ...(tracing && { interceptors: { workflow: clientInterceptors(tracing) } }),
     });
     return new BatonClient(
       client,

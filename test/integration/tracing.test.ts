@@ -1,0 +1,213 @@
+/**
+ * OpenTelemetry traces (docs/observability.md): one trace per run, from the client's start through
+ * the run and each step to each model call's attempt, with GenAI attributes; exported over OTLP/HTTP.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { chain } from '../../src/define';
+import { createTracing, tracingFromEnv, type Tracing } from '../../src/telemetry';
+import type { ModelProfile } from '../../src/types';
+import { startHarness, type Harness } from '../support/harness';
+
+const openai: ModelProfile = {
+  name: 'oa',
+  provider: 'openai',
+  model: 'gpt-test',
+  pricing: { inputPerMTok: 1, outputPerMTok: 2 },
+};
+const anthropic: ModelProfile = {
+  name: 'an',
+  provider: 'anthropic',
+  model: 'claude-test',
+  pricing: { inputPerMTok: 3, outputPerMTok: 15 },
+};
+const id = (name: string) => `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+
+function twoSteps() {
+  return chain('traced', [
+    { name: 'outline', profile: openai, prompt: 'Outline: {{input}}' },
+    { name: 'draft', profile: anthropic, prompt: 'Draft from {{outline}}' },
+  ]);
+}
+
+/** Wait (polling, no timing asserted) until `check` passes; workflow spans leave the sandbox after its activation. */
+async function eventually<T>(check: () => T | undefined): Promise<T> {
+  for (let i = 0; ; i++) {
+    const v = check();
+    if (v !== undefined) return v;
+    if (i > 200) throw new Error('condition not met after 200 polls');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('with an in-memory exporter', () => {
+  const exporter = new InMemorySpanExporter();
+  let tracing: Tracing;
+  let h: Harness;
+  beforeAll(async () => {
+    tracing = createTracing({ spanProcessor: new SimpleSpanProcessor(exporter) });
+    h = await startHarness({ tracing });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await tracing?.shutdown();
+  });
+
+  test('a two-step run is one trace: client start → run → step → model call, with GenAI attributes', async () => {
+    h.fake.on('Outline:', { text: 'OUTLINE-1', usage: { input: 100, output: 10 } });
+    h.fake.on('Draft from OUTLINE-1', { text: 'DRAFT-2', usage: { input: 200, output: 50 } });
+    const runId = id('traced');
+    const result = await h.baton.run(twoSteps(), 'durable agents', { runId });
+    expect(result.status).toBe('completed');
+
+    const ofRun = () =>
+      exporter
+        .getFinishedSpans()
+        .filter((s) => s.attributes['baton.run_id'] === runId || s.attributes.workflowId === runId);
+    // Workflow spans (the run, steps) reach the exporter through the worker's sink after the activation.
+    const spans = await eventually(() => {
+      const all = exporter.getFinishedSpans();
+      const run = all.find((s) => s.name === 'RunWorkflow:batonRun' && s.attributes.workflowId === runId);
+      const calls = ofRun().filter((s) => s.name === 'RunActivity:callModel');
+      return run && calls.length === 2 ? all : undefined;
+    });
+    const start = spans.find(
+      (s) => s.name === 'StartWorkflow:batonRun' && s.attributes.temporalWorkflowId === runId,
+    );
+    expect(start).toBeDefined();
+    const traceId = start!.spanContext().traceId;
+    const byId = new Map(
+      spans.filter((s) => s.spanContext().traceId === traceId).map((s) => [s.spanContext().spanId, s]),
+    );
+    const pathOf = (s: ReadableSpan): string[] => {
+      const names = [s.name];
+      let cur: ReadableSpan | undefined = s;
+      while (cur?.parentSpanId) {
+        cur = byId.get(cur.parentSpanId);
+        if (!cur) {
+          names.push('<missing parent>');
+          break;
+        }
+        names.push(cur.name);
+      }
+      return names.reverse();
+    };
+
+    const calls = ofRun().filter((s) => s.name === 'RunActivity:callModel');
+    expect(calls.map((s) => s.spanContext().traceId)).toEqual([traceId, traceId]);
+    const byStep = Object.fromEntries(calls.map((s) => [s.attributes['baton.step'], s]));
+    for (const step of ['outline', 'draft']) {
+      expect(pathOf(byStep[step]!)).toEqual([
+        'StartWorkflow:batonRun',
+        'RunWorkflow:batonRun',
+        `baton.step ${step}`,
+        'StartActivity:callModel',
+        'RunActivity:callModel',
+      ]);
+    }
+    const costOf = (step: string) => result.steps.find((s) => s.name === step)!.costUsd;
+    expect(byStep.outline!.attributes).toMatchObject({
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.system': 'openai',
+      'gen_ai.request.model': 'gpt-test',
+      'gen_ai.usage.input_tokens': 100,
+      'gen_ai.usage.output_tokens': 10,
+      'baton.cost_usd': costOf('outline'),
+      'baton.run_id': runId,
+      'baton.step': 'outline',
+    });
+    expect(byStep.draft!.attributes).toMatchObject({
+      'gen_ai.provider.name': 'anthropic',
+      'gen_ai.request.model': 'claude-test',
+      'gen_ai.usage.input_tokens': 200,
+      'gen_ai.usage.output_tokens': 50,
+      'baton.cost_usd': costOf('draft'),
+      'baton.run_id': runId,
+      'baton.step': 'draft',
+    });
+    expect(costOf('draft')).toBeGreaterThan(0);
+    // The step spans carry the run and step too.
+    const stepSpan = [...byId.values()].find((s) => s.name === 'baton.step draft')!;
+    expect(stepSpan.attributes).toMatchObject({ 'baton.run_id': runId, 'baton.step': 'draft' });
+  });
+});
+
+describe('over OTLP/HTTP', () => {
+  let receiver: Server;
+  const posts: { path: string; contentType: string; body: string }[] = [];
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posts.push({
+          path: req.url ?? '',
+          contentType: String(req.headers['content-type']),
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    await new Promise((r) => receiver.close(r));
+  });
+
+  test('OTEL_EXPORTER_OTLP_ENDPOINT sends the run’s spans to a receiver at <endpoint>/v1/traces', async () => {
+    const { port } = receiver.address() as AddressInfo;
+    const tracing = tracingFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` })!;
+    expect(tracing).toBeDefined();
+    const h = await startHarness({ tracing });
+    try {
+      h.fake.on('Outline:', { text: 'OUTLINE-1', usage: { input: 7, output: 3 } });
+      h.fake.on('Draft from OUTLINE-1', { text: 'DRAFT-2', usage: { input: 11, output: 5 } });
+      const runId = id('otlp');
+      await h.baton.run(twoSteps(), 'durable agents', { runId });
+      type Span = {
+        name: string;
+        traceId: string;
+        attributes: { key: string; value: Record<string, unknown> }[];
+      };
+      const received = await eventually(() => {
+        const spans: Span[] = posts
+          .filter((p) => p.path === '/v1/traces')
+          .flatMap((p) => {
+            const body = JSON.parse(p.body) as {
+              resourceSpans: { scopeSpans: { spans: Span[] }[] }[];
+            };
+            return body.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
+          });
+        const attr = (s: Span, k: string) => s.attributes.find((a) => a.key === k)?.value;
+        const mine = spans.filter(
+          (s) =>
+            attr(s, 'baton.run_id')?.stringValue === runId ||
+            attr(s, 'workflowId')?.stringValue === runId ||
+            attr(s, 'temporalWorkflowId')?.stringValue === runId,
+        );
+        const names = new Set(mine.map((s) => s.name));
+        const done = ['StartWorkflow:batonRun', 'RunWorkflow:batonRun', 'RunActivity:callModel'].every((n) =>
+          names.has(n),
+        );
+        if (!done) {
+          void tracing.forceFlush();
+          return undefined;
+        }
+        return { mine, attr };
+      });
+      const { mine, attr } = received;
+      expect(new Set(mine.map((s) => s.traceId)).size).toBe(1);
+      const draft = mine.find(
+        (s) => s.name === 'RunActivity:callModel' && attr(s, 'baton.step')?.stringValue === 'draft',
+      )!;
+      expect(attr(draft, 'gen_ai.request.model')).toEqual({ stringValue: 'claude-test' });
+      expect(Number(attr(draft, 'gen_ai.usage.input_tokens')?.intValue)).toBe(11);
+      expect(Number(attr(draft, 'gen_ai.usage.output_tokens')?.intValue)).toBe(5);
+      expect(posts[0]!.contentType).toMatch(/application\/json/);
+    } finally {
+      await h.close();
+      await tracing.shutdown();
+    }
+  });
+});
