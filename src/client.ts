@@ -322,6 +322,8 @@ export class BatonClient {
     readonly temporal: Client,
     opts: { taskQueue?: string; searchAttributes?: boolean } = {},
     private readonly ownedConnection?: Connection,
+    /** Flushed on close, so a short-lived process (the CLI) does not lose its spans. */
+    private readonly tracing?: Tracing,
   ) {
     this.taskQueue = opts.taskQueue ?? process.env.BATON_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
     if (opts.searchAttributes !== undefined)
@@ -357,6 +359,7 @@ export class BatonClient {
         ...(opts.searchAttributes !== undefined && { searchAttributes: opts.searchAttributes }),
       },
       opts.connection ? undefined : connection,
+      tracing,
     );
   }
 
@@ -866,6 +869,7 @@ export class BatonClient {
 
   /** Close the connection this client opened (a connection passed in is left open). */
   async close(): Promise<void> {
+    await this.tracing?.forceFlush().catch(() => undefined);
     await this.ownedConnection?.close();
   }
 }

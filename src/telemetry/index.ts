@@ -12,7 +12,14 @@ import { activityInterceptors } from './activity-interceptors';
 import type { Tracing } from './tracing';
 
 export { ATTR } from './activity-interceptors';
-export { createTracing, otlpTracesUrl, tracingFromEnv, DEFAULT_SERVICE_NAME, type Tracing } from './tracing';
+export {
+  createTracing,
+  otlpTracesUrl,
+  tracingFromEnv,
+  DEFAULT_SERVICE_NAME,
+  TracingSettingsError,
+  type Tracing,
+} from './tracing';
 
 /** The module a traced worker's workflow bundle includes (`bundleWorkflowCode({ workflowInterceptorModules: [...] })`). */
 export const TRACING_WORKFLOW_MODULE: string = require.resolve('./workflow-interceptors');

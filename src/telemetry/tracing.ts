@@ -13,6 +13,11 @@ import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@op
 /** The service name spans carry when OTEL_SERVICE_NAME is not set. */
 export const DEFAULT_SERVICE_NAME = 'baton';
 
+/** An OTEL_* setting is not usable; the message names it. */
+export class TracingSettingsError extends Error {
+  override name = 'TracingSettingsError';
+}
+
 /** A tracer and the processor its spans (and the workflow sandbox's, through a sink) end in. */
 export interface Tracing {
   readonly tracer: otel.Tracer;
@@ -75,11 +80,18 @@ const fromEnv = new Map<string, Tracing>();
 export function tracingFromEnv(env: NodeJS.ProcessEnv = process.env): Tracing | undefined {
   const url = otlpTracesUrl(env);
   if (!url) return undefined;
+  let protocol: string | undefined;
   try {
-    new URL(url);
+    protocol = new URL(url).protocol;
   } catch {
-    throw new Error(
-      `OTEL_EXPORTER_OTLP_ENDPOINT=${env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT} is not a URL: give e.g. http://127.0.0.1:4318`,
+    protocol = undefined;
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    const name = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim()
+      ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'
+      : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+    throw new TracingSettingsError(
+      `${name}=${env[name]} is not an http(s) URL: give the OTLP/HTTP receiver's address, e.g. http://127.0.0.1:4318`,
     );
   }
   let tracing = fromEnv.get(url);

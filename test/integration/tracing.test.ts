@@ -8,7 +8,24 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { chain } from '../../src/define';
 import { createTracing, tracingFromEnv, type Tracing } from '../../src/telemetry';
 import type { ModelProfile } from '../../src/types';
-import { startHarness, type Harness } from '../support/harness';
+import { z } from 'zod';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { createTool } from '../../src/activities/tools';
+import type { EnsembleDefinition } from '../../src/types';
+import { createWorker } from '../../src/worker';
+import { TRACING_WORKFLOW_MODULE, TracingSettingsError } from '../../src/telemetry';
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fetchRunHistory, readHistoryFile, replayHistory } from '../../src/replay';
+import {
+  bundleFor,
+  fakeEnv,
+  installQuietRuntime,
+  startHarness,
+  workflowBundle,
+  type Harness,
+} from '../support/harness';
+import { testTemporal } from '../support/temporal-env';
 
 const openai: ModelProfile = {
   name: 'oa',
@@ -41,13 +58,21 @@ async function eventually<T>(check: () => T | undefined): Promise<T> {
   }
 }
 
+const stamp = createTool({
+  name: 'stamp',
+  description: 'Stamp a number.',
+  input: z.object({ n: z.number() }),
+  run: ({ n }) => `stamped ${n}`,
+});
+const hasToolResult = (req: { messages: { role: string }[] }) => req.messages.some((m) => m.role === 'tool');
+
 describe('with an in-memory exporter', () => {
   const exporter = new InMemorySpanExporter();
   let tracing: Tracing;
   let h: Harness;
   beforeAll(async () => {
     tracing = createTracing({ spanProcessor: new SimpleSpanProcessor(exporter) });
-    h = await startHarness({ tracing });
+    h = await startHarness({ tracing, tools: [stamp] });
   });
   afterAll(async () => {
     await h?.close();
@@ -130,6 +155,60 @@ describe('with an in-memory exporter', () => {
     // The step spans carry the run and step too.
     const stepSpan = [...byId.values()].find((s) => s.name === 'baton.step draft')!;
     expect(stepSpan.attributes).toMatchObject({ 'baton.run_id': runId, 'baton.step': 'draft' });
+
+    // A traced run's history replays on a worker without tracing (and so after tracing is switched off).
+    const history = await fetchRunHistory(h.baton.temporal, runId);
+    const untraced = await replayHistory(history, runId, { workflowBundle: await workflowBundle() });
+    expect(untraced).toMatchObject({ ok: true });
+  });
+  test('a tool call is a span under its step, with the tool name and outcome', async () => {
+    h.fake.on('Use the stamp', (req) =>
+      hasToolResult(req)
+        ? { text: 'Done.' }
+        : { toolCalls: [{ id: 'call_1', name: 'stamp', arguments: { n: 7 } }] },
+    );
+    const def: EnsembleDefinition = {
+      name: 'traced-tools',
+      steps: [
+        {
+          kind: 'agent',
+          name: 'act',
+          dependsOn: [],
+          profile: openai,
+          prompt: 'Use the stamp: {{input}}',
+          tools: [{ name: 'stamp' }],
+          maxIterations: 3,
+        },
+      ],
+    };
+    const runId = id('traced-tools');
+    const result = await h.baton.run(def, 'x', { runId });
+    expect(result.status).toBe('completed');
+    const spans = await eventually(() => {
+      const all = exporter.getFinishedSpans();
+      return all.some((s) => s.name === 'RunWorkflow:batonRun' && s.attributes.workflowId === runId)
+        ? all
+        : undefined;
+    });
+    const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+    const parentOf = (s: ReadableSpan) => (s.parentSpanId ? byId.get(s.parentSpanId) : undefined);
+    const tool = spans.find(
+      (s) => s.name === 'RunActivity:callTool' && s.attributes['baton.run_id'] === runId,
+    )!;
+    expect(tool.attributes).toMatchObject({
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'stamp',
+      'baton.tool.ok': true,
+      'baton.step': 'act',
+    });
+    expect(parentOf(tool)?.name).toBe('StartActivity:callTool');
+    expect(parentOf(parentOf(tool)!)?.name).toBe('baton.step act');
+    // Both model calls of the agent step (before and after the tool) are traced under the same step name.
+    const models = spans.filter(
+      (s) => s.name === 'RunActivity:callModel' && s.attributes['baton.run_id'] === runId,
+    );
+    expect(models.map((s) => s.attributes['baton.step'])).toEqual(['act', 'act']);
+    expect(new Set([tool, ...models].map((s) => s.spanContext().traceId)).size).toBe(1);
   });
 });
 
@@ -157,9 +236,15 @@ describe('over OTLP/HTTP', () => {
 
   test('OTEL_EXPORTER_OTLP_ENDPOINT sends the run’s spans to a receiver at <endpoint>/v1/traces', async () => {
     const { port } = receiver.address() as AddressInfo;
-    const tracing = tracingFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` })!;
-    expect(tracing).toBeDefined();
-    const h = await startHarness({ tracing });
+    const endpoint = `http://127.0.0.1:${port}`;
+    // Worker (its env) and client (this process's env) both take tracing from the environment.
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint;
+    const h = await startHarness({
+      tracing: 'env',
+      env: (fake) => ({ ...fakeEnv(fake), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }),
+    });
+    // The same (shared) tracing the worker and client made, to flush it while polling.
+    const tracing = tracingFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint })!;
     try {
       h.fake.on('Outline:', { text: 'OUTLINE-1', usage: { input: 7, output: 3 } });
       h.fake.on('Draft from OUTLINE-1', { text: 'DRAFT-2', usage: { input: 11, output: 5 } });
@@ -206,8 +291,100 @@ describe('over OTLP/HTTP', () => {
       expect(Number(attr(draft, 'gen_ai.usage.output_tokens')?.intValue)).toBe(5);
       expect(posts[0]!.contentType).toMatch(/application\/json/);
     } finally {
+      delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
       await h.close();
       await tracing.shutdown();
     }
   });
+});
+
+/** Run a created worker, look at it, and stop it (a worker holds its connection until it ran and stopped). */
+async function inspect(worker: Worker, look: (w: Worker) => void): Promise<void> {
+  const running = worker.run();
+  try {
+    look(worker);
+  } finally {
+    worker.shutdown();
+    await running;
+  }
+}
+
+describe('switched off', () => {
+  beforeAll(installQuietRuntime);
+
+  test('without OTEL_EXPORTER_OTLP_ENDPOINT a worker gets no tracing interceptor, module or sink', async () => {
+    const { namespace, connectionOptions } = testTemporal();
+    const connection = await NativeConnection.connect(connectionOptions);
+    try {
+      const bundle = await workflowBundle();
+      const make = (env: NodeJS.ProcessEnv) =>
+        createWorker({
+          connection,
+          namespace,
+          taskQueue: id('off'),
+          env,
+          workflowBundle: bundle,
+          shutdownGraceTime: '1s',
+        });
+      let offActivity = 0;
+      await inspect(await make({}), (off) => {
+        expect(off.options.sinks?.exporter).toBeUndefined();
+        expect(off.options.interceptors.workflowModules).not.toContain(TRACING_WORKFLOW_MODULE);
+        offActivity = off.options.interceptors.activity.length;
+      });
+      await inspect(await make({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }), (on) => {
+        expect(on.options.sinks?.exporter).toBeDefined();
+        // The SDK's activity interceptor and Baton's attributes: two factories more.
+        expect(on.options.interceptors.activity.length - offActivity).toBe(2);
+      });
+      expect(tracingFromEnv({})).toBeUndefined();
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test('a worker that bundles its workflows adds the tracing workflow module only when tracing is on', async () => {
+    const { namespace, connectionOptions } = testTemporal();
+    const connection = await NativeConnection.connect(connectionOptions);
+    try {
+      const on = await createWorker({
+        connection,
+        namespace,
+        taskQueue: id('bundle'),
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' },
+        workflowsPath: require.resolve('../../src/workflows'),
+        shutdownGraceTime: '1s',
+      });
+      await inspect(on, (w) =>
+        expect(w.options.interceptors.workflowModules).toContain(TRACING_WORKFLOW_MODULE),
+      );
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test('an endpoint that is not an http(s) URL is refused, naming the variable', () => {
+    expect(() => tracingFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318' })).toThrow(
+      TracingSettingsError,
+    );
+    expect(() => tracingFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318' })).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT=localhost:4318 is not an http\(s\) URL/,
+    );
+  });
+});
+
+// The tracing interceptors add spans and headers, never a command: every recorded history replays
+// with them bundled in, as it does without (replay.test.ts).
+const dir = join(__dirname, '..', 'histories');
+const files = existsSync(dir)
+  ? (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).sort()
+  : [];
+test.each(files)('recorded history %s replays with the tracing interceptors bundled', async (file) => {
+  installQuietRuntime();
+  const workflows = basename(file).startsWith('examples-')
+    ? '../../examples/workflows'
+    : '../../src/workflows';
+  const bundle = await bundleFor(require.resolve(workflows), [TRACING_WORKFLOW_MODULE]);
+  const report = await replayHistory(readHistoryFile(join(dir, file)), undefined, { workflowBundle: bundle });
+  if (!report.ok) throw new Error(`${file}: ${report.problem}`);
 });

@@ -90,8 +90,11 @@ export async function startHarness(
     codecKeys?: string;
     /** Another server than the suite's (e.g. a dev server on a SQLite file). */
     temporal?: ReturnType<typeof testTemporal>;
-    /** Trace worker and client into this (the workflow bundle then includes the tracing interceptors). */
-    tracing?: Tracing;
+    /**
+     * Trace worker and client into this, or ('env') as the environment says (OTEL_* in the worker's
+     * `env` and this process's); either way the workflow bundle includes the tracing interceptors.
+     */
+    tracing?: Tracing | 'env';
   } = {},
 ): Promise<Harness> {
   installQuietRuntime();
@@ -110,7 +113,7 @@ export async function startHarness(
       opts.workflowsPath ?? require.resolve('../../src/workflows'),
       opts.tracing ? [TRACING_WORKFLOW_MODULE] : [],
     ),
-    tracing: opts.tracing ?? false,
+    ...(opts.tracing !== 'env' && { tracing: opts.tracing ?? false }),
     ...(opts.tools && { tools: opts.tools }),
     // A test's worker closes when the test is done; a call a test left hanging must not hold it for
     // the production drain time (10 minutes). drain.test.ts covers the drain of `baton worker`.
@@ -125,7 +128,7 @@ export async function startHarness(
     taskQueue,
     // Explicit, so that BATON_CODEC_KEYS of this process does not apply when `codecKeys` is ''.
     dataConverter: dataConverter ?? {},
-    tracing: opts.tracing ?? false,
+    ...(opts.tracing !== 'env' && { tracing: opts.tracing ?? false }),
   });
   return {
     fake,
