@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { chain } from '../../src/define';
 import { createTracing, tracingFromEnv, type Tracing } from '../../src/telemetry';
@@ -13,7 +14,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createTool } from '../../src/activities/tools';
 import type { EnsembleDefinition } from '../../src/types';
 import { createWorker } from '../../src/worker';
-import { TRACING_WORKFLOW_MODULE, TracingSettingsError } from '../../src/telemetry';
+import { otlpTracesUrl, TRACING_WORKFLOW_MODULE, TracingSettingsError } from '../../src/telemetry';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fetchRunHistory, readHistoryFile, replayHistory } from '../../src/replay';
@@ -133,6 +134,10 @@ describe('with an in-memory exporter', () => {
     }
     const costOf = (step: string) => result.steps.find((s) => s.name === step)!.costUsd;
     expect(byStep.outline!.attributes).toMatchObject({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.response.model': 'gpt-test',
+      'gen_ai.response.finish_reasons': ['stop'],
+      'baton.attempt': 1,
       'gen_ai.provider.name': 'openai',
       'gen_ai.system': 'openai',
       'gen_ai.request.model': 'gpt-test',
@@ -210,6 +215,64 @@ describe('with an in-memory exporter', () => {
     expect(models.map((s) => s.attributes['baton.step'])).toEqual(['act', 'act']);
     expect(new Set([tool, ...models].map((s) => s.spanContext().traceId)).size).toBe(1);
   });
+  test('each attempt of a retried model call is its own span under the same call', async () => {
+    // Newer rules are tried first: the 503 answers once, then the reply.
+    h.fake.on('Retry me', { text: 'ok', usage: { input: 5, output: 1 } });
+    h.fake.on('Retry me', { status: 503, message: 'busy' }, { times: 1 });
+    const def = chain('traced-retry', [
+      {
+        name: 'flaky',
+        profile: openai,
+        prompt: 'Retry me {{input}}',
+        retry: { initialInterval: '100ms', maximumInterval: '200ms', maximumAttempts: 3 },
+      },
+    ]);
+    const runId = id('traced-retry');
+    expect((await h.baton.run(def, 'x', { runId })).status).toBe('completed');
+    const spans = await eventually(() => {
+      const all = exporter.getFinishedSpans();
+      return all.some((s) => s.name === 'RunWorkflow:batonRun' && s.attributes.workflowId === runId)
+        ? all
+        : undefined;
+    });
+    const attempts = spans.filter(
+      (s) => s.name === 'RunActivity:callModel' && s.attributes['baton.run_id'] === runId,
+    );
+    expect(attempts.map((s) => s.attributes['baton.attempt']).sort()).toEqual([1, 2]);
+    expect(attempts.find((s) => s.attributes['baton.attempt'] === 1)!.status.code).toBe(SpanStatusCode.ERROR);
+    expect(
+      attempts.find((s) => s.attributes['baton.attempt'] === 2)!.attributes['gen_ai.usage.input_tokens'],
+    ).toBe(5);
+    expect(new Set(attempts.map((s) => s.parentSpanId)).size).toBe(1);
+    const parent = spans.find((s) => s.spanContext().spanId === attempts[0]!.parentSpanId)!;
+    expect(parent.name).toBe('StartActivity:callModel');
+  });
+
+  test('with localActivities the model calls are traced too, their step span named after the activity', async () => {
+    h.fake.on('Local one', { text: 'L1', usage: { input: 3, output: 2 } });
+    const def = chain('traced-local', [{ name: 'one', profile: openai, prompt: 'Local one {{input}}' }]);
+    const runId = id('traced-local');
+    const result = await h.baton.run(def, 'x', { runId, options: { localActivities: true } });
+    expect(result.status).toBe('completed');
+    const spans = await eventually(() => {
+      const all = exporter.getFinishedSpans();
+      return all.some((s) => s.name === 'RunWorkflow:batonRun' && s.attributes.workflowId === runId)
+        ? all
+        : undefined;
+    });
+    const call = spans.find(
+      (s) => s.name === 'RunActivity:callModel' && s.attributes['baton.run_id'] === runId,
+    )!;
+    expect(call.attributes).toMatchObject({
+      'gen_ai.request.model': 'gpt-test',
+      'gen_ai.usage.input_tokens': 3,
+    });
+    expect(call.attributes['baton.step']).toBeUndefined();
+    const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+    const start = byId.get(call.parentSpanId!)!;
+    expect(start.name).toBe('StartActivity:callModel');
+    expect(byId.get(start.parentSpanId!)!.name).toBe('baton.step callModel');
+  });
 });
 
 describe('over OTLP/HTTP', () => {
@@ -250,6 +313,12 @@ describe('over OTLP/HTTP', () => {
       h.fake.on('Draft from OUTLINE-1', { text: 'DRAFT-2', usage: { input: 11, output: 5 } });
       const runId = id('otlp');
       await h.baton.run(twoSteps(), 'durable agents', { runId });
+      // Closing the client exports what is buffered: the start's span and the (ended) model-call spans.
+      await h.baton.close();
+      const flushed = posts.map((p) => p.body).join('\n');
+      expect(flushed).toContain('StartWorkflow:batonRun');
+      expect(flushed).toContain('RunActivity:callModel');
+      expect(flushed).toContain('"service.name","value":{"stringValue":"baton"}');
       type Span = {
         name: string;
         traceId: string;
@@ -361,6 +430,23 @@ describe('switched off', () => {
     } finally {
       await connection.close();
     }
+  });
+
+  test('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is, OTEL_SERVICE_NAME names the service', () => {
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' })).toBe(
+      'http://collector:4318/v1/traces',
+    );
+    expect(
+      otlpTracesUrl({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://other:4318/custom',
+      }),
+    ).toBe('http://other:4318/custom');
+    const named = tracingFromEnv({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:10',
+      OTEL_SERVICE_NAME: 'ops',
+    })!;
+    expect(named.resource.attributes['service.name']).toBe('ops');
   });
 
   test('an endpoint that is not an http(s) URL is refused, naming the variable', () => {
