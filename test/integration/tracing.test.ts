@@ -10,7 +10,9 @@ import { chain } from '../../src/define';
 import { createTracing, tracingFromEnv, type Tracing } from '../../src/telemetry';
 import type { ModelProfile } from '../../src/types';
 import { z } from 'zod';
+import { Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import { BatonClient } from '../../src/client';
 import { createTool } from '../../src/activities/tools';
 import type { EnsembleDefinition } from '../../src/types';
 import { createWorker } from '../../src/worker';
@@ -161,6 +163,11 @@ describe('with an in-memory exporter', () => {
     const stepSpan = [...byId.values()].find((s) => s.name === 'baton.step draft')!;
     expect(stepSpan.attributes).toMatchObject({ 'baton.run_id': runId, 'baton.step': 'draft' });
 
+    // Prompts, replies and the run's input stay out of spans.
+    const everything = JSON.stringify(spans.map((s) => [s.name, s.attributes]));
+    for (const text of ['durable agents', 'OUTLINE-1', 'DRAFT-2', 'Outline:'])
+      expect(everything).not.toContain(text);
+
     // A traced run's history replays on a worker without tracing (and so after tracing is switched off).
     const history = await fetchRunHistory(h.baton.temporal, runId);
     const untraced = await replayHistory(history, runId, { workflowBundle: await workflowBundle() });
@@ -214,6 +221,11 @@ describe('with an in-memory exporter', () => {
     );
     expect(models.map((s) => s.attributes['baton.step'])).toEqual(['act', 'act']);
     expect(new Set([tool, ...models].map((s) => s.spanContext().traceId)).size).toBe(1);
+    // One step span per call of the step: model, tool, model.
+    const stepSpans = spans.filter(
+      (s) => s.name === 'baton.step act' && s.attributes['baton.run_id'] === runId,
+    );
+    expect(stepSpans).toHaveLength(3);
   });
   test('each attempt of a retried model call is its own span under the same call', async () => {
     // Newer rules are tried first: the 503 answers once, then the reply.
@@ -406,8 +418,43 @@ describe('switched off', () => {
         // The SDK's activity interceptor and Baton's attributes: two factories more.
         expect(on.options.interceptors.activity.length - offActivity).toBe(2);
       });
+      await inspect(
+        await createWorker({
+          connection,
+          namespace,
+          taskQueue: id('off'),
+          env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' },
+          workflowBundle: bundle,
+          shutdownGraceTime: '1s',
+          tracing: false,
+        }),
+        (forcedOff) => {
+          expect(forcedOff.options.sinks?.exporter).toBeUndefined();
+          expect(forcedOff.options.interceptors.activity.length).toBe(offActivity);
+        },
+      );
       expect(tracingFromEnv({})).toBeUndefined();
     } finally {
+      await connection.close();
+    }
+  });
+
+  test('without OTEL_EXPORTER_OTLP_ENDPOINT the client gets no tracing interceptor', async () => {
+    const { namespace, connectionOptions } = testTemporal();
+    const connection = await Connection.connect(connectionOptions);
+    const saved = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    try {
+      delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+      const off = await BatonClient.connect({ connection, namespace });
+      expect(off.temporal.options.interceptors.workflow ?? []).toHaveLength(0);
+      process.env.OTEL_EXPORTER_OTLP_ENDPOINT = 'http://127.0.0.1:9';
+      const on = await BatonClient.connect({ connection, namespace });
+      expect(on.temporal.options.interceptors.workflow).toHaveLength(1);
+      const forcedOff = await BatonClient.connect({ connection, namespace, tracing: false });
+      expect(forcedOff.temporal.options.interceptors.workflow ?? []).toHaveLength(0);
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+      else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = saved;
       await connection.close();
     }
   });
