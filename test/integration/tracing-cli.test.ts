@@ -9,7 +9,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { BatonClient } from '../../src/client';
+import { chain } from '../../src/define';
 import { FakeModelServer } from '../support/fake-model-server';
+import { installQuietRuntime } from '../support/harness';
 import { testTemporal } from '../support/temporal-env';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
@@ -135,4 +139,71 @@ agents:
   )!;
   expect(attr(draft, 'gen_ai.request.model')?.stringValue).toBe('gpt-test');
   expect(Number(attr(draft, 'gen_ai.usage.output_tokens')?.intValue)).toBe(6);
+});
+
+test('baton worker exports the spans of the runs it serves, at the latest when it stops', async () => {
+  installQuietRuntime();
+  fake.on('Worker-side', { text: 'W1', usage: { input: 9, output: 2 } });
+  const { address, namespace, connectionOptions } = testTemporal();
+  const { port } = receiver.address() as AddressInfo;
+  const taskQueue = `trace-worker-${Date.now()}`;
+  const dir = mkdtempSync(join(tmpdir(), 'baton-trace-worker-'));
+  const child = spawn(process.execPath, [BIN, 'worker', '--task-queue', taskQueue], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      BATON_FROM_SOURCE: '1',
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: namespace,
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: fake.openaiBaseURL,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+    },
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(
+      () => stderr.includes('polling task queue') && (clearInterval(timer), resolve()),
+      100,
+    );
+    void exited.then(
+      (code) => (clearInterval(timer), reject(new Error(`worker exited early (${code}): ${stderr}`))),
+    );
+  });
+  const connection = await Connection.connect(connectionOptions);
+  const runId = `trace-worker-${Date.now()}`;
+  try {
+    // A client without tracing: the worker's spans make their own trace.
+    const baton = await BatonClient.connect({ connection, namespace, taskQueue, tracing: false });
+    const def = chain('traced-worker', [
+      {
+        name: 'only',
+        profile: { name: 'oa', provider: 'openai', model: 'gpt-test' },
+        prompt: 'Worker-side {{input}}',
+      },
+    ]);
+    expect((await baton.run(def, 'x', { runId })).status).toBe('completed');
+  } finally {
+    await connection.close();
+    child.kill('SIGTERM');
+  }
+  expect(await exited).toBe(0);
+  const spans = bodies.flatMap((b) =>
+    (JSON.parse(b) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans.flatMap(
+      (rs) => rs.scopeSpans.flatMap((s) => s.spans),
+    ),
+  );
+  const attr = (s: OtlpSpan, k: string) => s.attributes.find((a) => a.key === k)?.value;
+  const call = spans.find(
+    (s) => s.name === 'RunActivity:callModel' && attr(s, 'baton.run_id')?.stringValue === runId,
+  );
+  expect(call && attr(call, 'gen_ai.usage.input_tokens')?.intValue).toBeDefined();
+  expect(Number(attr(call!, 'gen_ai.usage.input_tokens')?.intValue)).toBe(9);
+  const run = spans.find(
+    (s) => s.name === 'RunWorkflow:batonRun' && attr(s, 'workflowId')?.stringValue === runId,
+  );
+  expect(run?.traceId).toBe(call!.traceId);
 });
