@@ -83,7 +83,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/workflows/**/*.ts'],
+    // The tracing interceptors run inside the workflow bundle too.
+    files: ['src/workflows/**/*.ts', 'src/telemetry/workflow-interceptors.ts', 'src/telemetry/names.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', workflowBans],
       'no-restricted-globals': [

@@ -24,6 +24,7 @@ import {
 } from './config/definition-schema';
 import { dataConverterFromEnv, decodePayloads } from './codec';
 import { resolveProfile } from './config/profiles';
+import { clientInterceptors, tracingFromEnv, type Tracing } from './telemetry';
 import { ZERO_USAGE, type EnsembleDefinition, type ModelProfile } from './types';
 import { DEFAULT_TASK_QUEUE } from './worker';
 import {
@@ -228,6 +229,11 @@ export interface BatonClientOptions {
   searchAttributes?: boolean;
   /** Default: an encrypting one when BATON_CODEC_KEYS is set (see docs/encryption.md), else the SDK's. */
   dataConverter?: DataConverter;
+  /**
+   * Where the span of each start goes (docs/observability.md). Default: OTLP/HTTP when
+   * OTEL_EXPORTER_OTLP_ENDPOINT is set, else no tracing. `false`: none.
+   */
+  tracing?: Tracing | false;
 }
 
 /**
@@ -316,6 +322,8 @@ export class BatonClient {
     readonly temporal: Client,
     opts: { taskQueue?: string; searchAttributes?: boolean } = {},
     private readonly ownedConnection?: Connection,
+    /** Flushed on close, so a short-lived process (the CLI) does not lose its spans. */
+    private readonly tracing?: Tracing,
   ) {
     this.taskQueue = opts.taskQueue ?? process.env.BATON_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
     if (opts.searchAttributes !== undefined)
@@ -337,10 +345,12 @@ export class BatonClient {
           : { address: opts.address! },
       ));
     const dataConverter = opts.dataConverter ?? dataConverterFromEnv(process.env);
+    const tracing = opts.tracing === false ? undefined : (opts.tracing ?? tracingFromEnv(process.env));
     const client = new Client({
       connection,
       namespace: opts.namespace ?? config?.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
       ...(dataConverter && { dataConverter }),
+      ...(tracing && { interceptors: { workflow: clientInterceptors(tracing) } }),
     });
     return new BatonClient(
       client,
@@ -349,6 +359,7 @@ export class BatonClient {
         ...(opts.searchAttributes !== undefined && { searchAttributes: opts.searchAttributes }),
       },
       opts.connection ? undefined : connection,
+      tracing,
     );
   }
 
@@ -852,6 +863,7 @@ export class BatonClient {
 
   /** Close the connection this client opened (a connection passed in is left open). */
   async close(): Promise<void> {
+    await this.tracing?.forceFlush().catch(() => undefined);
     await this.ownedConnection?.close();
   }
 }

@@ -49,3 +49,10 @@ export {
   dataConverterFromEnv,
   PayloadDecryptionError,
 } from './codec';
+export {
+  createTracing,
+  tracingFromEnv,
+  TracingSettingsError,
+  TRACING_WORKFLOW_MODULE,
+  type Tracing,
+} from './telemetry';

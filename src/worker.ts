@@ -7,6 +7,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
 import { dataConverterFromEnv } from './codec';
+import { tracingFromEnv, tracingWorkerOptions, type Tracing } from './telemetry';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
 
@@ -45,6 +46,12 @@ export interface BatonWorkerOptions {
    * another worker. A duration ('10m', '90s') or milliseconds. Default: BATON_SHUTDOWN_GRACE or 10 minutes.
    */
   shutdownGraceTime?: Duration;
+  /**
+   * Where spans go (docs/observability.md). Default: OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is
+   * set (in `env`, else this process's), else no tracing. `false`: none. With a prebuilt
+   * `workflowBundle`, the bundle must include TRACING_WORKFLOW_MODULE for workflow spans.
+   */
+  tracing?: Tracing | false;
   /** Extra Temporal worker options, applied last. */
   overrides?: Partial<WorkerOptions>;
 }
@@ -108,6 +115,8 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
   const slots = opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500;
   // BATON_CODEC_KEYS (in opts.env, else this process's) encrypts payloads and the memo at rest.
   const dataConverter = dataConverterFromEnv(opts.env ?? process.env);
+  const tracing =
+    opts.tracing === false ? undefined : (opts.tracing ?? tracingFromEnv(opts.env ?? process.env));
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -127,6 +136,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,
     shutdownGraceTime: opts.shutdownGraceTime ?? fromEnv.shutdownGraceTime ?? DEFAULT_SHUTDOWN_GRACE,
     ...(dataConverter && { dataConverter }),
+    ...(tracing && tracingWorkerOptions(tracing, opts.workflowBundle !== undefined)),
     ...opts.overrides,
   });
 }

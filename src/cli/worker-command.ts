@@ -2,6 +2,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { Worker } from '@temporalio/worker';
 import { EndpointPolicy, loadWorkerConfig } from '../activities/endpoints';
+import { tracingFromEnv } from '../telemetry';
 import { createWorker, DEFAULT_SHUTDOWN_GRACE, parseShutdownGrace, workerSettingsFromEnv } from '../worker';
 import { connectNative } from './connect';
 import { BadInputError, EXIT } from './exit-codes';
@@ -53,6 +54,10 @@ export async function runWorkerCommand(o: {
     process.stderr.write('baton worker: stopped\n');
   } finally {
     stopOnSignals?.();
+    // Spans still buffered go out before the process ends (a no-op without OTEL_EXPORTER_OTLP_ENDPOINT).
+    await tracingFromEnv(process.env)
+      ?.shutdown()
+      .catch(() => undefined);
     await connection.close();
   }
 }

@@ -13,6 +13,7 @@ import { Connection } from '@temporalio/client';
 import type { ToolDefinition } from '../../src/activities/tools';
 import { BatonClient } from '../../src/client';
 import { dataConverterFromEnv } from '../../src/codec';
+import { TRACING_WORKFLOW_MODULE, type Tracing } from '../../src/telemetry';
 import { createWorker } from '../../src/worker';
 import { FakeModelServer } from './fake-model-server';
 import { testTemporal, testLogLevel } from './temporal-env';
@@ -20,11 +21,19 @@ import { testTemporal, testLogLevel } from './temporal-env';
 const bundles = new Map<string, ReturnType<typeof bundleWorkflowCode>>();
 
 /** A workflows module bundled once per jest worker process. */
-export function bundleFor(workflowsPath: string): ReturnType<typeof bundleWorkflowCode> {
-  let bundle = bundles.get(workflowsPath);
+export function bundleFor(
+  workflowsPath: string,
+  workflowInterceptorModules: string[] = [],
+): ReturnType<typeof bundleWorkflowCode> {
+  const key = [workflowsPath, ...workflowInterceptorModules].join('|');
+  let bundle = bundles.get(key);
   if (!bundle) {
-    bundle = bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
-    bundles.set(workflowsPath, bundle);
+    bundle = bundleWorkflowCode({
+      workflowsPath,
+      workflowInterceptorModules,
+      logger: new DefaultLogger('WARN'),
+    });
+    bundles.set(key, bundle);
   }
   return bundle;
 }
@@ -81,6 +90,11 @@ export async function startHarness(
     codecKeys?: string;
     /** Another server than the suite's (e.g. a dev server on a SQLite file). */
     temporal?: ReturnType<typeof testTemporal>;
+    /**
+     * Trace worker and client into this, or ('env') as the environment says (OTEL_* in the worker's
+     * `env` and this process's); either way the workflow bundle includes the tracing interceptors.
+     */
+    tracing?: Tracing | 'env';
   } = {},
 ): Promise<Harness> {
   installQuietRuntime();
@@ -95,7 +109,11 @@ export async function startHarness(
     namespace,
     taskQueue,
     env: { ...(typeof opts.env === 'function' ? opts.env(fake) : (opts.env ?? fakeEnv(fake))), ...codecEnv },
-    workflowBundle: await (opts.workflowsPath ? bundleFor(opts.workflowsPath) : workflowBundle()),
+    workflowBundle: await bundleFor(
+      opts.workflowsPath ?? require.resolve('../../src/workflows'),
+      opts.tracing ? [TRACING_WORKFLOW_MODULE] : [],
+    ),
+    ...(opts.tracing !== 'env' && { tracing: opts.tracing ?? false }),
     ...(opts.tools && { tools: opts.tools }),
     // A test's worker closes when the test is done; a call a test left hanging must not hold it for
     // the production drain time (10 minutes). drain.test.ts covers the drain of `baton worker`.
@@ -110,6 +128,7 @@ export async function startHarness(
     taskQueue,
     // Explicit, so that BATON_CODEC_KEYS of this process does not apply when `codecKeys` is ''.
     dataConverter: dataConverter ?? {},
+    ...(opts.tracing !== 'env' && { tracing: opts.tracing ?? false }),
   });
   return {
     fake,
