@@ -5,6 +5,7 @@ import { InvalidRequestError, RunFailedError, ProgressUnavailableError } from '.
 import { CodecKeyError } from '../codec';
 import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
+import { MetricsSettingsError } from '../telemetry/metrics';
 import { WorkerSettingsError } from '../worker';
 import { TemporalUnreachableError } from './connect';
 import { InterruptedError } from './lifecycle';
@@ -42,6 +43,7 @@ export function exitCodeFor(err: unknown): number {
     return EXIT.badInput;
   if (
     err instanceof WorkerSettingsError ||
+    err instanceof MetricsSettingsError ||
     err instanceof EndpointSettingsError ||
     err instanceof CodecKeyError
   )
