@@ -5,6 +5,7 @@ import { InvalidRequestError, RunFailedError, ProgressUnavailableError } from '.
 import { CodecKeyError } from '../codec';
 import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
+import { LogSettingsError } from '../telemetry/logging';
 import { MetricsSettingsError } from '../telemetry/metrics';
 import { WorkerSettingsError } from '../worker';
 import { TemporalUnreachableError } from './connect';
@@ -44,6 +45,7 @@ export function exitCodeFor(err: unknown): number {
   if (
     err instanceof WorkerSettingsError ||
     err instanceof MetricsSettingsError ||
+    err instanceof LogSettingsError ||
     err instanceof EndpointSettingsError ||
     err instanceof CodecKeyError
   )

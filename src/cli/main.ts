@@ -95,7 +95,10 @@ Keys and endpoints (docs/security.md):
 
 Metrics (docs/observability.md): BATON_METRICS_PORT=9464 (all interfaces) or 127.0.0.1:9464 serves Prometheus
 metrics at /metrics: the Temporal SDK's (temporal_*) and Baton's baton_model_tokens, baton_model_cost_microusd,
-baton_model_calls and baton_tool_calls (by outcome).`,
+baton_model_calls and baton_tool_calls (by outcome).
+
+Logs go to standard error; BATON_LOG_FORMAT=json writes one JSON object per line (level, time, message, runId),
+BATON_LOG_LEVEL=TRACE|DEBUG|INFO|WARN|ERROR sets the level (default INFO).`,
   )
   .action(
     async (o: {

@@ -1,5 +1,6 @@
 /** How the `baton` command sets up the Temporal SDK's runtime: where logs go, which signals it traps. */
 import { DefaultLogger, makeTelemetryFilterString, type RuntimeOptions } from '@temporalio/worker';
+import { jsonLogFunction, logFormatFromEnv } from '../telemetry/logging';
 import { prometheusBindAddress } from '../telemetry/metrics';
 
 /**
@@ -15,7 +16,8 @@ import { prometheusBindAddress } from '../telemetry/metrics';
  * their own handling, which stops the local worker and cleans up.
  *
  * BATON_METRICS_PORT serves the SDK's metrics and Baton's counters for Prometheus (at /metrics).
- * A bad value throws MetricsSettingsError naming it.
+ * A bad value throws MetricsSettingsError naming it. BATON_LOG_FORMAT=json writes every SDK log line
+ * as one JSON object (pino) with the run id as `runId`.
  */
 export function runtimeOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): RuntimeOptions {
   const isWorker = argv[2] === 'worker';
@@ -23,8 +25,9 @@ export function runtimeOptions(argv: string[], env: NodeJS.ProcessEnv = process.
   const levels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
   const chosen = levels.find((l) => l === level) ?? 'ERROR';
   const bindAddress = prometheusBindAddress(env);
+  const json = logFormatFromEnv(env) === 'json';
   return {
-    logger: new DefaultLogger(chosen),
+    logger: json ? new DefaultLogger(chosen, jsonLogFunction()) : new DefaultLogger(chosen),
     telemetryOptions: {
       logging: {
         forward: {},

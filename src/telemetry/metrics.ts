@@ -54,6 +54,12 @@ class CallCounters implements ActivityInboundCallsInterceptor {
       meter
         .createCounter(METRIC.costMicroUsd, 'microusd', 'Model cost in millionths of a US dollar')
         .add(Math.round(res.costUsd * 1e6), tags);
+      this.ctx.log.info('model call completed', {
+        ...tags,
+        inputTokens: res.usage.inputTokens,
+        outputTokens: res.usage.outputTokens,
+        costUsd: res.costUsd,
+      });
       return res;
     }
     const req = input.args[0] as ToolCallRequest | undefined;
@@ -66,12 +72,17 @@ class CallCounters implements ActivityInboundCallsInterceptor {
       calls.add(1, { ...tags, outcome: outcomeOf(err) });
       throw err;
     }
-    calls.add(1, { ...tags, outcome: res.ok ? 'ok' : (res.error ?? 'error') });
+    const outcome = res.ok ? 'ok' : (res.error ?? 'error');
+    calls.add(1, { ...tags, outcome });
+    this.ctx.log.info('tool call completed', { ...tags, outcome });
     return res;
   }
 }
 
-/** Activity interceptors that count model and tool calls, tokens and cost on the SDK's metric meter. */
+/**
+ * Activity interceptors that count model and tool calls, tokens and cost on the SDK's metric meter,
+ * and log each completed call at INFO (the SDK's activity logger adds the run id).
+ */
 export function metricsActivityInterceptors(): ActivityInterceptorsFactory[] {
   return [(ctx) => ({ inbound: new CallCounters(ctx) })];
 }

@@ -127,6 +127,8 @@ test('baton worker with BATON_METRICS_PORT serves the SDK’s metrics and Baton�
     child.kill('SIGTERM');
   }
   expect(await exited).toBe(0);
+  // Text logs (the default) at INFO: one line per completed tool call.
+  expect(stderr).toMatch(/tool call completed \{[^}]*outcome: 'InvalidArguments'/);
   // The SDK’s own metrics.
   expect(text).toMatch(/^temporal_activity_execution_latency\w*\{/m);
   expect(text).toMatch(/^temporal_workflow_completed\w*\{/m);
