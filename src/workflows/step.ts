@@ -106,6 +106,8 @@ export async function callModel(
     ? proxyLocalActivities<ModelActivities>({
         startToCloseTimeout: options.startToCloseTimeout!,
         retry: options.retry!,
+        // The step's name in the Temporal UI; user metadata on the marker, not compared on replay.
+        ...(options.summary && { summary: options.summary }),
       })
     : proxyActivities<ModelActivities>(options);
   // No reservation under a budget: a run recorded before the ledger, which counted successful calls only.
