@@ -56,3 +56,4 @@ export {
   TRACING_WORKFLOW_MODULE,
   type Tracing,
 } from './telemetry';
+export { METRIC, MetricsSettingsError, prometheusBindAddress } from './telemetry/metrics';

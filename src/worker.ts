@@ -8,6 +8,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
 import { dataConverterFromEnv } from './codec';
 import { tracingFromEnv, tracingWorkerOptions, type Tracing } from './telemetry';
+import { metricsActivityInterceptors } from './telemetry/metrics';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
 
@@ -117,6 +118,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
   const dataConverter = dataConverterFromEnv(opts.env ?? process.env);
   const tracing =
     opts.tracing === false ? undefined : (opts.tracing ?? tracingFromEnv(opts.env ?? process.env));
+  const traced = tracing && tracingWorkerOptions(tracing, opts.workflowBundle !== undefined);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -136,7 +138,12 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     maxCachedWorkflows: opts.maxCachedWorkflows ?? fromEnv.maxCachedWorkflows ?? 1000,
     shutdownGraceTime: opts.shutdownGraceTime ?? fromEnv.shutdownGraceTime ?? DEFAULT_SHUTDOWN_GRACE,
     ...(dataConverter && { dataConverter }),
-    ...(tracing && tracingWorkerOptions(tracing, opts.workflowBundle !== undefined)),
+    ...traced,
+    // Baton's counters (tokens, cost, calls by outcome) go to the SDK's metric meter: see docs/observability.md.
+    interceptors: {
+      ...traced?.interceptors,
+      activity: [...(traced?.interceptors?.activity ?? []), ...metricsActivityInterceptors()],
+    },
     ...opts.overrides,
   });
 }

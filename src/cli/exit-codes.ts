@@ -5,6 +5,8 @@ import { InvalidRequestError, RunFailedError, ProgressUnavailableError } from '.
 import { CodecKeyError } from '../codec';
 import { UnknownProfileError } from '../config/profiles';
 import { TemporalUnavailableError } from '../server';
+import { LogSettingsError } from '../telemetry/logging';
+import { MetricsSettingsError } from '../telemetry/metrics';
 import { WorkerSettingsError } from '../worker';
 import { TemporalUnreachableError } from './connect';
 import { InterruptedError } from './lifecycle';
@@ -42,6 +44,8 @@ export function exitCodeFor(err: unknown): number {
     return EXIT.badInput;
   if (
     err instanceof WorkerSettingsError ||
+    err instanceof MetricsSettingsError ||
+    err instanceof LogSettingsError ||
     err instanceof EndpointSettingsError ||
     err instanceof CodecKeyError
   )

@@ -91,7 +91,14 @@ Keys and endpoints (docs/security.md):
       - { url: https://llm.internal:8443/v1, keys: [INTERNAL_API_KEY] }
       - { url: http://127.0.0.1:11434 }
   Scheme, host and port must match exactly; a path is a prefix. A run naming any other endpoint, or another key
-  for an allowed one, fails before any request with EndpointNotAllowed (not retried).`,
+  for an allowed one, fails before any request with EndpointNotAllowed (not retried).
+
+Metrics (docs/observability.md): BATON_METRICS_PORT=9464 (all interfaces) or 127.0.0.1:9464 serves Prometheus
+metrics at /metrics: the Temporal SDK's (temporal_*) and Baton's baton_model_tokens, baton_model_cost_microusd,
+baton_model_calls and baton_tool_calls (by outcome).
+
+Logs go to standard error; BATON_LOG_FORMAT=json writes one JSON object per line (level, time, message, runId),
+BATON_LOG_LEVEL=TRACE|DEBUG|INFO|WARN|ERROR sets the level (default INFO).`,
   )
   .action(
     async (o: {
@@ -120,9 +127,9 @@ for (const register of commandGroups) register(program);
 
 async function main(): Promise<void> {
   endQuietlyOnClosedPipe();
-  // Before anything else touches the SDK: the first use would install a default runtime.
-  Runtime.install(runtimeOptions(process.argv));
   try {
+    // Before anything else touches the SDK: the first use would install a default runtime.
+    Runtime.install(runtimeOptions(process.argv));
     await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {

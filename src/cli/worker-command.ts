@@ -3,6 +3,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import type { Worker } from '@temporalio/worker';
 import { EndpointPolicy, loadWorkerConfig } from '../activities/endpoints';
 import { tracingFromEnv } from '../telemetry';
+import { commandNote } from '../telemetry/logging';
 import { createWorker, DEFAULT_SHUTDOWN_GRACE, parseShutdownGrace, workerSettingsFromEnv } from '../worker';
 import { connectNative } from './connect';
 import { BadInputError, EXIT } from './exit-codes';
@@ -45,13 +46,13 @@ export async function runWorkerCommand(o: {
       allowedEndpoints,
     });
     const toolNote = tools.length ? `, tools: ${tools.map((t) => t.name).join(', ')}` : '';
-    process.stderr.write(
-      `baton worker: polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C or SIGTERM drains (up to ${formatDuration(graceMs)})\n` +
-        `baton worker: model calls may go to ${policy.summary()}\n`,
+    note(
+      `polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C or SIGTERM drains (up to ${formatDuration(graceMs)})`,
     );
+    note(`model calls may go to ${policy.summary()}`);
     stopOnSignals = reportDrain(worker, graceMs);
     await worker.run();
-    process.stderr.write('baton worker: stopped\n');
+    note('stopped');
   } finally {
     stopOnSignals?.();
     // Spans still buffered go out before the process ends (a no-op without OTEL_EXPORTER_OTLP_ENDPOINT).
@@ -72,14 +73,12 @@ function reportDrain(worker: Worker, graceMs: number): () => void {
   const onSignal = (signal: NodeJS.Signals): void => {
     const running = worker.getStatus().numInFlightActivities;
     if (++signals === 1) {
-      process.stderr.write(
-        `baton worker: ${signal}: stopped polling; waiting up to ${formatDuration(graceMs)} for ${running} running call(s) to finish (send ${signal} again to exit at once)\n`,
+      note(
+        `${signal}: stopped polling; waiting up to ${formatDuration(graceMs)} for ${running} running call(s) to finish (send ${signal} again to exit at once)`,
       );
       return;
     }
-    process.stderr.write(
-      `baton worker: ${signal} again: exiting now; ${running} call(s) still running will be retried by another worker\n`,
-    );
+    note(`${signal} again: exiting now; ${running} call(s) still running will be retried by another worker`);
     process.exit(EXIT.interrupted);
   };
   process.on('SIGINT', onSignal);
@@ -99,4 +98,9 @@ function formatDuration(ms: number): string {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return ms === 0 ? '0s' : `${ms}ms`;
+}
+
+/** A line of the worker's own on standard error (JSON with BATON_LOG_FORMAT=json). */
+function note(message: string): void {
+  commandNote('baton worker', message);
 }

@@ -232,10 +232,17 @@ async function runStep(
   }
 }
 
-function runAgent(ctx: GraphContext, s: AgentStep, key: string, scope: TemplateScope): Promise<string> {
+/** `summary`: the model call's activity summary when not the step's key (a fan-out instance's `review[3]`). */
+function runAgent(
+  ctx: GraphContext,
+  s: AgentStep,
+  key: string,
+  scope: TemplateScope,
+  summary?: string,
+): Promise<string> {
   return s.tools?.length
     ? runToolAgent(ctx.state, key, s, scope, ctx.options)
-    : runAgentCall(ctx.state, key, s, scope, ctx.options);
+    : runAgentCall(ctx.state, key, s, scope, ctx.options, summary);
 }
 
 /** One instance of the step per upstream item; the output is a JSON array of the instances' outputs. */
@@ -249,7 +256,8 @@ async function runFanOut(
   const limit = s.fanOut!.maxConcurrency;
   const results = await parallel(
     items,
-    (item) => runAgent(ctx, s, key, { ...scope, item }),
+    // Each instance's model call is `review[3]` in the Temporal UI: metadata only, not compared on replay.
+    (item, i) => runAgent(ctx, s, key, { ...scope, item }, `${key}[${i}]`),
     limit ? { limit } : {},
   );
   return JSON.stringify(results);

@@ -46,6 +46,8 @@ export interface CallSettings {
   timeout?: Duration;
   retry?: StepRetry;
   options?: RunOptions;
+  /** The activity summary the Temporal UI shows (default: the step's name), e.g. `review[3]` for a fan-out instance. */
+  summary?: string;
 }
 
 /** Activity options for a model call: explicit timeouts, and a retry policy that stops on errors no retry can fix. */
@@ -100,12 +102,14 @@ export async function callModel(
   }
   const worst = worstCaseOf(req);
   const reservation = await acquire(state, stepName, worst);
-  const options = modelActivityOptions(req.profile.timeout, settings, stepName);
+  const options = modelActivityOptions(req.profile.timeout, settings, settings.summary ?? stepName);
   // Local activities skip the server round trip per call; see RunOptions.localActivities for the trade-off.
   const acts = settings.options?.localActivities
     ? proxyLocalActivities<ModelActivities>({
         startToCloseTimeout: options.startToCloseTimeout!,
         retry: options.retry!,
+        // The step's name in the Temporal UI; user metadata on the marker, not compared on replay.
+        ...(options.summary && { summary: options.summary }),
       })
     : proxyActivities<ModelActivities>(options);
   // No reservation under a budget: a run recorded before the ledger, which counted successful calls only.
@@ -226,6 +230,7 @@ export async function runAgentCall(
   step: AgentStep,
   scope: TemplateScope,
   options?: RunOptions,
+  summary?: string,
 ): Promise<string> {
   const req: ModelRequest = { profile: step.profile, messages: agentMessages(step, scope) };
   if (step.outputSchema) req.responseFormat = { name: 'output', schema: step.outputSchema };
@@ -233,6 +238,7 @@ export async function runAgentCall(
     ...(step.timeout !== undefined && { timeout: step.timeout }),
     ...(step.retry && { retry: step.retry }),
     ...(options && { options }),
+    ...(summary && { summary }),
   };
   if (!req.responseFormat) return (await callModel(state, stepKey, req, settings)).text;
   const { res, checked } = await withRepairs(

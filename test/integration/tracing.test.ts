@@ -260,7 +260,7 @@ describe('with an in-memory exporter', () => {
     expect(parent.name).toBe('StartActivity:callModel');
   });
 
-  test('with localActivities the model calls are traced too, their step span named after the activity', async () => {
+  test('with localActivities the model calls are traced too, their step span named after the step', async () => {
     h.fake.on('Local one', { text: 'L1', usage: { input: 3, output: 2 } });
     const def = chain('traced-local', [{ name: 'one', profile: openai, prompt: 'Local one {{input}}' }]);
     const runId = id('traced-local');
@@ -279,11 +279,11 @@ describe('with an in-memory exporter', () => {
       'gen_ai.request.model': 'gpt-test',
       'gen_ai.usage.input_tokens': 3,
     });
-    expect(call.attributes['baton.step']).toBeUndefined();
+    expect(call.attributes['baton.step']).toBe('one');
     const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
     const start = byId.get(call.parentSpanId!)!;
     expect(start.name).toBe('StartActivity:callModel');
-    expect(byId.get(start.parentSpanId!)!.name).toBe('baton.step callModel');
+    expect(byId.get(start.parentSpanId!)!.name).toBe('baton.step one');
   });
 });
 
