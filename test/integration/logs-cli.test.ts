@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import { BatonClient } from '../../src/client';
 import { chain } from '../../src/define';
 import { FakeModelServer } from '../support/fake-model-server';
+import { startCliWorker } from '../support/cli-worker';
 import { testTemporal } from '../support/temporal-env';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
@@ -24,34 +25,12 @@ afterAll(async () => {
 
 test('baton worker with BATON_LOG_FORMAT=json writes one JSON object per line, with runId', async () => {
   fake.on('Logged', { text: 'L1', usage: { input: 3, output: 1 } });
-  const { address, namespace, connectionOptions } = testTemporal();
+  const { namespace, connectionOptions } = testTemporal();
   const taskQueue = `logs-worker-${Date.now()}`;
-  const dir = mkdtempSync(join(tmpdir(), 'baton-logs-worker-'));
-  const child = spawn(process.execPath, [BIN, 'worker', '--task-queue', taskQueue], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      BATON_FROM_SOURCE: '1',
-      TEMPORAL_ADDRESS: address,
-      TEMPORAL_NAMESPACE: namespace,
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: fake.openaiBaseURL,
-      BATON_LOG_FORMAT: 'json',
-      BATON_LOG_LEVEL: 'INFO',
-    },
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(
-      () => stderr.includes('polling task queue') && (clearInterval(timer), resolve()),
-      100,
-    );
-    void exited.then(
-      (code) => (clearInterval(timer), reject(new Error(`worker exited early (${code}): ${stderr}`))),
-    );
+  const worker = await startCliWorker({
+    taskQueue,
+    openaiBaseURL: fake.openaiBaseURL,
+    env: { BATON_LOG_FORMAT: 'json', BATON_LOG_LEVEL: 'INFO' },
   });
   const connection = await Connection.connect(connectionOptions);
   const runId = `logs-worker-${Date.now()}`;
@@ -67,10 +46,13 @@ test('baton worker with BATON_LOG_FORMAT=json writes one JSON object per line, w
     expect((await baton.run(def, 'x', { runId })).status).toBe('completed');
   } finally {
     await connection.close();
-    child.kill('SIGTERM');
+    worker.child.kill('SIGTERM');
   }
-  expect(await exited).toBe(0);
-  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  expect(await worker.exited).toBe(0);
+  const lines = worker
+    .stderr()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(entries.length).toBeGreaterThan(0);
   for (const e of entries) {

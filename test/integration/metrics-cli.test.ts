@@ -14,6 +14,7 @@ import { chain } from '../../src/define';
 import type { AgentStep } from '../../src/types';
 import { MetricsSettingsError, prometheusBindAddress } from '../../src/telemetry/metrics';
 import { FakeModelServer } from '../support/fake-model-server';
+import { startCliWorker } from '../support/cli-worker';
 import { testTemporal } from '../support/temporal-env';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
@@ -59,35 +60,15 @@ test('baton worker with BATON_METRICS_PORT serves the SDKâ€™s metrics and Batonâ
     },
     { times: 1 },
   );
-  const { address, namespace, connectionOptions } = testTemporal();
+  const { namespace, connectionOptions } = testTemporal();
   const metricsPort = await freePort();
   const taskQueue = `metrics-worker-${Date.now()}`;
-  const dir = mkdtempSync(join(tmpdir(), 'baton-metrics-worker-'));
   const tools = join(__dirname, '..', '..', 'examples', 'tools.ts');
-  const child = spawn(process.execPath, [BIN, 'worker', '--task-queue', taskQueue, '--tools', tools], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      BATON_FROM_SOURCE: '1',
-      TEMPORAL_ADDRESS: address,
-      TEMPORAL_NAMESPACE: namespace,
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: fake.openaiBaseURL,
-      BATON_METRICS_PORT: `127.0.0.1:${metricsPort}`,
-    },
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(
-      () => stderr.includes('polling task queue') && (clearInterval(timer), resolve()),
-      100,
-    );
-    void exited.then(
-      (code) => (clearInterval(timer), reject(new Error(`worker exited early (${code}): ${stderr}`))),
-    );
+  const worker = await startCliWorker({
+    taskQueue,
+    openaiBaseURL: fake.openaiBaseURL,
+    args: ['--tools', tools],
+    env: { BATON_METRICS_PORT: `127.0.0.1:${metricsPort}` },
   });
   const connection = await Connection.connect(connectionOptions);
   let text = '';
@@ -124,11 +105,11 @@ test('baton worker with BATON_METRICS_PORT serves the SDKâ€™s metrics and Batonâ
     text = await res.text();
   } finally {
     await connection.close();
-    child.kill('SIGTERM');
+    worker.child.kill('SIGTERM');
   }
-  expect(await exited).toBe(0);
+  expect(await worker.exited).toBe(0);
   // Text logs (the default) at INFO: one line per completed tool call.
-  expect(stderr).toMatch(/tool call completed \{[^}]*outcome: 'InvalidArguments'/);
+  expect(worker.stderr()).toMatch(/tool call completed \{[^}]*outcome: 'InvalidArguments'/);
   // The SDKâ€™s own metrics.
   expect(text).toMatch(/^temporal_activity_execution_latency\w*\{/m);
   expect(text).toMatch(/^temporal_workflow_completed\w*\{/m);

@@ -14,6 +14,7 @@ import { BatonClient } from '../../src/client';
 import { chain } from '../../src/define';
 import { FakeModelServer } from '../support/fake-model-server';
 import { installQuietRuntime } from '../support/harness';
+import { startCliWorker } from '../support/cli-worker';
 import { testTemporal } from '../support/temporal-env';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
@@ -144,34 +145,13 @@ agents:
 test('baton worker exports the spans of the runs it serves, at the latest when it stops', async () => {
   installQuietRuntime();
   fake.on('Worker-side', { text: 'W1', usage: { input: 9, output: 2 } });
-  const { address, namespace, connectionOptions } = testTemporal();
+  const { namespace, connectionOptions } = testTemporal();
   const { port } = receiver.address() as AddressInfo;
   const taskQueue = `trace-worker-${Date.now()}`;
-  const dir = mkdtempSync(join(tmpdir(), 'baton-trace-worker-'));
-  const child = spawn(process.execPath, [BIN, 'worker', '--task-queue', taskQueue], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      BATON_FROM_SOURCE: '1',
-      TEMPORAL_ADDRESS: address,
-      TEMPORAL_NAMESPACE: namespace,
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: fake.openaiBaseURL,
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
-    },
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(
-      () => stderr.includes('polling task queue') && (clearInterval(timer), resolve()),
-      100,
-    );
-    void exited.then(
-      (code) => (clearInterval(timer), reject(new Error(`worker exited early (${code}): ${stderr}`))),
-    );
+  const worker = await startCliWorker({
+    taskQueue,
+    openaiBaseURL: fake.openaiBaseURL,
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` },
   });
   const connection = await Connection.connect(connectionOptions);
   const runId = `trace-worker-${Date.now()}`;
@@ -188,9 +168,9 @@ test('baton worker exports the spans of the runs it serves, at the latest when i
     expect((await baton.run(def, 'x', { runId })).status).toBe('completed');
   } finally {
     await connection.close();
-    child.kill('SIGTERM');
+    worker.child.kill('SIGTERM');
   }
-  expect(await exited).toBe(0);
+  expect(await worker.exited).toBe(0);
   const spans = bodies.flatMap((b) =>
     (JSON.parse(b) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans.flatMap(
       (rs) => rs.scopeSpans.flatMap((s) => s.spans),
