@@ -460,7 +460,7 @@ test('a worker SIGKILLed during a non-idempotent call: the new worker does not c
   const taskQueue = `tools-crash-${process.pid}-${Date.now()}`;
   const env = { ...fakeEnv(h.fake), BATON_TASK_QUEUE: taskQueue, BATON_TEST_RECORD_FILE: recordFile };
   const start = async () => {
-    const c = await startChildWorker(env, 'tools-worker-process.ts');
+    const c = await startChildWorker(env, 'patterns-worker-process.ts');
     children.push(c);
     return c;
   };

@@ -1,7 +1,9 @@
 /**
- * A worker in its own process for the pattern crash tests: examples/workflows.ts and one tool,
- * `record`, that appends a line to BATON_TEST_RECORD_FILE, so the test can count real runs of
- * the tool across processes. The test kills this process with SIGKILL and starts another.
+ * A worker in its own process for the crash tests: examples/workflows.ts and two tools that
+ * append to BATON_TEST_RECORD_FILE, so a test can count real calls across processes. `record`
+ * writes a note down (the pattern crash tests); `charge` is not idempotent and hangs after
+ * writing its key (a call that reached the world and never answered: the tool side-effect test).
+ * The tests kill this process with SIGKILL mid-run and start another.
  */
 import { testLogLevel } from './temporal-env';
 import { appendFileSync } from 'node:fs';
@@ -20,6 +22,18 @@ const record = createTool({
   },
 });
 
+const charge = createTool({
+  name: 'charge',
+  description: 'Charge a card (not idempotent).',
+  input: z.object({ cents: z.number() }),
+  idempotent: false,
+  run: async (_input, ctx) => {
+    appendFileSync(process.env.BATON_TEST_RECORD_FILE!, `${ctx.idempotencyKey} ${ctx.attempt}\n`);
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+    return 'charged';
+  },
+});
+
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger(testLogLevel()) });
   const connection = await NativeConnection.connect({ address: process.env.BATON_TEST_TEMPORAL_ADDRESS! });
@@ -29,7 +43,7 @@ async function main(): Promise<void> {
     taskQueue: process.env.BATON_TASK_QUEUE!,
     env: process.env,
     workflowsPath: require.resolve('../../examples/workflows'),
-    tools: [record],
+    tools: [record, charge],
   });
   process.stdout.write('worker-ready\n');
   await worker.run();
