@@ -786,12 +786,7 @@ export class BatonClient {
    * consistent: a gate decided a moment ago may still be listed.
    */
   async listPendingApprovals(): Promise<PendingApprovalListing[]> {
-    const types = `WorkflowType IN ('${RUN_WORKFLOW}', 'batonSubAgent')`;
-    const query = (await this.searchAttributesAvailable())
-      ? `ExecutionStatus = 'Running' AND (${SEARCH_ATTRIBUTES.pendingApprovals.name} IS NOT NULL OR ` +
-        `(${types} AND ${SEARCH_ATTRIBUTES.ensemble.name} IS NULL))`
-      : // Runs, and the supervisor's sub-agents (child workflows that can hold tool gates too).
-        `${types} AND ExecutionStatus = 'Running'`;
+    const query = await this.waitingRunsQuery();
     const out: PendingApprovalListing[] = [];
     for await (const wf of this.temporal.workflow.list({ query })) {
       const memo = wf.memo ?? {};
@@ -815,6 +810,43 @@ export class BatonClient {
       for (const g of gates) out.push({ runId: wf.workflowId, ...(ensemble && { ensemble }), ...g });
     }
     return out.sort((a, b) => a.since.localeCompare(b.since) || a.runId.localeCompare(b.runId));
+  }
+
+  /**
+   * How many gates wait for a decision across running runs, and in how many runs: from the runs'
+   * memos (the count each run keeps), without querying any run. Behind the `baton_gates_waiting`
+   * gauge. With `taskQueue`, only runs on that task queue. Visibility is eventually consistent: a
+   * gate decided a moment ago may still count.
+   */
+  async countPendingApprovals(opts: { taskQueue?: string } = {}): Promise<{ runs: number; gates: number }> {
+    const all = await this.waitingRunsQuery();
+    const query =
+      opts.taskQueue === undefined
+        ? all
+        : `TaskQueue = '${opts.taskQueue.replace(/'/g, "\\'")}' AND (${all})`;
+    let runs = 0;
+    let gates = 0;
+    for await (const wf of this.temporal.workflow.list({ query })) {
+      const memo = wf.memo ?? {};
+      const listed = Array.isArray(memo[PENDING_APPROVALS_MEMO]) ? memo[PENDING_APPROVALS_MEMO].length : 0;
+      const count =
+        typeof memo[PENDING_APPROVAL_COUNT_MEMO] === 'number' ? memo[PENDING_APPROVAL_COUNT_MEMO] : 0;
+      const n = Math.max(count, listed);
+      if (n === 0) continue;
+      runs += 1;
+      gates += n;
+    }
+    return { runs, gates };
+  }
+
+  /** The visibility query for running runs that may have gates waiting. */
+  private async waitingRunsQuery(): Promise<string> {
+    const types = `WorkflowType IN ('${RUN_WORKFLOW}', 'batonSubAgent')`;
+    return (await this.searchAttributesAvailable())
+      ? `ExecutionStatus = 'Running' AND (${SEARCH_ATTRIBUTES.pendingApprovals.name} IS NOT NULL OR ` +
+          `(${types} AND ${SEARCH_ATTRIBUTES.ensemble.name} IS NULL))`
+      : // Runs, and the supervisor's sub-agents (child workflows that can hold tool gates too).
+        `${types} AND ExecutionStatus = 'Running'`;
   }
 
   /**

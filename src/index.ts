@@ -56,4 +56,10 @@ export {
   TRACING_WORKFLOW_MODULE,
   type Tracing,
 } from './telemetry';
-export { METRIC, MetricsSettingsError, prometheusBindAddress } from './telemetry/metrics';
+export {
+  METRIC,
+  MetricsSettingsError,
+  prometheusBindAddress,
+  STEP_WORKFLOW_MODULE,
+} from './telemetry/metrics';
+export { GATE_METRIC, GatesGaugeSettingsError, startGatesGauge } from './telemetry/gates-gauge';

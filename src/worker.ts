@@ -8,7 +8,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
 import { dataConverterFromEnv } from './codec';
 import { tracingFromEnv, tracingWorkerOptions, type Tracing } from './telemetry';
-import { metricsActivityInterceptors } from './telemetry/metrics';
+import { metricsActivityInterceptors, STEP_WORKFLOW_MODULE } from './telemetry/metrics';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
 
@@ -140,8 +140,12 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     ...(dataConverter && { dataConverter }),
     ...traced,
     // Baton's counters (tokens, cost, calls by outcome) go to the SDK's metric meter: see docs/observability.md.
+    // and each call's step goes on its log lines (a header set by STEP_WORKFLOW_MODULE).
     interceptors: {
       ...traced?.interceptors,
+      ...(!opts.workflowBundle && {
+        workflowModules: [STEP_WORKFLOW_MODULE, ...(traced?.interceptors?.workflowModules ?? [])],
+      }),
       activity: [...(traced?.interceptors?.activity ?? []), ...metricsActivityInterceptors()],
     },
     ...opts.overrides,

@@ -95,9 +95,11 @@ Keys and endpoints (docs/security.md):
 
 Metrics (docs/observability.md): BATON_METRICS_PORT=9464 (all interfaces) or 127.0.0.1:9464 serves Prometheus
 metrics at /metrics: the Temporal SDK's (temporal_*) and Baton's baton_model_tokens, baton_model_cost_microusd,
-baton_model_calls and baton_tool_calls (by outcome).
+baton_model_calls and baton_tool_calls (by outcome), and the gauges baton_gates_waiting and baton_runs_waiting
+(of the runs on the worker's task queue, read every BATON_GATES_GAUGE_INTERVAL, default 15s).
 
-Logs go to standard error; BATON_LOG_FORMAT=json writes one JSON object per line (level, time, message, runId),
+Logs go to standard error; BATON_LOG_FORMAT=json writes one JSON object per line (level, time, message, runId,
+and step on a call's lines),
 BATON_LOG_LEVEL=TRACE|DEBUG|INFO|WARN|ERROR sets the level (default INFO).`,
   )
   .action(

@@ -1,9 +1,12 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { msToNumber } from '@temporalio/common/lib/time';
-import type { Worker } from '@temporalio/worker';
+import { Runtime, type Worker } from '@temporalio/worker';
 import { EndpointPolicy, loadWorkerConfig } from '../activities/endpoints';
+import { BatonClient } from '../client';
 import { tracingFromEnv } from '../telemetry';
+import { gatesGaugeIntervalMs, startGatesGauge, type GatesGauge } from '../telemetry/gates-gauge';
 import { commandNote } from '../telemetry/logging';
+import { prometheusBindAddress } from '../telemetry/metrics';
 import { createWorker, DEFAULT_SHUTDOWN_GRACE, parseShutdownGrace, workerSettingsFromEnv } from '../worker';
 import { connectNative } from './connect';
 import { BadInputError, EXIT } from './exit-codes';
@@ -31,14 +34,18 @@ export async function runWorkerCommand(o: {
   const allowedEndpoints = o.config ? loadWorkerConfig(o.config).allowedEndpoints : [];
   const policy = EndpointPolicy.fromEnv(process.env, allowedEndpoints);
   const taskQueue = o.taskQueue ?? settings.taskQueue;
+  const metrics = prometheusBindAddress(process.env) !== undefined;
+  const gaugeInterval = metrics ? gatesGaugeIntervalMs(process.env) : 0;
   const config = loadClientConnectConfig();
   const address = config.connectionOptions.address ?? '127.0.0.1:7233';
+  const namespace = config.namespace ?? 'default';
   const connection = await connectNative({ ...config.connectionOptions, address });
   let stopOnSignals: (() => void) | undefined;
+  let gauge: { client: BatonClient; gauge: GatesGauge } | undefined;
   try {
     const worker = await createWorker({
       connection,
-      namespace: config.namespace ?? 'default',
+      namespace,
       taskQueue,
       ...(max !== undefined && { maxConcurrentActivities: max }),
       tools,
@@ -51,16 +58,40 @@ export async function runWorkerCommand(o: {
     );
     note(`model calls may go to ${policy.summary()}`);
     stopOnSignals = reportDrain(worker, graceMs);
+    if (metrics) gauge = await startGateGauges(namespace, taskQueue, gaugeInterval);
     await worker.run();
     note('stopped');
   } finally {
     stopOnSignals?.();
+    await gauge?.gauge.stop();
+    await gauge?.client.close().catch(() => undefined);
     // Spans still buffered go out before the process ends (a no-op without OTEL_EXPORTER_OTLP_ENDPOINT).
     await tracingFromEnv(process.env)
       ?.shutdown()
       .catch(() => undefined);
     await connection.close();
   }
+}
+
+/**
+ * With metrics on: the `baton_gates_waiting` and `baton_runs_waiting` gauges on the Prometheus
+ * endpoint, for the runs on the worker's task queue, read from visibility every `intervalMs`.
+ */
+async function startGateGauges(
+  namespace: string,
+  taskQueue: string,
+  intervalMs: number,
+): Promise<{ client: BatonClient; gauge: GatesGauge }> {
+  const client = await BatonClient.connect({ namespace, tracing: false });
+  const gauge = startGatesGauge({
+    meter: Runtime.instance().metricMeter,
+    count: () => client.countPendingApprovals({ taskQueue }),
+    intervalMs,
+    tags: { namespace, taskQueue },
+    onError: (err) =>
+      note(`could not count the gates waiting (the gauge keeps its last value): ${(err as Error).message}`),
+  });
+  return { client, gauge };
 }
 
 /**

@@ -4,15 +4,18 @@
  * when it has no metrics exporter. Counted per attempt, on the worker that ran it.
  */
 import type { Context as ActivityContext } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type {
   ActivityExecuteInput,
   ActivityInboundCallsInterceptor,
   ActivityInterceptorsFactory,
+  ActivityOutboundCallsInterceptor,
+  GetLogAttributesInput,
   Next,
 } from '@temporalio/worker';
 import type { ToolCallRequest, ToolCallResult } from '../activities/tools';
 import type { ModelRequest, ModelResponse } from '../types';
+import { STEP_HEADER } from './names';
 
 /** Metric names as created on the meter (Prometheus adds `_total` to counters). */
 export const METRIC = {
@@ -29,10 +32,35 @@ function outcomeOf(err: unknown): string {
   return 'Error';
 }
 
+/** What the inbound side learnt of the call (its step, from the header the workflow side sets). */
+interface CallFacts {
+  step?: string;
+}
+
+/** Puts the call's step on every log line of the activity (`step: "review[3]"`). */
+class StepLogAttributes implements ActivityOutboundCallsInterceptor {
+  constructor(private readonly facts: CallFacts) {}
+
+  getLogAttributes(
+    input: GetLogAttributesInput,
+    next: Next<ActivityOutboundCallsInterceptor, 'getLogAttributes'>,
+  ): Record<string, unknown> {
+    return next(this.facts.step === undefined ? input : { ...input, step: this.facts.step });
+  }
+}
+
 class CallCounters implements ActivityInboundCallsInterceptor {
-  constructor(private readonly ctx: ActivityContext) {}
+  constructor(
+    private readonly ctx: ActivityContext,
+    private readonly facts: CallFacts = {},
+  ) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
+    const stepPayload = input.headers[STEP_HEADER];
+    if (stepPayload) {
+      const step: unknown = defaultPayloadConverter.fromPayload(stepPayload);
+      if (typeof step === 'string') this.facts.step = step;
+    }
     const type = this.ctx.info.activityType;
     if (type !== 'callModel' && type !== 'callTool') return next(input);
     const meter = this.ctx.metricMeter;
@@ -81,11 +109,20 @@ class CallCounters implements ActivityInboundCallsInterceptor {
 
 /**
  * Activity interceptors that count model and tool calls, tokens and cost on the SDK's metric meter,
- * and log each completed call at INFO (the SDK's activity logger adds the run id).
+ * log each completed call at INFO (the SDK's activity logger adds the run id), and put the call's
+ * step on every log line of the activity (from the header STEP_WORKFLOW_MODULE sets).
  */
 export function metricsActivityInterceptors(): ActivityInterceptorsFactory[] {
-  return [(ctx) => ({ inbound: new CallCounters(ctx) })];
+  return [
+    (ctx) => {
+      const facts: CallFacts = {};
+      return { inbound: new CallCounters(ctx, facts), outbound: new StepLogAttributes(facts) };
+    },
+  ];
 }
+
+/** The workflow interceptor module every worker bundles: model and tool calls carry their step in a header. */
+export const STEP_WORKFLOW_MODULE: string = require.resolve('./step-header-interceptors');
 
 /** BATON_METRICS_PORT is not a port; the message names it. */
 export class MetricsSettingsError extends Error {

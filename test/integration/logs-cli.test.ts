@@ -73,6 +73,8 @@ test('baton worker with BATON_LOG_FORMAT=json writes one JSON object per line, w
     level: 'info',
     runId,
     workflowId: runId,
+    // The step the call belongs to, on every line of the call.
+    step: 'only',
     activityType: 'callModel',
     model: 'gpt-test',
     inputTokens: 3,

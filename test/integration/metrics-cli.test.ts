@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { BatonClient } from '../../src/client';
 import { chain } from '../../src/define';
-import type { AgentStep } from '../../src/types';
+import type { AgentStep, ApprovalStep, EnsembleDefinition } from '../../src/types';
 import { MetricsSettingsError, prometheusBindAddress } from '../../src/telemetry/metrics';
+import { GatesGaugeSettingsError, gatesGaugeIntervalMs } from '../../src/telemetry/gates-gauge';
 import { FakeModelServer } from '../support/fake-model-server';
 import { startCliWorker } from '../support/cli-worker';
 import { testTemporal } from '../support/temporal-env';
@@ -126,6 +127,60 @@ test('baton worker with BATON_METRICS_PORT serves the SDK’s metrics and Baton�
   expect(sample(text, 'baton_tool_calls', { tool: 'search', outcome: 'InvalidArguments' })).toBe(1);
 });
 
+test('baton worker’s gauges count the gates waiting on its task queue, and fall when they are decided', async () => {
+  const { namespace, connectionOptions } = testTemporal();
+  const metricsPort = await freePort();
+  const taskQueue = `gauge-worker-${Date.now()}`;
+  const worker = await startCliWorker({
+    taskQueue,
+    openaiBaseURL: fake.openaiBaseURL,
+    env: { BATON_METRICS_PORT: `127.0.0.1:${metricsPort}`, BATON_GATES_GAUGE_INTERVAL: '200ms' },
+  });
+  const gate = (name: string): ApprovalStep => ({
+    kind: 'approval',
+    name,
+    dependsOn: [],
+    present: `${name}?`,
+    deadline: '1h',
+    onTimeout: 'reject',
+  });
+  const twoGates: EnsembleDefinition = { name: 'gauged-two', steps: [gate('a'), gate('b')] };
+  const oneGate: EnsembleDefinition = { name: 'gauged-one', steps: [gate('c')] };
+  const gauges = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return {
+      gates: sample(text, 'baton_gates_waiting', { taskQueue }),
+      runs: sample(text, 'baton_runs_waiting', { taskQueue }),
+    };
+  };
+  const until = async (want: { gates: number; runs: number }) => {
+    let last: unknown;
+    for (let i = 0; i < 300; i++) {
+      last = await gauges();
+      if (JSON.stringify(last) === JSON.stringify(want)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`gauges never read ${JSON.stringify(want)}; last ${JSON.stringify(last)}`);
+  };
+  const connection = await Connection.connect(connectionOptions);
+  try {
+    const baton = await BatonClient.connect({ connection, namespace, taskQueue, tracing: false });
+    const two = await baton.start(twoGates, 'x');
+    const one = await baton.start(oneGate, 'x');
+    await until({ gates: 3, runs: 2 });
+    for (const p of await baton.pendingApprovals(two.runId))
+      await baton.approve(two.runId, { gate: p.gate, digest: p.digest, by: 'gauge-test' });
+    expect((await baton.result(two.runId)).status).toBe('completed');
+    await until({ gates: 1, runs: 1 });
+    await baton.reject(one.runId, { by: 'gauge-test' });
+    await until({ gates: 0, runs: 0 });
+  } finally {
+    await connection.close();
+    worker.child.kill('SIGTERM');
+  }
+  expect(await worker.exited).toBe(0);
+});
+
 test('baton worker --help tells how to turn metrics on', async () => {
   const help = await new Promise<string>((resolve) => {
     const child = spawn(process.execPath, [BIN, 'worker', '--help'], {
@@ -137,6 +192,18 @@ test('baton worker --help tells how to turn metrics on', async () => {
   });
   expect(help).toContain('BATON_METRICS_PORT=9464');
   expect(help).toContain('baton_model_tokens');
+  expect(help).toContain('baton_gates_waiting');
+});
+
+test('BATON_GATES_GAUGE_INTERVAL takes a duration of at least 100ms, default 15s', () => {
+  expect(gatesGaugeIntervalMs({})).toBe(15_000);
+  expect(gatesGaugeIntervalMs({ BATON_GATES_GAUGE_INTERVAL: '1m' })).toBe(60_000);
+  expect(() => gatesGaugeIntervalMs({ BATON_GATES_GAUGE_INTERVAL: 'often' })).toThrow(
+    GatesGaugeSettingsError,
+  );
+  expect(() => gatesGaugeIntervalMs({ BATON_GATES_GAUGE_INTERVAL: '10ms' })).toThrow(
+    'BATON_GATES_GAUGE_INTERVAL=10ms is not a duration of at least 100ms',
+  );
 });
 
 test('BATON_METRICS_PORT: a bare port listens on every interface, host:port only there', () => {
