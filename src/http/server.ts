@@ -43,7 +43,7 @@ import {
   startBody,
   stepParams,
 } from './schemas';
-import { DEFAULT_UI_DIR, uiFile } from './ui';
+import { uiDirOf, uiFile } from './ui';
 
 /** Temporal codec-server handlers (`src/codec`): JSON `{ payloads }` in, `{ payloads }` out. */
 export interface CodecHandlers {
@@ -72,7 +72,7 @@ export interface ApiOptions {
   localPrincipal?: string;
   /** Environment the defaults above are read from (default: process.env). */
   env?: NodeJS.ProcessEnv;
-  /** The built web UI served at /ui/ (default: ui/dist of this checkout); `false` serves none. */
+  /** The built web UI served at /ui/ (default: BATON_UI_DIR, else ui/dist of this checkout); `false` serves none. */
   uiDir?: string | false;
 }
 
@@ -510,7 +510,7 @@ export function createApi(baton: BatonClient, opts: ApiOptions = {}): OpenAPIHon
   });
 
   // The web UI: static files, no data in them, so no key is needed to load them (ui.ts).
-  const uiDir = opts.uiDir === undefined ? DEFAULT_UI_DIR : opts.uiDir;
+  const uiDir = opts.uiDir ?? uiDirOf(env);
   if (uiDir !== false) {
     app.get('/', (c) => c.redirect('/ui/', 302));
     app.get('/ui', (c) => c.redirect('/ui/', 302));

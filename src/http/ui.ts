@@ -29,6 +29,11 @@ const SECURITY_HEADERS: Record<string, string> = {
   'referrer-policy': 'no-referrer',
 };
 
+/** The folder of the built page: BATON_UI_DIR (absolute, or relative to the working directory), else DEFAULT_UI_DIR. */
+export function uiDirOf(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BATON_UI_DIR ? path.resolve(env.BATON_UI_DIR) : DEFAULT_UI_DIR;
+}
+
 /** Whether the UI is built in `dir` (its index.html exists). */
 export function uiBuilt(dir: string = DEFAULT_UI_DIR): boolean {
   return fs.existsSync(path.join(dir, 'index.html'));
@@ -51,6 +56,7 @@ export function uiFile(
   dir: string,
   rest: string,
 ): { status: number; body: Buffer | string; headers: Record<string, string> } | undefined {
+  dir = path.resolve(dir);
   if (!uiBuilt(dir))
     return {
       status: 503,

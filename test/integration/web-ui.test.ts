@@ -1,10 +1,11 @@
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The web UI end to end: the real Temporal server, a worker, the API serving the built page, and
  * Debian's chromium driven by playwright-core. `npm run screenshots` runs this file with
  * BATON_SCREENSHOTS=1 to refresh the pictures in docs/images/.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,8 +16,10 @@ import { createHttpServer } from '../../src/http/server';
 import { DEFAULT_UI_DIR, uiBuilt } from '../../src/http/ui';
 import { launchBrowser } from '../support/browser';
 import { startHarness, type Harness } from '../support/harness';
+import { testTemporal } from '../support/temporal-env';
 
 const ALICE = 'alice-key-for-the-web-ui-test';
+const VIEWER = 'viewer-key-for-the-web-ui-test';
 const SHOTS = process.env.BATON_SCREENSHOTS ? path.resolve(__dirname, '../../docs/images') : undefined;
 
 let h: Harness;
@@ -57,7 +60,7 @@ beforeAll(async () => {
   browser = await launchBrowser();
   h = await startHarness();
   server = createHttpServer(h.baton, {
-    keys: `alice:read,run,decide:${hashKey(ALICE)}`,
+    keys: `alice:read,run,decide:${hashKey(ALICE)} viewer:read:${hashKey(VIEWER)}`,
     env: {},
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -79,7 +82,7 @@ afterEach(async () => {
 const ensemble = (tag: string) => `
 name: newsletter
 profiles:
-  oa: { provider: openai, model: gpt-test }
+  oa: { provider: openai, model: gpt-test, pricing: { input_per_mtok: 2.5, output_per_mtok: 10 } }
 default_profile: oa
 agents:
   - name: draft
@@ -93,10 +96,10 @@ agents:
     prompt: "${tag} publish {{review}}"
 `;
 
-async function signIn(page: Page): Promise<void> {
+async function signIn(page: Page, key = ALICE): Promise<void> {
   await page.goto(`${base}/`);
   await page.locator('form.signin').waitFor();
-  await page.fill('input[name=key]', ALICE);
+  await page.fill('input[name=key]', key);
   await page.click('form.signin button[type=submit]');
   await page.locator('form.signin').waitFor({ state: 'detached' });
 }
@@ -108,7 +111,10 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 test('sign in, see the run listed, edit and approve its gate in the inbox; the run completes with the edited draft', async () => {
-  h.fake.on('webui draft', { text: 'Dear readers, this week we shipped the web page.' });
+  h.fake.on('webui draft', {
+    text: 'Dear readers, this week we shipped the web page.',
+    usage: { input: 12_000, output: 900 },
+  });
   const runId = `webui-approve-${Date.now()}`;
   expect(
     (await call('POST', '/runs', { ensemble: ensemble('webui'), input: 'releases', runId })).status,
@@ -126,8 +132,8 @@ test('sign in, see the run listed, edit and approve its gate in the inbox; the r
     (id) => !document.querySelector(`tr[data-run="${id}"] td.num`)?.textContent?.includes('…'),
     runId,
   );
-  expect(await row.locator('td.num').textContent()).toMatch(/^\$/);
-  await shot(page, 'runs');
+  // 12,000 tokens in at $2.50 and 900 out at $10 per million.
+  expect(await row.locator('td.num').textContent()).toBe('$0.04');
 
   // The inbox shows the waiting gate with its draft and deadline.
   await page.click('nav >> text=Approvals');
@@ -152,6 +158,8 @@ test('sign in, see the run listed, edit and approve its gate in the inbox; the r
   const result = await h.baton.result(runId);
   expect(result.status).toBe('completed');
   expect(result.output).toBe('echo: webui publish Dear readers, EDITED in the browser.');
+  const pendingDigest = /sha256:[0-9a-f]{64}/;
+  expect(result.decisions?.[0]?.digest).toMatch(pendingDigest);
   expect(result.decisions?.[0]).toMatchObject({
     gate: 'review',
     outcome: 'approved',
@@ -260,9 +268,11 @@ test("a running step shows its live text from the event stream, and drops a fail
     )
     .join('');
   let authorization: string | undefined;
+  let resumedFrom: string | undefined;
   await page.route(`**/runs/${runId}/events`, async (route) => {
     authorization = route.request().headers().authorization;
     // A reconnect names the last event it saw; this stream has nothing after it.
+    resumedFrom ??= route.request().headers()['last-event-id'];
     const resumed = route.request().headers()['last-event-id'] !== undefined;
     await route.fulfill({
       status: 200,
@@ -277,6 +287,10 @@ test("a running step shows its live text from the event stream, and drops a fail
   await live.waitFor();
   await page.waitForFunction(() => document.querySelector('pre.live')?.textContent === 'Hello, world▍');
   expect(authorization).toBe(`Bearer ${ALICE}`);
+  // The stream ended without the run's end: the page reconnected from the last event it saw.
+  for (let i = 0; i < 50 && resumedFrom === undefined; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(resumedFrom).toBe('5');
+  await shot(page, 'run-live');
   await h.baton.cancel(runId);
 });
 
@@ -322,4 +336,107 @@ test('without a key the page asks to sign in, refuses a wrong key, and the API a
   await other.goto(`${base}/ui/`);
   await other.locator('form.signin').waitFor();
   await other.context().close();
+});
+
+test('the runs list shows the runs of every state with who started them', async () => {
+  const page = await context.newPage();
+  await signIn(page);
+  await page.locator('tr[data-run^="webui-"]').first().waitFor();
+  const badges = await page.locator('table.runs .badge').allTextContents();
+  expect(badges).toEqual(expect.arrayContaining(['completed', 'failed', 'cancelled']));
+  const by = await page.locator('tr[data-run^="webui-"] td:nth-child(5)').allTextContents();
+  expect(new Set(by)).toEqual(new Set(['alice']));
+  await page.waitForFunction(
+    () => ![...document.querySelectorAll('td.num')].some((td) => td.textContent === '…'),
+  );
+  await shot(page, 'runs');
+});
+
+test('a key with the read scope only sees the gate, and the page shows the API refusing its decision', async () => {
+  h.fake.on('viewer draft', { text: 'for the viewer' });
+  const runId = `webui-viewer-${Date.now()}`;
+  await call('POST', '/runs', { ensemble: ensemble('viewer'), input: 'x', runId });
+  const page = await context.newPage();
+  await signIn(page, VIEWER);
+  await page.goto(`${base}/ui/#/runs/${encodeURIComponent(runId)}`);
+  const card = page.locator('article.gate');
+  await card.waitFor();
+  await card.locator('button', { hasText: 'Approve' }).click();
+  await card.locator('p.error').waitFor();
+  expect(await card.locator('p.error').textContent()).toBe(
+    "key 'viewer' lacks the scope 'decide' this route needs",
+  );
+  expect((await call('GET', `/runs/${runId}`)).body.pendingApprovals).toHaveLength(1);
+  await h.baton.cancel(runId);
+});
+
+test('an API without keys (loopback) shows the pages without a sign-in; decisions are recorded as the local user', async () => {
+  const open = createHttpServer(h.baton, { env: {}, localPrincipal: 'local-user' });
+  await new Promise<void>((r) => open.listen(0, '127.0.0.1', r));
+  try {
+    h.fake.on('local draft', { text: 'local' });
+    const runId = `webui-local-${Date.now()}`;
+    await call('POST', '/runs', { ensemble: ensemble('local'), input: 'x', runId });
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${(open.address() as AddressInfo).port}/ui/#/approvals`);
+    const card = page.locator(`article.gate[data-run="${runId}"]`);
+    await card.waitFor();
+    expect(await page.locator('form.signin').count()).toBe(0);
+    await card.locator('button', { hasText: 'Approve' }).click();
+    await page.locator('ul.decided li', { hasText: 'approved by local-user' }).waitFor();
+    expect((await h.baton.result(runId)).decisions?.[0]?.by).toBe('local-user');
+  } finally {
+    await new Promise((r) => open.close(r));
+  }
+});
+
+/** `baton api` on a free port until its stderr matches `until`; then SIGTERM. Returns what it printed. */
+async function batonApi(
+  env: NodeJS.ProcessEnv,
+  until: RegExp,
+  then?: (m: RegExpMatchArray) => Promise<void>,
+) {
+  const { address, namespace } = testTemporal();
+  const child = spawn(
+    process.execPath,
+    [path.resolve(__dirname, '../../bin/baton.js'), 'api', '--port', '0'],
+    {
+      env: {
+        PATH: process.env.PATH,
+        BATON_FROM_SOURCE: '1',
+        TEMPORAL_ADDRESS: address,
+        TEMPORAL_NAMESPACE: namespace,
+        ...env,
+      },
+    },
+  );
+  let stderr = '';
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = until.exec(stderr);
+      if (m) resolve(m);
+    });
+    void exited.then(() => reject(new Error(`baton api exited: ${stderr}`)));
+  });
+  try {
+    await then?.(match);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  return stderr;
+}
+
+test('baton api says where the page is, or that it is not built and how to build it', async () => {
+  await batonApi({}, /web UI at (http:\/\/\S+\/ui\/)\n/, async (m) => {
+    const res = await fetch(m[1]!);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<div id="app">');
+  });
+  const missing = await batonApi({ BATON_UI_DIR: path.join(__dirname, 'no-such-ui') }, /not built.*\n/);
+  expect(missing).toMatch(
+    /baton api: the web UI is not built \(no .*no-such-ui\/index\.html\): run `npm run build`/,
+  );
 });

@@ -11,7 +11,7 @@ import {
   SCOPES,
   type Scope,
 } from '../../http/auth';
-import { uiBuilt, uiMissingMessage } from '../../http/ui';
+import { uiBuilt, uiDirOf, uiMissingMessage } from '../../http/ui';
 import { apiKeys, createHttpServer, unauthenticatedListen, type ApiOptions } from '../../http/server';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
@@ -120,7 +120,9 @@ async function serve(
     `baton api: listening on http://${shown}${keys ? ` (${keys} API key(s) required)` : ' (no keys: loopback only)'}; Ctrl-C to stop\n`,
   );
   process.stderr.write(
-    uiBuilt() ? `baton api: web UI at http://${shown}/ui/\n` : `baton api: ${uiMissingMessage()}\n`,
+    uiBuilt(uiDirOf())
+      ? `baton api: web UI at http://${shown}/ui/\n`
+      : `baton api: ${uiMissingMessage(uiDirOf())}\n`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
