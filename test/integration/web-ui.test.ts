@@ -11,6 +11,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { z } from 'zod';
+import { createTool } from '../../src/activities/tools';
 import { hashKey } from '../../src/http/auth';
 import { createHttpServer } from '../../src/http/server';
 import { DEFAULT_UI_DIR, uiBuilt } from '../../src/http/ui';
@@ -21,6 +23,19 @@ import { testTemporal } from '../support/temporal-env';
 const ALICE = 'alice-key-for-the-web-ui-test';
 const VIEWER = 'viewer-key-for-the-web-ui-test';
 const SHOTS = process.env.BATON_SCREENSHOTS ? path.resolve(__dirname, '../../docs/images') : undefined;
+
+/** Every amount the transfer tool was run with. */
+const transfers: number[] = [];
+const transfer = createTool({
+  name: 'transfer',
+  description: 'Send money.',
+  input: z.object({ amount: z.number() }),
+  requiresApproval: true,
+  run: ({ amount }) => {
+    transfers.push(amount);
+    return `sent ${amount}`;
+  },
+});
 
 let h: Harness;
 let server: Server;
@@ -58,7 +73,7 @@ async function call(method: string, p: string, body?: unknown, key = ALICE) {
 beforeAll(async () => {
   ensureUiBuilt();
   browser = await launchBrowser();
-  h = await startHarness();
+  h = await startHarness({ tools: [transfer] });
   server = createHttpServer(h.baton, {
     keys: `alice:read,run,decide:${hashKey(ALICE)} viewer:read:${hashKey(VIEWER)}`,
     env: {},
@@ -179,6 +194,41 @@ test('sign in, see the run listed, edit and approve its gate in the inbox; the r
   );
   expect(await page.locator('.decision').textContent()).toMatch(/approved by alice/);
   await shot(page, 'run');
+});
+
+test('a tool gate shows the call; its arguments are edited as JSON and the tool runs with them', async () => {
+  h.fake.on('pay order', (req) =>
+    req.messages.some((x) => x.role === 'tool')
+      ? { text: 'paid' }
+      : { toolCalls: [{ name: 'transfer', arguments: { amount: 500 } }] },
+  );
+  const runId = `webui-tool-${Date.now()}`;
+  const yaml =
+    'name: payments\nprofiles: { oa: { provider: openai, model: gpt-test } }\ndefault_profile: oa\nagents:\n' +
+    '  - name: pay\n    prompt: "pay order {{input}}"\n    tools: [{ name: transfer, requires_approval: true }]\n    max_iterations: 3\n';
+  expect((await call('POST', '/runs', { ensemble: yaml, input: '7', runId })).status).toBe(201);
+  const page = await context.newPage();
+  await signIn(page);
+  await page.goto(`${base}/ui/#/approvals`);
+  const card = page.locator(`article.gate[data-run="${runId}"]`);
+  await card.waitFor();
+  expect(await card.locator('code').textContent()).toBe('transfer');
+  expect(JSON.parse((await card.locator('pre.draft').textContent())!)).toEqual({ amount: 500 });
+  await card.locator('button', { hasText: 'Edit' }).click();
+  await card.locator('textarea').fill('{ "amount": ');
+  await card.locator('button', { hasText: 'Approve edited' }).click();
+  expect(await card.locator('p.error').textContent()).toMatch(/^the arguments are not valid JSON/);
+  await card.locator('textarea').fill('{ "amount": 5 }');
+  await card.locator('button', { hasText: 'Approve edited' }).click();
+  await page.locator('ul.decided li', { hasText: runId }).waitFor();
+  const result = await h.baton.result(runId);
+  expect(result.output).toBe('paid');
+  expect(transfers).toEqual([5]);
+  expect(result.decisions?.[0]).toMatchObject({
+    gate: 'pay:transfer',
+    editedArguments: { amount: 5 },
+    by: 'alice',
+  });
 });
 
 test('reject on the run page: the run fails at the gate and the page says who decided', async () => {
@@ -332,6 +382,11 @@ test('without a key the page asks to sign in, refuses a wrong key, and the API a
   await page.fill('input[name=key]', ALICE);
   await page.click('form.signin button[type=submit]');
   await page.locator('h1', { hasText: 'Runs' }).waitFor();
+  expect(await page.evaluate(() => sessionStorage.getItem('baton.apiKey'))).toBe(ALICE);
+  // Sign out forgets the key and asks again.
+  await page.click('button:has-text("Sign out")');
+  await page.locator('form.signin').waitFor();
+  expect(await page.evaluate(() => sessionStorage.getItem('baton.apiKey'))).toBeNull();
   const other = await (await browser.newContext()).newPage();
   await other.goto(`${base}/ui/`);
   await other.locator('form.signin').waitFor();
@@ -346,10 +401,17 @@ test('the runs list shows the runs of every state with who started them', async 
   expect(badges).toEqual(expect.arrayContaining(['completed', 'failed', 'cancelled']));
   const by = await page.locator('tr[data-run^="webui-"] td:nth-child(5)').allTextContents();
   expect(new Set(by)).toEqual(new Set(['alice']));
+  // A run started now appears at the top without reloading the page.
+  const latest = `webui-latest-${Date.now()}`;
+  h.fake.on('latest draft', { text: 'latest', usage: { input: 4000, output: 1200 } });
+  await call('POST', '/runs', { ensemble: ensemble('latest'), input: 'x', runId: latest });
+  await page.locator(`tr[data-run="${latest}"]`).waitFor();
+  expect(await page.locator('table.runs tbody tr').first().getAttribute('data-run')).toBe(latest);
   await page.waitForFunction(
     () => ![...document.querySelectorAll('td.num')].some((td) => td.textContent === '…'),
   );
   await shot(page, 'runs');
+  await h.baton.cancel(latest);
 });
 
 test('a key with the read scope only sees the gate, and the page shows the API refusing its decision', async () => {
