@@ -191,14 +191,7 @@ function Timeline(props: { steps: StepProgress[]; live: Record<string, string>; 
             <div class="step-head">
               <span class="step-name">{s.name}</span>
               <StatusBadge status={s.status} />
-              <span class="muted">
-                {s.kind !== 'agent' && `${s.kind} · `}
-                {s.model && `${s.model} · `}
-                {s.startedAt !== undefined && end !== undefined && `${duration(end - s.startedAt)} · `}
-                {s.calls > 0 && `${tokens(s.usage)} · ${money(s.costUsd)}`}
-                {s.attempts && s.attempts > 1 ? ` · ${s.attempts} attempts` : ''}
-                {s.reused && ' · reused'}
-              </span>
+              <span class="muted">{meta(s, end).join(' · ')}</span>
             </div>
             <div class="bar-track" title={s.startedAt !== undefined ? when(s.startedAt) : 'not started'}>
               {width > 0 && <div class="bar" style={{ left: `${left}%`, width: `${width}%` }} />}
@@ -223,6 +216,19 @@ function Timeline(props: { steps: StepProgress[]; live: Record<string, string>; 
       })}
     </ol>
   );
+}
+
+/** What a step row says after its status: kind, model, duration, tokens, cost, attempts. */
+function meta(s: StepProgress, end: number | undefined): string[] {
+  return [
+    s.kind !== 'agent' ? s.kind : '',
+    s.model ?? '',
+    s.startedAt !== undefined && end !== undefined ? duration(end - s.startedAt) : '',
+    s.calls > 0 ? tokens(s.usage) : '',
+    s.calls > 0 ? money(s.costUsd) : '',
+    s.attempts && s.attempts > 1 ? `${s.attempts} attempts` : '',
+    s.reused ? 'reused' : '',
+  ].filter(Boolean);
 }
 
 /** Retry a failed run (reusing its completed steps), or fork any run from a step. */
