@@ -43,6 +43,7 @@ import {
   startBody,
   stepParams,
 } from './schemas';
+import { uiDirOf, uiFile } from './ui';
 
 /** Temporal codec-server handlers (`src/codec`): JSON `{ payloads }` in, `{ payloads }` out. */
 export interface CodecHandlers {
@@ -71,6 +72,8 @@ export interface ApiOptions {
   localPrincipal?: string;
   /** Environment the defaults above are read from (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** The built web UI served at /ui/ (default: BATON_UI_DIR, else ui/dist of this checkout); `false` serves none. */
+  uiDir?: string | false;
 }
 
 /** An error with the HTTP status it maps to. */
@@ -352,6 +355,7 @@ function routes(baton: BatonClient, opts: ApiOptions): RouteSpec[] {
   return list;
 }
 
+const isUiPath = (p: string) => p === '/' || p === '/ui' || p.startsWith('/ui/');
 const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
 const pathPattern = (path: string) => new RegExp(`^${path.replace(/\{\w+\}/g, '[^/]+')}$`);
 
@@ -454,7 +458,7 @@ export function createApi(baton: BatonClient, opts: ApiOptions = {}): OpenAPIHon
     const route = table.find(
       (r) => pathPattern(r.path).test(c.req.path) && r.method === c.req.method.toLowerCase(),
     );
-    if (route?.scope === 'public' || c.req.path === '/openapi.json') return next();
+    if (route?.scope === 'public' || c.req.path === '/openapi.json' || isUiPath(c.req.path)) return next();
     if (open) {
       c.set('principal', localPrincipal);
       c.set('scopes', ['admin']);
@@ -504,6 +508,18 @@ export function createApi(baton: BatonClient, opts: ApiOptions = {}): OpenAPIHon
     c.set('body', value);
     await next();
   });
+
+  // The web UI: static files, no data in them, so no key is needed to load them (ui.ts).
+  const uiDir = opts.uiDir ?? uiDirOf(env);
+  if (uiDir !== false) {
+    app.get('/', (c) => c.redirect('/ui/', 302));
+    app.get('/ui', (c) => c.redirect('/ui/', 302));
+    app.get('/ui/*', (c) => {
+      const file = uiFile(uiDir, decodeURIComponent(c.req.path.slice('/ui/'.length)));
+      if (!file) throw new HttpError(404, `no file ${c.req.path.slice(0, 200)} in the web UI`);
+      return c.body(file.body as any, file.status as 200, file.headers);
+    });
+  }
 
   for (const r of table) {
     app.on(r.method.toUpperCase(), honoPath(r.path), async (c) => {

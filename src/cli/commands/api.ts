@@ -11,6 +11,7 @@ import {
   SCOPES,
   type Scope,
 } from '../../http/auth';
+import { uiBuilt, uiDirOf, uiMissingMessage } from '../../http/ui';
 import { apiKeys, createHttpServer, unauthenticatedListen, type ApiOptions } from '../../http/server';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
@@ -117,6 +118,11 @@ async function serve(
   const shown = typeof where === 'object' && where ? `${where.address}:${where.port}` : `${host}:${port}`;
   process.stderr.write(
     `baton api: listening on http://${shown}${keys ? ` (${keys} API key(s) required)` : ' (no keys: loopback only)'}; Ctrl-C to stop\n`,
+  );
+  process.stderr.write(
+    uiBuilt(uiDirOf())
+      ? `baton api: web UI at http://${shown}/ui/\n`
+      : `baton api: ${uiMissingMessage(uiDirOf())}\n`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
