@@ -129,6 +129,7 @@ const commonShape = {
     .optional(),
   timeout: durationSchema.optional(),
   retry: retrySchema.optional(),
+  inputKey: z.string().min(1).max(200).optional(),
 };
 
 const agentStepSchema = z.looseObject({
@@ -172,12 +173,25 @@ const loopStepSchema = z.looseObject({
   maxIterations: z.number().int().min(1).max(10_000),
 });
 
-const stepSchema = z.discriminatedUnion('kind', [agentStepSchema, approvalStepSchema, loopStepSchema], {
-  error: "expected a step of kind 'agent', 'approval' or 'loop'",
+/** A child ensemble, resolved into the parent (its own steps checked like a top-level definition's). */
+const ensembleStepSchema = z.looseObject({
+  kind: z.literal('ensemble'),
+  ...commonShape,
+  ensemble: z.string().min(1).max(500),
+  prompt: z.string(),
+  get definition() {
+    return definitionShapeSchema;
+  },
 });
 
+const stepSchema = z.discriminatedUnion(
+  'kind',
+  [agentStepSchema, approvalStepSchema, loopStepSchema, ensembleStepSchema],
+  { error: "expected a step of kind 'agent', 'approval', 'loop' or 'ensemble'" },
+);
+
 /** The shape of a resolved definition, without the cross-step checks. */
-const definitionShapeSchema = z.looseObject(
+const definitionShapeSchema: z.ZodType<EnsembleDefinitionShape> = z.looseObject(
   {
     name: z.string({ error: 'expected the ensemble name (a string)' }).regex(ENSEMBLE_NAME, {
       message:
@@ -195,6 +209,7 @@ const definitionShapeSchema = z.looseObject(
         maxTokens: z.number().int().positive().optional(),
       })
       .optional(),
+    defaultInput: z.string().optional(),
   },
   {
     error: (issue) =>
@@ -203,6 +218,17 @@ const definitionShapeSchema = z.looseObject(
         : 'expected the resolved ensemble { name, steps } (an object)',
   },
 );
+
+/** What definitionShapeSchema yields (declared, because a child ensemble step nests the shape). */
+export type EnsembleDefinitionShape = {
+  name: string;
+  description?: string | undefined;
+  steps: z.infer<typeof stepSchema>[];
+  output?: string | undefined;
+  budget?: { maxCostUsd?: number | undefined; maxTokens?: number | undefined } | undefined;
+  defaultInput?: string | undefined;
+  [k: string]: unknown;
+};
 
 type Path = (string | number)[];
 type Add = (path: Path, message: string) => void;
@@ -214,7 +240,7 @@ interface Placed {
 }
 
 /** The cross-step rules the YAML loader also applies (checks.ts), on the resolved form. */
-function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void {
+function crossChecks(def: EnsembleDefinitionShape, add: Add): void {
   const placed: Placed[] = [];
   def.steps.forEach((step, i) => {
     const outer: Placed = { step, path: ['steps', i] };
@@ -310,15 +336,18 @@ function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void
           ]
         : s.kind === 'approval'
           ? [['present', s.present]]
-          : [];
+          : s.kind === 'ensemble'
+            ? [['prompt', s.prompt]]
+            : [];
     for (const [field, template] of templates) {
       if (template === undefined) continue;
       const path = [...p.path, field];
       const { refs, errors } = scanTemplate(template);
       for (const e of errors) add(path, e.message);
       for (const r of refs) {
-        const shown = `{{${r.kind === 'step' ? `steps.${r.name}` : r.kind === 'loop' ? `loop.${r.name}` : r.kind}${r.path ? `.${r.path.join('.')}` : ''}}}`;
-        if (r.kind === 'item' && !s.fanOut) add(path, `${shown} is only defined in a fan-out step`);
+        const shown = `{{${r.kind === 'step' ? `steps.${r.name}` : r.kind === 'loop' ? `loop.${r.name}` : r.kind === 'chunk' ? r.name : r.kind}${r.path ? `.${r.path.join('.')}` : ''}}}`;
+        if ((r.kind === 'item' || r.kind === 'chunk') && !s.fanOut)
+          add(path, `${shown} is only defined in a fan-out step`);
         else if (r.kind === 'loop' && !p.loop) add(path, `${shown} is only defined inside a loop body`);
         else if (r.kind === 'step') {
           const problem = readProblem(r.name!, p);
@@ -337,6 +366,13 @@ function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void
       if (!s.body.some((b) => b.name === head))
         add([...p.path, 'until', 'ref'], `until must read a step of this loop's body, not '${head}'`);
     }
+    if (s.inputKey !== undefined && s.dependsOn.length === 0)
+      add(
+        [...p.path, 'inputKey'],
+        'inputKey reads a key of the first dependency, so the step needs dependsOn',
+      );
+    if (s.kind === 'ensemble')
+      crossChecks(s.definition, (path, message) => add([...p.path, 'definition', ...path], message));
     if (s.kind === 'approval' && s.onTimeout === 'escalate' && s.escalationDeadline === undefined)
       add([...p.path, 'escalationDeadline'], "onTimeout 'escalate' needs an escalationDeadline");
   }
