@@ -291,7 +291,7 @@ const ensembleStepShape = {
   ...commonShape,
   ensemble: z
     .string({ error: 'expected the name of an ensemble' })
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,255}$/, {
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,255}$/, {
       message: 'expected an ensemble name (or a path relative to this file)',
     }),
   prompt: z.string().optional(),

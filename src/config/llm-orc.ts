@@ -762,7 +762,7 @@ function convertEnsemble(value: unknown, ctx: EnsembleContext): ConvertedEnsembl
         else
           return fail(
             p('output_format'),
-            `output_format '${String(a.output_format)}' (expected json or text)`,
+            `output_format ${JSON.stringify(a.output_format)} (expected json or text)`,
           );
       }
       if (a.fallback_model_profile !== undefined) {
