@@ -173,15 +173,17 @@ const loopStepSchema = z.looseObject({
   maxIterations: z.number().int().min(1).max(10_000),
 });
 
-/** A child ensemble, resolved into the parent (its own steps checked like a top-level definition's). */
+/**
+ * A child ensemble, resolved into the parent. Its definition is checked in full by the cross-step
+ * checks (definitionSchema, recursively), not here: a recursive schema could not be written out
+ * as the HTTP API's OpenAPI document.
+ */
 const ensembleStepSchema = z.looseObject({
   kind: z.literal('ensemble'),
   ...commonShape,
   ensemble: z.string().min(1).max(500),
   prompt: z.string(),
-  get definition() {
-    return definitionShapeSchema;
-  },
+  definition: z.looseObject({ name: z.string(), steps: z.array(z.unknown()) }),
 });
 
 const stepSchema = z.discriminatedUnion(
@@ -191,7 +193,7 @@ const stepSchema = z.discriminatedUnion(
 );
 
 /** The shape of a resolved definition, without the cross-step checks. */
-const definitionShapeSchema: z.ZodType<EnsembleDefinitionShape> = z.looseObject(
+const definitionShapeSchema = z.looseObject(
   {
     name: z.string({ error: 'expected the ensemble name (a string)' }).regex(ENSEMBLE_NAME, {
       message:
@@ -219,17 +221,6 @@ const definitionShapeSchema: z.ZodType<EnsembleDefinitionShape> = z.looseObject(
   },
 );
 
-/** What definitionShapeSchema yields (declared, because a child ensemble step nests the shape). */
-export type EnsembleDefinitionShape = {
-  name: string;
-  description?: string | undefined;
-  steps: z.infer<typeof stepSchema>[];
-  output?: string | undefined;
-  budget?: { maxCostUsd?: number | undefined; maxTokens?: number | undefined } | undefined;
-  defaultInput?: string | undefined;
-  [k: string]: unknown;
-};
-
 type Path = (string | number)[];
 type Add = (path: Path, message: string) => void;
 
@@ -240,7 +231,7 @@ interface Placed {
 }
 
 /** The cross-step rules the YAML loader also applies (checks.ts), on the resolved form. */
-function crossChecks(def: EnsembleDefinitionShape, add: Add): void {
+function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void {
   const placed: Placed[] = [];
   def.steps.forEach((step, i) => {
     const outer: Placed = { step, path: ['steps', i] };
@@ -371,8 +362,12 @@ function crossChecks(def: EnsembleDefinitionShape, add: Add): void {
         [...p.path, 'inputKey'],
         'inputKey reads a key of the first dependency, so the step needs dependsOn',
       );
-    if (s.kind === 'ensemble')
-      crossChecks(s.definition, (path, message) => add([...p.path, 'definition', ...path], message));
+    if (s.kind === 'ensemble') {
+      const child = definitionSchema.safeParse(s.definition);
+      if (!child.success)
+        for (const issue of child.error.issues)
+          add([...p.path, 'definition', ...(issue.path as Path)], issue.message);
+    }
     if (s.kind === 'approval' && s.onTimeout === 'escalate' && s.escalationDeadline === undefined)
       add([...p.path, 'escalationDeadline'], "onTimeout 'escalate' needs an escalationDeadline");
   }

@@ -12,6 +12,7 @@ import {
   writeImport,
   type ImportNote,
 } from '../../src/config/llm-orc';
+import { checkDefinition } from '../../src/config/definition-schema';
 import { renderTemplate } from '../../src/workflows/template';
 
 const root = join(__dirname, '..', 'fixtures', 'llm-orc');
@@ -333,4 +334,38 @@ describe('Baton features behind the mapping', () => {
       ['OWN', undefined],
     ]);
   });
+});
+
+test("the run schema checks a child ensemble's definition too (every door: HTTP, client, workflow)", () => {
+  const child = {
+    name: 'child',
+    steps: [
+      {
+        kind: 'agent',
+        name: 'a',
+        dependsOn: ['ghost'],
+        profile: { name: 'offline', provider: 'offline', model: 'm' },
+        prompt: '{{input}}',
+      },
+    ],
+  };
+  const issues = checkDefinition({
+    name: 'parent',
+    steps: [
+      {
+        kind: 'ensemble',
+        name: 'sub',
+        dependsOn: [],
+        ensemble: 'child',
+        prompt: '{{input}}',
+        definition: child,
+      },
+    ],
+  } as never);
+  expect(issues).toEqual([
+    expect.objectContaining({
+      path: 'steps[0].definition.steps[0].dependsOn[0]',
+      message: "unknown step 'ghost'",
+    }),
+  ]);
 });
