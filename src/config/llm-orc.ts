@@ -451,7 +451,7 @@ const FAN_OUT_PROMPT =
   'Processing chunk {{chunk_index}} (counting from 0) of {{total_chunks}}.\n\nOriginal task: {{input}}\n\nChunk content:\n{{item}}';
 
 /** llm-orc's predicate `${ref}` or `${ref} == literal` (also `!=`) as a Baton condition object. */
-function convertPredicate(expr: string): Record<string, unknown> | string {
+export function convertPredicate(expr: string): Record<string, unknown> | string {
   const m = /^\s*\$\{\s*([A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*)\s*\}\s*(?:(==|!=)\s*(.+?))?\s*$/.exec(
     expr,
   );

@@ -111,6 +111,15 @@ test('baton run refuses an llm-orc file with an unmappable field before anything
   expect(r.code).toBe(2);
   expect(r.stderr).toMatch(/scoped-verifier\.yaml {2}agents\[1\]\.options {2}cannot be mapped/);
   expect(r.stderr).toMatch(/nothing was started/);
+  // `baton validate` reads llm-orc files the same way.
+  const v = await baton([
+    'validate',
+    join(ENSEMBLES, 'triage-conditions.yaml'),
+    join(ENSEMBLES, 'refine-loop.yaml'),
+  ]);
+  expect(v.code).toBe(2);
+  expect(v.stdout).toMatch(/^ok {2}.*triage-conditions\.yaml: triage-conditions, 4 steps/);
+  expect(v.stderr).toMatch(/refine-loop\.yaml {2}agents\[0\]\.loop {2}cannot be mapped/);
 });
 
 test('baton run -v runs an llm-orc file directly and prints the conversion report on stderr', async () => {

@@ -3,7 +3,7 @@
  * (written, then loaded like any Baton file) or loaded directly (as `baton run` does), with their
  * ollama profiles pointed at the fake model server through OLLAMA_HOST.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, loadEnsembleFile } from '../../src/config';
@@ -138,4 +138,43 @@ test('input_key on a key the upstream output lacks fails the step, naming step, 
   expect(analyst.status).toBe('failed');
   expect(analyst.error).toMatchObject({ type: 'InputKeyMissing' });
   expect(analyst.error!.message).toMatch(/input_key 'topics' of step 'classifier'.*keys: subjects/);
+});
+
+describe('ensemble steps: one run, one budget', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-child-budget-'));
+  const child = (budget: string) =>
+    writeFileSync(
+      join(dir, 'child.yaml'),
+      `name: child\ndefault_input: CHILD-DEFAULT\n${budget}profiles:\n  fake: { provider: openai, model: gpt-test, max_tokens: 500 }\nagents:\n  - name: work\n    model_profile: fake\n    prompt: "child got: {{input}}"\n`,
+    );
+  const parent = (budget: string) => {
+    writeFileSync(
+      join(dir, 'parent.yaml'),
+      `name: parent\n${budget}agents:\n  - name: sub\n    ensemble: child\n    prompt: ""\n`,
+    );
+    return loadEnsembleFile(join(dir, 'parent.yaml'), { config: { profiles: {}, files: [] } });
+  };
+
+  test("the child's own budget does not apply; an empty input takes the child's default_input", async () => {
+    child('budget: { max_tokens: 1, on_exceeded: fail }\n');
+    const { runId: id } = await h.baton.start(parent(''), 'ignored', { runId: runId('child-budget') });
+    const result = await h.baton.result(id);
+    expect(result.status).toBe('completed');
+    expect(result.output).toBe('echo: child got: CHILD-DEFAULT');
+    expect(result.steps.find((s) => s.name === 'sub/work')).toMatchObject({ status: 'completed', calls: 1 });
+  });
+
+  test("the parent's budget covers the child's calls", async () => {
+    child('');
+    const { runId: id } = await h.baton.start(
+      parent('budget: { max_tokens: 50, on_exceeded: fail }\n'),
+      'x',
+      {
+        runId: runId('parent-budget'),
+      },
+    );
+    const progress = await h.baton.result(id).catch((e: { progress?: unknown }) => e.progress);
+    expect(progress).toMatchObject({ status: 'failed', error: { type: 'BudgetExceeded' } });
+    expect(h.fake.count('child got')).toBe(0);
+  });
 });

@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EnsembleError, loadConfig, loadEnsembleFile, loadEnsembleText } from '../../src/config';
+import { providerSchema } from '../../src/config/profiles';
 import {
+  convertPredicate,
   formatReport,
   importLlmOrc,
   isLlmOrcFile,
@@ -368,4 +370,55 @@ test("the run schema checks a child ensemble's definition too (every door: HTTP,
       message: "unknown step 'ghost'",
     }),
   ]);
+});
+
+describe('more of the mapping table', () => {
+  test('llm-orc predicates: truthy, ==, != and literals', () => {
+    expect(convertPredicate('${gate.ok}')).toEqual({ ref: 'gate.ok', truthy: true });
+    expect(convertPredicate('${gate.n} == 3')).toEqual({ ref: 'gate.n', equals: 3 });
+    expect(convertPredicate("${gate.kind} != 'bug'")).toEqual({ ref: 'gate.kind', not_equals: 'bug' });
+    expect(convertPredicate("context.get('x')")).toMatch(/not of the form/);
+  });
+
+  test('providers: ollama at localhost without OLLAMA_HOST, openai-compatible with and without base_url', () => {
+    const p = importLlmOrc(join(__dirname, '..', 'fixtures', 'llm-orc-providers'), { env: {} }).profiles;
+    expect(p.local).toMatchObject({ provider: 'openai-compatible', base_url: 'http://localhost:11434/v1' });
+    expect(p.gateway).toMatchObject({ provider: 'openai-compatible', base_url: 'https://llm.internal/v1' });
+    expect(p['plain-openai']).toEqual({ provider: 'openai', model: 'gpt-4o-mini' });
+  });
+
+  test('google-gemini is reported unsupported while this Baton has no gemini provider', () => {
+    const n = note('.llm-orc/config.yaml', 'model_profiles.gemini-flash.provider')!;
+    if (providerSchema.safeParse('gemini').success) expect(n.action).toBe('changed');
+    else
+      expect(n).toMatchObject({
+        action: 'unsupported',
+        message: expect.stringMatching(/no Gemini provider/),
+      });
+  });
+
+  test('a dispatch agent or a condition in another syntax keeps the ensemble from being converted', () => {
+    const bad = importLlmOrc(join(__dirname, '..', 'fixtures', 'llm-orc-bad', 'ensembles'), { env });
+    expect(bad.ensembles.map((e) => [e.name, Boolean(e.baton)])).toEqual([
+      ['bad', false],
+      ['dispatch', false],
+    ]);
+    expect(bad.notes.find((x) => x.path === 'agents[1].dispatch')).toMatchObject({ action: 'unsupported' });
+  });
+
+  test('an ensemble step without kind, found by name in the config directories', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-child-'));
+    mkdirSync(join(dir, '.baton', 'ensembles'), { recursive: true });
+    writeFileSync(
+      join(dir, '.baton', 'ensembles', 'helper.yaml'),
+      'name: helper\nagents:\n  - name: h\n    model_profile: offline\n',
+    );
+    writeFileSync(join(dir, 'main.yaml'), 'name: main\nagents:\n  - name: call\n    ensemble: helper\n');
+    const def = loadEnsembleFile(join(dir, 'main.yaml'), { cwd: dir, env: { HOME: dir } });
+    expect(def.steps[0]).toMatchObject({
+      kind: 'ensemble',
+      ensemble: 'helper',
+      definition: { name: 'helper' },
+    });
+  });
 });
