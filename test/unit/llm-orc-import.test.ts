@@ -2,7 +2,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { EnsembleError, loadConfig, loadEnsembleFile, loadEnsembleText } from '../../src/config';
+import {
+  agentProfiles,
+  EnsembleError,
+  loadConfig,
+  loadEnsembleFile,
+  loadEnsembleText,
+  missingKeysMessage,
+} from '../../src/config';
 import { providerSchema } from '../../src/config/profiles';
 import {
   convertPredicate,
@@ -421,4 +428,16 @@ describe('more of the mapping table', () => {
       definition: { name: 'helper' },
     });
   });
+});
+
+test("keys and endpoints checked before a run include a child ensemble's agents", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-child-keys-'));
+  writeFileSync(
+    join(dir, 'child.yaml'),
+    'name: child\nagents:\n  - name: w\n    provider: anthropic\n    model: claude-x\n',
+  );
+  writeFileSync(join(dir, 'parent.yaml'), 'name: parent\nagents:\n  - name: sub\n    ensemble: child\n');
+  const def = loadEnsembleFile(join(dir, 'parent.yaml'), { config: { profiles: {}, files: [] } });
+  expect(agentProfiles(def).map((a) => a.step)).toEqual(['sub/w']);
+  expect(missingKeysMessage(def, {})).toMatch(/ANTHROPIC_API_KEY is not set \(needed by sub\/w/);
 });
