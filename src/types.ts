@@ -35,6 +35,11 @@ export interface ModelProfile {
   /** Time one model call may take (Temporal's startToCloseTimeout). */
   timeout?: Duration;
   pricing?: Pricing;
+  /**
+   * A system prompt that comes with the profile (llm-orc's `system_prompt` on a profile): the YAML
+   * loader gives it to every agent step of this profile that sets none of its own.
+   */
+  systemPrompt?: string;
 }
 
 export interface ToolCall {
@@ -161,6 +166,12 @@ interface StepCommon {
   /** Time one attempt of this step's model call may take; defaults to the profile's timeout. */
   timeout?: Duration;
   retry?: StepRetry;
+  /**
+   * Read one key of the first dependency's JSON output instead of the whole output: in this step's
+   * templates, conditions and fan-out items, `{{steps.<first dependency>}}` is that key's value
+   * (JSON text unless it is a string). Missing key or non-object output fails the step.
+   */
+  inputKey?: string;
 }
 
 /** One model call, or a tool-using (ReAct) loop when `tools` is set. */
@@ -199,7 +210,21 @@ export interface LoopStep extends StepCommon {
   maxIterations: number;
 }
 
-export type StepDefinition = AgentStep | ApprovalStep | LoopStep;
+/**
+ * Run another ensemble (resolved when the parent was loaded) on this step's rendered `prompt` as
+ * its input; its steps run inside this run (step keys `<step>/<child step>`, one ledger and
+ * budget), and its output is this step's output. With `fanOut`, once per item.
+ */
+export interface EnsembleStep extends StepCommon {
+  kind: 'ensemble';
+  /** The name the child was referenced by (`ensemble:` in YAML). */
+  ensemble: string;
+  /** Template of the child's input; a fan-out step's default is `{{item}}`. */
+  prompt: string;
+  definition: EnsembleDefinition;
+}
+
+export type StepDefinition = AgentStep | ApprovalStep | LoopStep | EnsembleStep;
 
 /** Limits on a whole run's model spending, and what happens when the next call would cross them. */
 export interface Budget {
@@ -219,4 +244,6 @@ export interface EnsembleDefinition {
   /** Step whose output is the run's output; default: the last declared step. */
   output?: string;
   budget?: Budget;
+  /** The run's input when it is started with an empty one (llm-orc's `default_task`). */
+  defaultInput?: string;
 }

@@ -240,7 +240,12 @@ function checkTools(p: PlacedStep, knownTools: readonly string[] | undefined, ad
 }
 
 function checkFanOut(p: PlacedStep, add: Add): void {
-  if (p.step.kind !== 'agent' || !p.step.fan_out) return;
+  if (p.step.input_key !== undefined && (p.step.depends_on ?? []).length === 0)
+    add(
+      [...p.path, 'input_key'],
+      'input_key reads a key of the first depends_on step, so the step needs depends_on',
+    );
+  if ((p.step.kind !== 'agent' && p.step.kind !== 'ensemble') || !p.step.fan_out) return;
   const n = (p.step.depends_on ?? []).length;
   if (n !== 1) {
     add(
@@ -261,7 +266,9 @@ function checkTemplates(p: PlacedStep, graph: Graph, add: Add): void {
         ]
       : s.kind === 'approval'
         ? [['present', s.present]]
-        : [];
+        : s.kind === 'ensemble'
+          ? [['prompt', s.prompt]]
+          : [];
   for (const [field, template] of templates)
     if (template !== undefined) checkTemplate(p, field, template, graph, add);
 }
@@ -271,10 +278,10 @@ function checkTemplate(p: PlacedStep, field: string, template: string, graph: Gr
   const path = [...p.path, field];
   const { refs, errors } = scanTemplate(template);
   for (const e of errors) add(path, e.message);
-  const fansOut = s.kind === 'agent' && Boolean(s.fan_out);
+  const fansOut = (s.kind === 'agent' || s.kind === 'ensemble') && Boolean(s.fan_out);
   for (const ref of refs) {
-    const shown = `{{${ref.kind === 'step' ? `steps.${ref.name}` : ref.kind === 'loop' ? `loop.${ref.name}` : ref.kind}${ref.path ? `.${ref.path.join('.')}` : ''}}}`;
-    if (ref.kind === 'item' && !fansOut)
+    const shown = `{{${ref.kind === 'step' ? `steps.${ref.name}` : ref.kind === 'loop' ? `loop.${ref.name}` : ref.kind === 'chunk' ? ref.name : ref.kind}${ref.path ? `.${ref.path.join('.')}` : ''}}}`;
+    if ((ref.kind === 'item' || ref.kind === 'chunk') && !fansOut)
       add(path, `${shown} is only defined in a fan_out step; add fan_out: true or remove it`);
     else if (ref.kind === 'loop' && !p.loop) add(path, `${shown} is only defined inside a loop body`);
     else if (ref.kind === 'step') {

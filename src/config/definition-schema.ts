@@ -129,6 +129,7 @@ const commonShape = {
     .optional(),
   timeout: durationSchema.optional(),
   retry: retrySchema.optional(),
+  inputKey: z.string().min(1).max(200).optional(),
 };
 
 const agentStepSchema = z.looseObject({
@@ -172,9 +173,24 @@ const loopStepSchema = z.looseObject({
   maxIterations: z.number().int().min(1).max(10_000),
 });
 
-const stepSchema = z.discriminatedUnion('kind', [agentStepSchema, approvalStepSchema, loopStepSchema], {
-  error: "expected a step of kind 'agent', 'approval' or 'loop'",
+/**
+ * A child ensemble, resolved into the parent. Its definition is checked in full by the cross-step
+ * checks (definitionSchema, recursively), not here: a recursive schema could not be written out
+ * as the HTTP API's OpenAPI document.
+ */
+const ensembleStepSchema = z.looseObject({
+  kind: z.literal('ensemble'),
+  ...commonShape,
+  ensemble: z.string().min(1).max(500),
+  prompt: z.string(),
+  definition: z.looseObject({ name: z.string(), steps: z.array(z.unknown()) }),
 });
+
+const stepSchema = z.discriminatedUnion(
+  'kind',
+  [agentStepSchema, approvalStepSchema, loopStepSchema, ensembleStepSchema],
+  { error: "expected a step of kind 'agent', 'approval', 'loop' or 'ensemble'" },
+);
 
 /** The shape of a resolved definition, without the cross-step checks. */
 const definitionShapeSchema = z.looseObject(
@@ -195,6 +211,7 @@ const definitionShapeSchema = z.looseObject(
         maxTokens: z.number().int().positive().optional(),
       })
       .optional(),
+    defaultInput: z.string().optional(),
   },
   {
     error: (issue) =>
@@ -310,15 +327,18 @@ function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void
           ]
         : s.kind === 'approval'
           ? [['present', s.present]]
-          : [];
+          : s.kind === 'ensemble'
+            ? [['prompt', s.prompt]]
+            : [];
     for (const [field, template] of templates) {
       if (template === undefined) continue;
       const path = [...p.path, field];
       const { refs, errors } = scanTemplate(template);
       for (const e of errors) add(path, e.message);
       for (const r of refs) {
-        const shown = `{{${r.kind === 'step' ? `steps.${r.name}` : r.kind === 'loop' ? `loop.${r.name}` : r.kind}${r.path ? `.${r.path.join('.')}` : ''}}}`;
-        if (r.kind === 'item' && !s.fanOut) add(path, `${shown} is only defined in a fan-out step`);
+        const shown = `{{${r.kind === 'step' ? `steps.${r.name}` : r.kind === 'loop' ? `loop.${r.name}` : r.kind === 'chunk' ? r.name : r.kind}${r.path ? `.${r.path.join('.')}` : ''}}}`;
+        if ((r.kind === 'item' || r.kind === 'chunk') && !s.fanOut)
+          add(path, `${shown} is only defined in a fan-out step`);
         else if (r.kind === 'loop' && !p.loop) add(path, `${shown} is only defined inside a loop body`);
         else if (r.kind === 'step') {
           const problem = readProblem(r.name!, p);
@@ -336,6 +356,17 @@ function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void
       const head = s.until.ref.split('.')[0]!;
       if (!s.body.some((b) => b.name === head))
         add([...p.path, 'until', 'ref'], `until must read a step of this loop's body, not '${head}'`);
+    }
+    if (s.inputKey !== undefined && s.dependsOn.length === 0)
+      add(
+        [...p.path, 'inputKey'],
+        'inputKey reads a key of the first dependency, so the step needs dependsOn',
+      );
+    if (s.kind === 'ensemble') {
+      const child = definitionSchema.safeParse(s.definition);
+      if (!child.success)
+        for (const issue of child.error.issues)
+          add([...p.path, 'definition', ...(issue.path as Path)], issue.message);
     }
     if (s.kind === 'approval' && s.onTimeout === 'escalate' && s.escalationDeadline === undefined)
       add([...p.path, 'escalationDeadline'], "onTimeout 'escalate' needs an escalationDeadline");

@@ -203,6 +203,8 @@ const commonShape = {
   description: z.string().optional(),
   depends_on: dependsOn.optional(),
   when: conditionSchema.optional(),
+  /** Read one key of the first depends_on step's JSON output instead of all of it. */
+  input_key: z.string().min(1).max(200).optional(),
 };
 
 const agentShape = {
@@ -283,7 +285,21 @@ const nestedLoop = z.looseObject({ kind: z.literal('loop') }).transform((_, ctx)
   return z.NEVER;
 });
 
-/** Steps without `kind` are agents, the common case. */
+/** A step that runs another ensemble (by name, found next to this file or in the config directories). */
+const ensembleStepShape = {
+  kind: z.literal('ensemble'),
+  ...commonShape,
+  ensemble: z
+    .string({ error: 'expected the name of an ensemble' })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,255}$/, {
+      message: 'expected an ensemble name (or a path relative to this file)',
+    }),
+  prompt: z.string().optional(),
+  fan_out: fanOutSchema.optional(),
+};
+const ensembleStepSchema = z.object(ensembleStepShape).strict();
+
+/** Steps without `kind` are agents, the common case; with `ensemble:`, they run that ensemble. */
 function withDefaultKind(v: unknown): unknown {
   if (
     v !== null &&
@@ -291,7 +307,7 @@ function withDefaultKind(v: unknown): unknown {
     !Array.isArray(v) &&
     (v as { kind?: unknown }).kind === undefined
   ) {
-    return { ...(v as object), kind: 'agent' };
+    return { ...(v as object), kind: 'ensemble' in v ? 'ensemble' : 'agent' };
   }
   return v;
 }
@@ -312,7 +328,7 @@ const loopSchema = z.object(loopShape).strict();
 
 const stepSchema = z.preprocess(
   withDefaultKind,
-  z.discriminatedUnion('kind', [agentSchema, approvalSchema, loopSchema]),
+  z.discriminatedUnion('kind', [agentSchema, approvalSchema, loopSchema, ensembleStepSchema]),
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -334,6 +350,8 @@ const ensembleShape = {
   default_profile: profileName.optional(),
   budget: z.object(budgetShape).strict().optional(),
   output: z.string().optional(),
+  /** The run's input when it is started with none (llm-orc's default_task). */
+  default_input: z.string().optional(),
   profiles: z.record(profileName, profileSchema).optional(),
   agents: z.array(stepSchema).min(1, { message: 'an ensemble needs at least one step' }).optional(),
   steps: z.array(stepSchema).min(1, { message: 'an ensemble needs at least one step' }).optional(),
@@ -368,6 +386,7 @@ export type StepConfig = z.output<typeof stepSchema>;
 export type AgentConfig = z.output<typeof agentSchema>;
 export type ApprovalConfig = z.output<typeof approvalSchema>;
 export type LoopConfig = z.output<typeof loopSchema>;
+export type EnsembleStepConfig = z.output<typeof ensembleStepSchema>;
 export type BodyStepConfig = AgentConfig | ApprovalConfig;
 export type ConfigFile = z.output<typeof configSchema>;
 
@@ -380,6 +399,7 @@ const STEP_FIELDS: Record<string, string[]> = {
   agent: keys(agentShape),
   approval: keys(approvalShape),
   loop: keys(loopShape),
+  ensemble: keys(ensembleStepShape),
 };
 const PROFILE_FIELDS = keys(profileSchema.shape);
 const PRICING_FIELDS = keys(pricingSchema.shape);

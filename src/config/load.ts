@@ -12,6 +12,7 @@ import type {
   AgentStep,
   ApprovalStep,
   EnsembleDefinition,
+  EnsembleStep,
   LoopStep,
   ModelProfile,
   StepDefinition,
@@ -20,7 +21,7 @@ import type {
 } from '../types';
 import { checkEnsemble, type CheckIssue } from './checks';
 import { checkDefinition } from './definition-schema';
-import { findConfigDirs, orderedDirs, type ConfigDirs } from './config-dirs';
+import { findConfigDirs, findEnsemble, orderedDirs, type ConfigDirs } from './config-dirs';
 import {
   configSchema,
   ensembleSchema,
@@ -29,6 +30,7 @@ import {
   type ApprovalConfig,
   type BodyStepConfig,
   type EnsembleConfig,
+  type EnsembleStepConfig,
   type LoopConfig,
   type StepConfig,
 } from './ensemble-schema';
@@ -54,6 +56,8 @@ export interface LoadOptions {
   config?: BatonConfig;
   /** Tool names the worker registers; when given, an agent naming another tool is refused. */
   knownTools?: readonly string[];
+  /** Ensemble files being loaded around this one (a child ensemble step's parents), to refuse cycles. */
+  parents?: readonly string[];
 }
 
 const SYNTAX_HINT =
@@ -84,7 +88,8 @@ export function loadEnsembleText(text: string, fileName: string, opts: LoadOptio
       ...(opts.knownTools && { knownTools: opts.knownTools }),
     });
     if (problems.length) throw yaml.refuse(problems);
-    const def = resolveEnsemble(parsed, profiles, config.defaultProfile);
+    const children = loadChildEnsembles(parsed, fileName, { ...opts, config }, yaml);
+    const def = resolveEnsemble(parsed, profiles, config.defaultProfile, children);
     // What leaves here is held to the schema every run is checked with (definition-schema.ts).
     const resolved = checkDefinition(def);
     if (resolved.length)
@@ -93,6 +98,66 @@ export function loadEnsembleText(text: string, fileName: string, opts: LoadOptio
       );
     return def;
   });
+}
+
+/**
+ * The ensembles that `ensemble:` steps name, loaded (with this file's config) and resolved: a
+ * name is looked up next to this file (`<name>.yaml` / `.yml`), then in the config directories'
+ * `ensembles/`. A missing one, or one that leads back to a file being loaded, is refused here.
+ */
+function loadChildEnsembles(
+  parsed: EnsembleConfig,
+  fileName: string,
+  opts: LoadOptions,
+  yaml: ParsedYaml,
+): Map<string, EnsembleDefinition> {
+  const key = parsed.agents ? 'agents' : 'steps';
+  const steps = (parsed.agents ?? parsed.steps)!;
+  const out = new Map<string, EnsembleDefinition>();
+  const issues: CheckIssue[] = [];
+  const self = path.resolve(fileName);
+  const parents = [...(opts.parents ?? []), self];
+  steps.forEach((s, i) => {
+    if (s.kind !== 'ensemble') return;
+    const where = [key, i, 'ensemble'];
+    const here = path.dirname(self);
+    const candidates = /\.ya?ml$/.test(s.ensemble)
+      ? [path.resolve(here, s.ensemble)]
+      : [path.resolve(here, `${s.ensemble}.yaml`), path.resolve(here, `${s.ensemble}.yml`)];
+    let file = candidates.find(isFile);
+    if (!file && !/[\\/]/.test(s.ensemble)) {
+      try {
+        file = findEnsemble(s.ensemble, opts.configDirs ?? findConfigDirs({ cwd: opts.cwd, env: opts.env }));
+      } catch {
+        // reported below with what was tried next to the file
+      }
+    }
+    if (!file) {
+      issues.push({
+        path: where,
+        message: `no ensemble '${s.ensemble}': looked for ${candidates.join(', ')} and in the ensembles/ of .baton and ~/.config/baton`,
+      });
+      return;
+    }
+    if (parents.includes(file)) {
+      issues.push({
+        path: where,
+        message: `ensemble '${s.ensemble}' (${file}) leads back to itself: ${[...parents, file].map((f) => path.basename(f)).join(' -> ')}`,
+      });
+      return;
+    }
+    out.set(s.name, loadEnsembleFile(file, { ...opts, parents }));
+  });
+  if (issues.length) throw yaml.refuse(issues);
+  return out;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -471,13 +536,15 @@ function localProfiles(parsed: EnsembleConfig): Record<string, ModelProfile> {
 function resolveEnsemble(
   parsed: EnsembleConfig,
   profiles: Record<string, ModelProfile>,
-  configDefault?: string,
+  configDefault: string | undefined,
+  children: Map<string, EnsembleDefinition>,
 ): EnsembleDefinition {
   const steps = (parsed.agents ?? parsed.steps)!;
   const defaultProfile = parsed.default_profile ?? configDefault;
-  const ctx: ResolveContext = { profiles, defaultProfile, loopDeps: undefined };
+  const ctx: ResolveContext = { profiles, defaultProfile, loopDeps: undefined, children };
   const def: EnsembleDefinition = { name: parsed.name, steps: steps.map((s) => resolveStep(s, ctx)) };
   if (parsed.description !== undefined) def.description = parsed.description;
+  if (parsed.default_input !== undefined) def.defaultInput = parsed.default_input;
   // Stated explicitly so the interpreter never has to guess which output is the run's.
   def.output = parsed.output ?? steps[steps.length - 1]!.name;
   if (parsed.budget) {
@@ -497,6 +564,8 @@ interface ResolveContext {
   defaultProfile: string | undefined;
   /** Inside a loop body: the loop's own depends_on, which a body root step reads by default. */
   loopDeps: string[] | undefined;
+  /** Resolved child ensembles, by the name of the step that runs them. */
+  children: Map<string, EnsembleDefinition>;
 }
 
 function resolveStep(step: StepConfig | BodyStepConfig, ctx: ResolveContext): StepDefinition {
@@ -507,15 +576,35 @@ function resolveStep(step: StepConfig | BodyStepConfig, ctx: ResolveContext): St
       return resolveApproval(step, ctx);
     case 'loop':
       return resolveLoop(step, ctx);
+    case 'ensemble':
+      return resolveEnsembleStep(step, ctx);
   }
 }
 
-function common(step: StepConfig | BodyStepConfig) {
+function resolveEnsembleStep(e: EnsembleStepConfig, ctx: ResolveContext): EnsembleStep {
+  const deps = e.depends_on ?? [];
+  const step: EnsembleStep = {
+    kind: 'ensemble',
+    ...common(e),
+    ensemble: e.ensemble,
+    prompt: e.prompt ?? (e.fan_out ? '{{item}}' : defaultTemplate(deps, ctx)),
+    definition: ctx.children.get(e.name)!,
+  };
+  if (e.fan_out) {
+    step.fanOut = { from: deps[0]! };
+    if (typeof e.fan_out === 'object' && e.fan_out.max_concurrency !== undefined)
+      step.fanOut.maxConcurrency = e.fan_out.max_concurrency;
+  }
+  return step;
+}
+
+function common(step: StepConfig | BodyStepConfig | EnsembleStepConfig) {
   return {
     name: step.name,
     ...(step.description !== undefined && { description: step.description }),
     dependsOn: [...(step.depends_on ?? [])],
     ...(step.when && { when: step.when }),
+    ...(step.input_key !== undefined && { inputKey: step.input_key }),
   };
 }
 
@@ -534,7 +623,10 @@ function resolveAgent(a: AgentConfig, ctx: ResolveContext): AgentStep {
     profile: agentProfile(a, ctx),
     prompt: a.prompt ?? (a.fan_out ? '{{item}}' : defaultTemplate(deps, ctx)),
   };
-  if (a.system_prompt !== undefined) step.system = a.system_prompt;
+  // A profile's own system prompt (llm-orc's profiles carry one) applies when the step has none.
+  const system = a.system_prompt ?? step.profile.systemPrompt;
+  delete step.profile.systemPrompt;
+  if (system !== undefined) step.system = system;
   if (a.fan_out) {
     step.fanOut = { from: deps[0]! };
     if (typeof a.fan_out === 'object' && a.fan_out.max_concurrency !== undefined)

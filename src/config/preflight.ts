@@ -17,11 +17,13 @@ function agentSteps(
       ? [{ name: prefix + s.name, step: s }]
       : s.kind === 'loop'
         ? agentSteps(s.body, `${prefix}${s.name}/`)
-        : [],
+        : s.kind === 'ensemble'
+          ? agentSteps(s.definition.steps, `${prefix}${s.name}/`)
+          : [],
   );
 }
 
-/** The profile of every agent step (loop bodies included), with the step's name. */
+/** The profile of every agent step (loop bodies and child ensembles included), with the step's name. */
 export function agentProfiles(def: EnsembleDefinition): { step: string; profile: ModelProfile }[] {
   return agentSteps(def.steps).map(({ name, step }) => ({ step: name, profile: step.profile }));
 }

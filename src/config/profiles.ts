@@ -53,6 +53,8 @@ export const profileSchema = z
     max_tokens: z.number().int().positive().optional(),
     timeout: durationSchema.optional(),
     pricing: pricingSchema.optional(),
+    /** Given to every agent step of this profile that sets no system_prompt of its own. */
+    system_prompt: z.string().optional(),
   })
   .strict();
 
@@ -66,6 +68,7 @@ export function toModelProfile(name: string, p: ProfileConfig): ModelProfile {
   if (p.temperature !== undefined) profile.temperature = p.temperature;
   if (p.max_tokens !== undefined) profile.maxTokens = p.max_tokens;
   if (p.timeout !== undefined) profile.timeout = p.timeout;
+  if (p.system_prompt !== undefined) profile.systemPrompt = p.system_prompt;
   if (p.pricing)
     profile.pricing = {
       inputPerMTok: p.pricing.input_per_mtok,

@@ -11,7 +11,7 @@ import {
   patched,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AgentStep, Condition, LoopStep, StepDefinition } from '../types';
+import type { AgentStep, Condition, EnsembleStep, LoopStep, StepDefinition } from '../types';
 import { RUN_STOPPED, type RunInput, type RunOptions, type RunResult } from './api';
 import { evaluateCondition, splitItems } from './conditions';
 import { StepError, describeError } from './errors';
@@ -21,7 +21,7 @@ import { parallel } from './patterns/parallel';
 import { runToolAgent } from './patterns/react-agent';
 import type { RunState } from './run-state';
 import { runAgentCall } from './step';
-import type { TemplateScope } from './template';
+import { renderTemplate, type TemplateScope } from './template';
 
 /** What every step of one run shares. */
 export interface GraphContext {
@@ -220,8 +220,9 @@ async function runStep(
   ctx: GraphContext,
   s: StepDefinition,
   key: string,
-  scope: TemplateScope,
+  given: TemplateScope,
 ): Promise<string> {
+  const scope = s.inputKey !== undefined ? pickInputKey(s, key, given) : given;
   switch (s.kind) {
     case 'agent':
       return s.fanOut ? runFanOut(ctx, s, key, scope) : runAgent(ctx, s, key, scope);
@@ -229,7 +230,85 @@ async function runStep(
       return runApprovalStep(ctx.state, key, s, scope);
     case 'loop':
       return runLoop(ctx, s, key, scope);
+    case 'ensemble':
+      return runEnsembleStep(ctx, s, key, scope);
   }
+}
+
+/**
+ * `inputKey`: the step sees one key of its first dependency's JSON output in place of the whole
+ * output (llm-orc's `input_key`). Output that is not a JSON object, or lacks the key, fails the step.
+ */
+function pickInputKey(s: StepDefinition, key: string, scope: TemplateScope): TemplateScope {
+  const dep = s.dependsOn[0];
+  const wanted = s.inputKey!;
+  const fail = (why: string) =>
+    ApplicationFailure.create({
+      type: 'InputKeyMissing',
+      nonRetryable: true,
+      message: `step '${key}' reads input_key '${wanted}' of step '${dep}', but ${why}`,
+    });
+  if (dep === undefined) throw fail('it depends on no step');
+  const text = scope.steps[dep] ?? '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw fail(`that output is not JSON (it starts: ${JSON.stringify(text.slice(0, 80))})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw fail('that output is not a JSON object');
+  if (!Object.prototype.hasOwnProperty.call(parsed, wanted))
+    throw fail(
+      `that output has no such key (keys: ${Object.keys(parsed).slice(0, 20).join(', ') || 'none'})`,
+    );
+  const value = (parsed as Record<string, unknown>)[wanted];
+  return {
+    ...scope,
+    steps: { ...scope.steps, [dep]: typeof value === 'string' ? value : JSON.stringify(value) },
+  };
+}
+
+/**
+ * A child ensemble: its steps run inside this run under `<key>/` (one ledger, one budget), on the
+ * step's rendered prompt as input; its output step's output is this step's output. With a fan-out,
+ * one child per item under `<key>[i]/`, and the output is the JSON array of the children's outputs.
+ */
+async function runEnsembleStep(
+  ctx: GraphContext,
+  s: EnsembleStep,
+  key: string,
+  scope: TemplateScope,
+): Promise<string> {
+  const child = async (input: string, prefix: string): Promise<string> => {
+    const def = s.definition;
+    // No `run`: resuming and continuing as new apply to the run's own top-level steps.
+    const outputs = await runGraph(
+      {
+        state: ctx.state,
+        input: input === '' && def.defaultInput !== undefined ? def.defaultInput : input,
+        ...(ctx.options && { options: ctx.options }),
+      },
+      def.steps,
+      {},
+      prefix,
+    );
+    const out = def.output ?? def.steps[def.steps.length - 1]!.name;
+    return outputs[out] ?? '';
+  };
+  if (!s.fanOut) return child(renderTemplate(s.prompt, scope), `${key}/`);
+  const items = splitItems(scope.steps[s.fanOut.from] ?? '');
+  const limit = s.fanOut.maxConcurrency;
+  const results = await parallel(
+    items,
+    (item, i) =>
+      child(
+        renderTemplate(s.prompt, { ...scope, item, chunk: { index: i, total: items.length } }),
+        `${key}[${i}]/`,
+      ),
+    limit ? { limit } : {},
+  );
+  return JSON.stringify(results);
 }
 
 /** `summary`: the model call's activity summary when not the step's key (a fan-out instance's `review[3]`). */
@@ -257,7 +336,8 @@ async function runFanOut(
   const results = await parallel(
     items,
     // Each instance's model call is `review[3]` in the Temporal UI: metadata only, not compared on replay.
-    (item, i) => runAgent(ctx, s, key, { ...scope, item }, `${key}[${i}]`),
+    (item, i) =>
+      runAgent(ctx, s, key, { ...scope, item, chunk: { index: i, total: items.length } }, `${key}[${i}]`),
     limit ? { limit } : {},
   );
   return JSON.stringify(results);

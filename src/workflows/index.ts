@@ -47,8 +47,10 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     // its workflow task over and over.
     state.declare(def.steps);
     if (input.resume) state.restore(input.resume);
+    // An empty input takes the definition's default (llm-orc's default_task); no command changes.
+    const runInput = input.input === '' && def.defaultInput !== undefined ? def.defaultInput : input.input;
     const outputs = await runGraph(
-      { state, input: input.input, run: input, ...(input.options && { options: input.options }) },
+      { state, input: runInput, run: input, ...(input.options && { options: input.options }) },
       def.steps,
     );
     const outputStep = def.output ?? def.steps[def.steps.length - 1]?.name;

@@ -65,6 +65,7 @@ export class RunState {
         });
       }
       if (s.kind === 'loop') this.declare(s.body, `${name}/`);
+      if (s.kind === 'ensemble' && !s.fanOut) this.declare(s.definition.steps, `${name}/`);
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * Prompt templates: `{{input}}`, `{{steps.NAME}}` / `{{NAME}}`, `{{steps.NAME.field}}`, `{{item}}`,
- * `{{loop.iteration}}`, `{{loop.previous}}`. Pure and deterministic, because the ensemble
+ * `{{loop.iteration}}`, `{{loop.previous}}`, and in a fan-out instance `{{chunk_index}}` (0-based)
+ * and `{{total_chunks}}` (llm-orc's names; `{{steps.chunk_index}}` still reads a step so named). Pure and deterministic, because the ensemble
  * interpreter renders prompts inside workflow code; the config loader parses the same templates
  * to refuse bad references before a run starts, so both sides agree on one grammar.
  *
@@ -9,8 +10,8 @@
 
 /** One placeholder of a template, as `templateRefs` reports it. */
 export interface TemplateRef {
-  kind: 'input' | 'step' | 'item' | 'loop';
-  /** Step name for `step`; `iteration` or `previous` for `loop`. */
+  kind: 'input' | 'step' | 'item' | 'loop' | 'chunk';
+  /** Step name for `step`; `iteration` or `previous` for `loop`; `chunk_index` or `total_chunks` for `chunk`. */
   name?: string;
   /** Dotted JSON field path after the name, e.g. `['category']` for `{{steps.triage.category}}`. */
   path?: string[];
@@ -22,6 +23,8 @@ export interface TemplateScope {
   steps: Record<string, string>;
   item?: string;
   loop?: { iteration: number; previous?: string };
+  /** In a fan-out instance: its place among the items (`{{chunk_index}}`, `{{total_chunks}}`). */
+  chunk?: { index: number; total: number };
 }
 
 /** A malformed placeholder, or a reference the scope cannot satisfy. */
@@ -118,6 +121,10 @@ function parseRef(body: string, raw: string): TemplateRef {
         throw new TemplateError(`invalid placeholder '${raw}': name the step, as in {{steps.NAME}}`, raw);
       return withPath({ kind: 'step', name }, path);
     }
+    case 'chunk_index':
+    case 'total_chunks':
+      if (rest.length === 0) return { kind: 'chunk', name: head };
+      return withPath({ kind: 'step', name: head }, rest);
     default:
       return withPath({ kind: 'step', name: head }, rest);
   }
@@ -162,6 +169,10 @@ function value(ref: TemplateRef, raw: string, scope: TemplateScope): string {
       if (scope.item === undefined)
         throw new TemplateError(`${raw}: there is no item here (only a fan_out step has one)`, raw);
       return field(scope.item, ref.path, raw, 'the item');
+    case 'chunk':
+      if (!scope.chunk)
+        throw new TemplateError(`${raw}: only a fan_out step's instances have a chunk number`, raw);
+      return String(ref.name === 'chunk_index' ? scope.chunk.index : scope.chunk.total);
     case 'loop':
       if (!scope.loop) throw new TemplateError(`${raw}: not inside a loop body`, raw);
       if (ref.name === 'iteration') return String(scope.loop.iteration);

@@ -7,6 +7,7 @@ import {
   type AllowedEndpoint,
 } from '../../activities/endpoints';
 import { BatonClient, RunFailedError } from '../../client';
+import { isLlmOrcFile, loadLlmOrcEnsemble } from '../../config/llm-orc';
 import {
   agentProfiles,
   findConfigDirs,
@@ -29,8 +30,16 @@ import { decisionLine, pendingLines } from './approvals';
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-/** Load an ensemble by path or by name from .baton/ensembles or ~/.config/baton/ensembles. */
-export function loadEnsemble(nameOrPath: string, knownTools?: string[]): EnsembleDefinition {
+/**
+ * Load an ensemble by path or by name from .baton/ensembles or ~/.config/baton/ensembles. An
+ * llm-orc file (under .llm-orc/, or of llm-orc's shape) is converted first; `report` gets the
+ * conversion report.
+ */
+export function loadEnsemble(
+  nameOrPath: string,
+  knownTools?: string[],
+  report?: (text: string) => void,
+): EnsembleDefinition {
   const dirs = findConfigDirs();
   let file: string;
   try {
@@ -38,7 +47,13 @@ export function loadEnsemble(nameOrPath: string, knownTools?: string[]): Ensembl
   } catch (e) {
     throw new BadInputError((e as Error).message);
   }
-  return loadEnsembleFile(file, { configDirs: dirs, ...(knownTools && { knownTools }) });
+  const opts = { configDirs: dirs, ...(knownTools && { knownTools }) };
+  if (isLlmOrcFile(file)) {
+    const loaded = loadLlmOrcEnsemble(file, { load: opts });
+    report?.(`llm-orc: converted ${file}\n${loaded.report}`);
+    return loaded.definition;
+  }
+  return loadEnsembleFile(file, opts);
 }
 
 function printProgress(runId: string, p: RunProgress, format: Output): void {
@@ -60,6 +75,7 @@ function printProgress(runId: string, p: RunProgress, format: Output): void {
 }
 
 interface RunFlags {
+  verbose?: boolean;
   tools?: string;
   inputFile?: string;
   output: Output;
@@ -117,7 +133,11 @@ function localAllowances(definition: EnsembleDefinition, ensemble: string): Allo
 async function runCommand(ensemble: string, inputArg: string | undefined, f: RunFlags): Promise<void> {
   // Everything the user gave is checked before anything starts.
   const tools = loadToolsModule(f.tools ?? process.env.BATON_TOOLS);
-  const definition = loadEnsemble(ensemble, tools.length ? tools.map((t) => t.name) : undefined);
+  const definition = loadEnsemble(
+    ensemble,
+    tools.length ? tools.map((t) => t.name) : undefined,
+    f.verbose ? err : undefined,
+  );
   const input = await resolveInput(inputArg, f.inputFile);
   const external = Boolean(process.env.TEMPORAL_ADDRESS);
   const localWorker = f.localWorker ?? !external;
@@ -300,9 +320,10 @@ export function registerRunCommands(program: Command): void {
       '--tools <module>',
       'register the tools this module exports on the local worker (default: BATON_TOOLS)',
     )
+    .option('-v, --verbose', 'for an llm-orc file: print how it was converted (on stderr)')
     .addHelpText(
       'after',
-      '\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json',
+      '\nAn llm-orc ensemble (a file under .llm-orc/, or of its shape) runs directly when every field it uses maps to Baton; see `baton import llm-orc --help`.\n\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json',
     )
     .action(runCommand);
 
