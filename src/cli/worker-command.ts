@@ -2,6 +2,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { Worker } from '@temporalio/worker';
 import { EndpointPolicy, loadWorkerConfig } from '../activities/endpoints';
+import { loadWorkerResources } from '../activities/worker-allows';
 import { tracingFromEnv } from '../telemetry';
 import { commandNote } from '../telemetry/logging';
 import { createWorker, DEFAULT_SHUTDOWN_GRACE, parseShutdownGrace, workerSettingsFromEnv } from '../worker';
@@ -29,6 +30,7 @@ export async function runWorkerCommand(o: {
     settings.shutdownGraceTime ??
     msToNumber(DEFAULT_SHUTDOWN_GRACE);
   const allowedEndpoints = o.config ? loadWorkerConfig(o.config).allowedEndpoints : [];
+  const resources = o.config ? loadWorkerResources(o.config) : { scripts: {}, mcpServers: {} };
   const policy = EndpointPolicy.fromEnv(process.env, allowedEndpoints);
   const taskQueue = o.taskQueue ?? settings.taskQueue;
   const config = loadClientConnectConfig();
@@ -44,12 +46,19 @@ export async function runWorkerCommand(o: {
       tools,
       shutdownGraceTime: graceMs,
       allowedEndpoints,
+      scripts: resources.scripts,
+      mcpServers: resources.mcpServers,
     });
     const toolNote = tools.length ? `, tools: ${tools.map((t) => t.name).join(', ')}` : '';
     note(
       `polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C or SIGTERM drains (up to ${formatDuration(graceMs)})`,
     );
     note(`model calls may go to ${policy.summary()}`);
+    const allowed = [
+      ...Object.keys(resources.scripts).map((n) => `script ${n}`),
+      ...Object.keys(resources.mcpServers).map((n) => `MCP server ${n}`),
+    ];
+    if (allowed.length) note(`runs may use: ${allowed.join(', ')}`);
     stopOnSignals = reportDrain(worker, graceMs);
     await worker.run();
     note('stopped');

@@ -87,7 +87,7 @@ export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipp
 
 export interface StepProgress {
   name: string;
-  kind: 'agent' | 'approval' | 'loop';
+  kind: 'agent' | 'approval' | 'loop' | 'script';
   status: StepStatus;
   output?: string;
   error?: { type: string; message: string };

@@ -20,6 +20,7 @@ import { gateDigest } from './digest';
 import { parallel } from './patterns/parallel';
 import { runToolAgent } from './patterns/react-agent';
 import type { RunState } from './run-state';
+import { runScriptStep } from './script';
 import { runAgentCall } from './step';
 import type { TemplateScope } from './template';
 
@@ -229,6 +230,8 @@ async function runStep(
       return runApprovalStep(ctx.state, key, s, scope);
     case 'loop':
       return runLoop(ctx, s, key, scope);
+    case 'script':
+      return runScriptStep(ctx.state, key, s, scope, ctx.options);
   }
 }
 

@@ -15,6 +15,7 @@ import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
 import { failRun } from './errors';
 import { RunState } from './run-state';
+import { checkWorkerAllows } from './script';
 
 /** Sub-agents of the supervisor pattern run as this child workflow type. */
 export { batonSubAgent } from './patterns/supervisor';
@@ -47,6 +48,9 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     // its workflow task over and over.
     state.declare(def.steps);
     if (input.resume) state.restore(input.resume);
+    if (def.mcpServers) state.mcpServers = def.mcpServers;
+    // Scripts and MCP servers the worker does not allow fail the run here, before any step.
+    await checkWorkerAllows(def);
     const outputs = await runGraph(
       { state, input: input.input, run: input, ...(input.options && { options: input.options }) },
       def.steps,
