@@ -14,7 +14,7 @@ import {
   StreamableHTTPClientTransport,
   StreamableHTTPError,
 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { McpServerDeclaration } from '../types';
 import type { EndpointPolicy } from './endpoints';
 
@@ -244,7 +244,7 @@ export class McpHub {
       return await fn(s);
     } catch (err) {
       if (!sessionLost(err)) {
-        if (!(err instanceof McpError)) await this.drop(r); // the connection's state is unknown
+        if (!serverAnswered(err)) await this.drop(r); // the connection's state is unknown
         throw err;
       }
       // The server no longer knows our session (it restarted): nothing ran; connect again once.
@@ -279,6 +279,18 @@ export class McpHub {
 function describe(r: Resolved): string {
   const name = r.key.split('\n')[0];
   return `'${name}' (${'command' in r.config ? r.config.command.join(' ') : r.config.url})`;
+}
+
+/**
+ * Whether an error is the server's own answer (a JSON-RPC error it sent). The SDK raises McpError
+ * for its own timeouts and closed connections too: after those the call may or may not have run.
+ */
+export function serverAnswered(err: unknown): err is McpError {
+  return (
+    err instanceof McpError &&
+    err.code !== (ErrorCode.RequestTimeout as number) &&
+    err.code !== (ErrorCode.ConnectionClosed as number)
+  );
 }
 
 /** A 404 on a request that carried a session id: the server forgot the session. */

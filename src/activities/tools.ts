@@ -8,7 +8,7 @@ import { Context } from '@temporalio/activity';
 import { keepAlive } from './heartbeat';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { McpServerDeclaration, ToolSpec } from '../types';
 import {
   McpNotAllowed,
@@ -16,6 +16,7 @@ import {
   mcpIdempotent,
   mcpResultText,
   modelToolName,
+  serverAnswered,
   splitMcpName,
   type McpHub,
 } from './mcp';
@@ -280,9 +281,9 @@ export function createToolActivities(tools: ToolDefinition[] = [], mcp?: McpHub)
       // Nothing was sent: safe to try again for any tool.
       if (err instanceof McpNotConnected)
         throw ApplicationFailure.create({ type: TOOL_NOT_RUN, message, nonRetryable: false });
-      if (err instanceof McpError) {
+      if (serverAnswered(err)) {
         // The server answered with a protocol error: the call did not run as asked.
-        const invalid = err.code === ErrorCode.InvalidParams;
+        const invalid = err.code === (ErrorCode.InvalidParams as number);
         return {
           ok: false,
           error: invalid ? 'InvalidArguments' : 'ToolFailed',

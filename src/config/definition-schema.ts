@@ -20,7 +20,6 @@ const STEP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ENSEMBLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Resolved profile names include `provider/model` for inline models; no `..` segments, no spaces. */
 const PROFILE_NAME = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$/;
-const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** A registered tool, or an MCP server's tool as `<server>.<tool>` (MCP tool names may hold dots). */
 const TOOL_REF_NAME = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_./-]{1,128})?$/;
 /** MCP server and script names, as the worker config spells them. */
