@@ -101,6 +101,30 @@ test("a ReAct agent calls a stdio MCP server's tool from the worker's config, of
   expect(result.steps[0]!.toolCalls).toBe(1);
 });
 
+test("a stdio server gets a minimal environment, not the worker's; a tool error comes back to the model", async () => {
+  process.env.BATON_TEST_WORKER_SECRET = 'secret-in-worker-env';
+  h.fake.on('show env', {
+    toolCalls: [
+      { id: 'c1', name: 'everything__get-env', arguments: {} },
+      { id: 'c2', name: 'everything__get-sum', arguments: { a: 'not a number', b: 1 } },
+    ],
+  });
+  h.fake.on(/"PATH"/, { text: 'seen' });
+  const def = yaml(`agents:
+  - name: env
+    prompt: "show env"
+    tools: [everything.get-env, everything.get-sum]
+`);
+  const id = runId('env');
+  await h.baton.start(def, '', { runId: id });
+  const result = await h.baton.result(id);
+  expect(result.output).toBe('seen');
+  const second = h.fake.requests[1]!;
+  expect(second.allText).not.toContain('secret-in-worker-env');
+  expect(second.allText).toMatch(/Error: [^\n]*'everything\.get-sum'/);
+  delete process.env.BATON_TEST_WORKER_SECRET;
+});
+
 test('a run-declared streamable HTTP server, allowed by the endpoint policy, serves a ReAct agent; a restarted server is reconnected to', async () => {
   const def = yaml(`mcp_servers:
   web: { url: "http://127.0.0.1:${port}/mcp" }

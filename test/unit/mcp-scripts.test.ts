@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { EndpointPolicy } from '../../src/activities/endpoints';
-import { McpHub, mcpIdempotent, modelToolName, serverAnswered, splitMcpName } from '../../src/activities/mcp';
+import {
+  McpHub,
+  McpNotConnected,
+  mcpIdempotent,
+  modelToolName,
+  serverAnswered,
+  splitMcpName,
+} from '../../src/activities/mcp';
 import { outputOf, scriptRefusal } from '../../src/activities/scripts';
 import { loadWorkerResources } from '../../src/activities/worker-allows';
 import { checkDefinition } from '../../src/config/definition-schema';
@@ -157,4 +164,11 @@ test('the definition schema refuses a script command that is not a name, and fan
     ],
   });
   expect(issues.map((i) => i.path)).toEqual(['steps[0].command', 'steps[1].fanOut']);
+});
+
+test('a server that cannot be reached is reported as not connected (nothing was sent)', async () => {
+  const hub = new McpHub({ dead: { url: 'http://127.0.0.1:1/mcp' } });
+  const r = hub.resolve('dead');
+  await expect(hub.callTool(r, 'echo', {}, { idempotencyKey: 'k' })).rejects.toBeInstanceOf(McpNotConnected);
+  await hub.close();
 });
