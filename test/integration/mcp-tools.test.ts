@@ -5,7 +5,7 @@
  * worker that died; servers the worker does not allow are refused before anything runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ const EVERYTHING = join(
   '../../node_modules/@modelcontextprotocol/server-everything/dist/index.js',
 );
 const stdioCommand = [process.execPath, EVERYTHING, 'stdio'];
+const crashLog = join(mkdtempSync(join(tmpdir(), 'baton-crashy-')), 'calls');
+const CRASHY = join(__dirname, '../support/mcp-crashy-server.mjs');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,7 +61,10 @@ beforeAll(async () => {
   http = await startHttpServer(port);
   h = await startHarness({
     worker: {
-      mcpServers: { everything: { command: stdioCommand } },
+      mcpServers: {
+        everything: { command: stdioCommand },
+        crashy: { command: [process.execPath, CRASHY, crashLog] },
+      },
       allowedEndpoints: [{ url: `http://127.0.0.1:${port}`, keys: [] }],
     },
   });
@@ -123,6 +128,27 @@ test("a stdio server gets a minimal environment, not the worker's; a tool error 
   expect(second.allText).not.toContain('secret-in-worker-env');
   expect(second.allText).toMatch(/Error: [^\n]*'everything\.get-sum'/);
   delete process.env.BATON_TEST_WORKER_SECRET;
+});
+
+test('a lost answer: an idempotent MCP tool is called again on a new session; a tool without annotations is not (ToolOutcomeUnknown)', async () => {
+  h.fake.on('flip it', { toolCalls: [{ name: 'crashy__flip', arguments: {} }] });
+  h.fake.on('flip done', { text: 'flipped' });
+  const id1 = runId('flip');
+  await h.baton.start(yaml(`agents:\n  - { name: a, prompt: "flip it", tools: [crashy.flip] }\n`), '', {
+    runId: id1,
+  });
+  expect((await h.baton.result(id1)).output).toBe('flipped');
+
+  h.fake.on('flop it', { toolCalls: [{ name: 'crashy__flop', arguments: {} }] });
+  const id2 = runId('flop');
+  await h.baton.start(yaml(`agents:\n  - { name: b, prompt: "flop it", tools: [crashy.flop] }\n`), '', {
+    runId: id2,
+  });
+  const err = (await h.baton.result(id2).catch((e: unknown) => e)) as RunFailedError;
+  expect(err).toBeInstanceOf(RunFailedError);
+  expect(err.progress?.error?.type).toBe('ToolOutcomeUnknown');
+  expect(err.message).toContain(`Idempotency key: ${id2}/b#1`);
+  expect(readFileSync(crashLog, 'utf8').split('\n').filter(Boolean)).toEqual(['flip', 'flip', 'flop']);
 });
 
 test('a run-declared streamable HTTP server, allowed by the endpoint policy, serves a ReAct agent; a restarted server is reconnected to', async () => {
