@@ -20,7 +20,7 @@ const EVERYTHING = join(
 );
 const stdioCommand = [process.execPath, EVERYTHING, 'stdio'];
 const crashLog = join(mkdtempSync(join(tmpdir(), 'baton-crashy-')), 'calls');
-const CRASHY = join(__dirname, '../support/mcp-crashy-server.mjs');
+const CRASHY = join(__dirname, '../support/mcp-crashy-server.js');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
