@@ -172,3 +172,30 @@ test('a server that cannot be reached is reported as not connected (nothing was 
   await expect(hub.callTool(r, 'echo', {}, { idempotencyKey: 'k' })).rejects.toBeInstanceOf(McpNotConnected);
   await hub.close();
 });
+
+test("an HTTP server's headers take ${VAR} from the worker's environment", async () => {
+  const { createServer } = await import('node:http');
+  let auth: string | undefined;
+  const srv = createServer((req, res) => {
+    auth ??= req.headers.authorization;
+    res.writeHead(500).end();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/mcp`;
+  const hub = new McpHub({ api: { url, headers: { Authorization: 'Bearer ${MCP_TOKEN}' } } }, undefined, {
+    MCP_TOKEN: 'tok-123',
+  });
+  await expect(hub.listTools(hub.resolve('api'))).rejects.toBeInstanceOf(McpNotConnected);
+  expect(auth).toBe('Bearer tok-123');
+  await hub.close();
+  srv.close();
+});
+
+test('--tools does not check <server>.<tool> names (the run checks them)', () => {
+  const def = loadEnsembleText(
+    `name: x\ndefault_profile: oa\nprofiles: { oa: { provider: openai, model: m } }\nagents:\n  - { name: a, tools: [search, web.echo] }\n`,
+    'x.yaml',
+    { knownTools: ['search'] },
+  );
+  expect((def.steps[0] as { tools?: unknown }).tools).toEqual([{ name: 'search' }, { name: 'web.echo' }]);
+});
