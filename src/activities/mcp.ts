@@ -236,7 +236,8 @@ export class McpHub {
   ): Promise<T> {
     let s: Session;
     try {
-      s = await this.session(r, signal);
+      // Not cut by this call's signal: a slow first connection goes on, and the next attempt joins it.
+      s = await this.session(r);
     } catch (err) {
       throw new McpNotConnected(`could not connect to MCP server ${describe(r)}: ${(err as Error).message}`);
     }
@@ -250,7 +251,7 @@ export class McpHub {
       // The server no longer knows our session (it restarted): nothing ran; connect again once.
       await this.drop(r);
       try {
-        s = await this.session(r, signal);
+        s = await this.session(r);
       } catch (e) {
         throw new McpNotConnected(
           `could not reconnect to MCP server ${describe(r)}: ${(e as Error).message}`,
