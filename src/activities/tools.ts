@@ -212,6 +212,14 @@ export function createToolActivities(tools: ToolDefinition[] = [], mcp?: McpHub)
     });
   };
 
+  const describeRegistered = (t: ToolDefinition): ToolDescription => ({
+    name: t.name,
+    description: t.description,
+    parameters: toolParameters(t.input),
+    requiresApproval: t.requiresApproval === true,
+    ...(t.idempotent === false && { idempotent: false as const }),
+  });
+
   const hub = (name: string) => {
     if (mcp) return mcp;
     throw notAllowed(
@@ -310,17 +318,11 @@ export function createToolActivities(tools: ToolDefinition[] = [], mcp?: McpHub)
       if (names?.some((n) => splitMcpName(n)))
         return Promise.all(
           names.map(async (n) =>
-            splitMcpName(n) ? describeMcpTool(n, mcpServers) : (await this.describeTools([n]))[0]!,
+            splitMcpName(n) ? describeMcpTool(n, mcpServers) : describeRegistered(lookup(n)),
           ),
         );
       const picked = names ? names.map(lookup) : [...registry.values()];
-      return picked.map((t) => ({
-        name: t.name,
-        description: t.description,
-        parameters: toolParameters(t.input),
-        requiresApproval: t.requiresApproval === true,
-        ...(t.idempotent === false && { idempotent: false as const }),
-      }));
+      return picked.map(describeRegistered);
     },
 
     /**

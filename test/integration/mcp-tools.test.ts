@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { createTool } from '../../src/activities/tools';
 import { RunFailedError } from '../../src/client';
 import { loadEnsembleText } from '../../src/config';
 import { killHard, startChildWorker } from '../support/child-worker';
@@ -60,6 +62,14 @@ beforeAll(async () => {
   port = await freePort();
   http = await startHttpServer(port);
   h = await startHarness({
+    tools: [
+      createTool({
+        name: 'stamp',
+        description: 'Stamp a word.',
+        input: z.object({ word: z.string() }),
+        run: ({ word }) => `stamped ${word}`,
+      }),
+    ],
     worker: {
       mcpServers: {
         everything: { command: stdioCommand },
@@ -149,6 +159,21 @@ test('a lost answer: an idempotent MCP tool is called again on a new session; a 
   expect(err.progress?.error?.type).toBe('ToolOutcomeUnknown');
   expect(err.message).toContain(`Idempotency key: ${id2}/b#1`);
   expect(readFileSync(crashLog, 'utf8').split('\n').filter(Boolean)).toEqual(['flip', 'flip', 'flop']);
+});
+
+test('one agent mixes registered tools and MCP tools, called in the same turn', async () => {
+  h.fake.on('mix them', {
+    toolCalls: [
+      { id: 'a', name: 'stamp', arguments: { word: 'red' } },
+      { id: 'b', name: 'everything__echo', arguments: { message: 'blue' } },
+    ],
+  });
+  h.fake.on(/stamped red[\s\S]*Echo: blue/, { text: 'mixed' });
+  const def = yaml(`agents:\n  - { name: m, prompt: "mix them", tools: [stamp, everything.echo] }\n`);
+  const id = runId('mix');
+  await h.baton.start(def, '', { runId: id });
+  expect((await h.baton.result(id)).output).toBe('mixed');
+  expect(h.fake.requests[0]!.tools).toEqual(['stamp', 'everything__echo']);
 });
 
 test('a run-declared streamable HTTP server, allowed by the endpoint policy, serves a ReAct agent; a restarted server is reconnected to', async () => {
