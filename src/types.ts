@@ -224,7 +224,30 @@ export interface EnsembleStep extends StepCommon {
   definition: EnsembleDefinition;
 }
 
-export type StepDefinition = AgentStep | ApprovalStep | LoopStep | EnsembleStep;
+/**
+ * Run a command the worker's config allows (`scripts:` in `baton worker --config`): its input on
+ * stdin, `parameters` as JSON in BATON_PARAMETERS, its stdout the step's output (docs/tools.md).
+ */
+export interface ScriptStep extends StepCommon {
+  kind: 'script';
+  /** The name of a script in the worker's config; the worker decides what runs. */
+  command: string;
+  /** Arguments after the configured argv (only when the worker's entry sets `allow_args: true`). */
+  args?: string[];
+  /** JSON the script reads from the BATON_PARAMETERS environment variable. */
+  parameters?: Record<string, unknown>;
+  /** Template of what goes to stdin (default: the run input at a root, else the upstream outputs). */
+  input: string;
+  /** `json`: stdout is parsed and stored as compact JSON when it parses. */
+  outputFormat?: 'text' | 'json';
+  /** `false`: at most one attempt that may have acted (docs/tools.md). Default true. */
+  idempotent?: boolean;
+}
+
+/** An MCP server a run declares (YAML `mcp_servers`): a stdio command, or a streamable HTTP URL. */
+export type McpServerDeclaration = { command: string[]; env?: Record<string, string> } | { url: string };
+
+export type StepDefinition = AgentStep | ApprovalStep | LoopStep | EnsembleStep | ScriptStep;
 
 /** Limits on a whole run's model spending, and what happens when the next call would cross them. */
 export interface Budget {
@@ -246,4 +269,6 @@ export interface EnsembleDefinition {
   budget?: Budget;
   /** The run's input when it is started with an empty one (llm-orc's `default_task`). */
   defaultInput?: string;
+  /** MCP servers the run's agents use (`<server>.<tool>`); the worker's config must allow each. */
+  mcpServers?: Record<string, McpServerDeclaration>;
 }

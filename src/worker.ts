@@ -5,7 +5,16 @@
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
+import {
+  createActivities,
+  type AllowedEndpoint,
+  type McpServerConfig,
+  type Notifier,
+  type ScriptConfig,
+  type ToolDefinition,
+} from './activities';
+import { EndpointPolicy } from './activities/endpoints';
+import { McpHub } from './activities/mcp';
 import { dataConverterFromEnv } from './codec';
 import { tracingFromEnv, tracingWorkerOptions, type Tracing } from './telemetry';
 import { metricsActivityInterceptors, STEP_WORKFLOW_MODULE } from './telemetry/metrics';
@@ -37,6 +46,10 @@ export interface BatonWorkerOptions {
   tools?: ToolDefinition[];
   /** Where escalated approval gates are announced. */
   notifier?: Notifier;
+  /** Scripts `kind: script` steps may run, by name (docs/tools.md#script-steps). */
+  scripts?: Record<string, ScriptConfig>;
+  /** MCP servers whose tools agents call as `<server>.<tool>` (docs/tools.md#mcp-servers). */
+  mcpServers?: Record<string, McpServerConfig>;
   /** Your own workflows module (it should re-export Baton's: `export * from 'baton/workflows'`). */
   workflowsPath?: string;
   /** A prebuilt workflow bundle (tests build one and share it); default: bundle src/workflows. */
@@ -119,7 +132,14 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
   const tracing =
     opts.tracing === false ? undefined : (opts.tracing ?? tracingFromEnv(opts.env ?? process.env));
   const traced = tracing && tracingWorkerOptions(tracing, opts.workflowBundle !== undefined);
-  return Worker.create({
+  const env = opts.env ?? process.env;
+  // One MCP session per server per worker process, closed when the worker stops.
+  const mcp = new McpHub(
+    opts.mcpServers ?? {},
+    EndpointPolicy.fromEnv(env, opts.allowedEndpoints ?? []),
+    env,
+  );
+  const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? fromEnv.taskQueue,
@@ -129,6 +149,8 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       ...(opts.allowedEndpoints && { allowedEndpoints: opts.allowedEndpoints }),
       ...(opts.tools && { tools: opts.tools }),
       ...(opts.notifier && { notifier: opts.notifier }),
+      ...(opts.scripts && { scripts: opts.scripts }),
+      mcp,
     }),
     maxConcurrentActivityTaskExecutions: slots,
     // Model calls run as local activities with `localActivities: true`: same slot count (the SDK's default is 100).
@@ -150,4 +172,13 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     },
     ...opts.overrides,
   });
+  const run = worker.run.bind(worker);
+  worker.run = async () => {
+    try {
+      return await run();
+    } finally {
+      await mcp.close();
+    }
+  };
+  return worker;
 }

@@ -147,6 +147,9 @@ const workerConfigSchema = z
           .strict(),
       )
       .default([]),
+    // Scripts and MCP servers runs may use (docs/tools.md); read by loadWorkerSettings.
+    scripts: z.record(z.string(), z.unknown()).optional(),
+    mcp_servers: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 

@@ -6,10 +6,15 @@ import type { AllowedEndpoint } from './endpoints';
 import { createModelActivities } from './model';
 import { createNotifyActivities, type Notifier } from './notify';
 import { createToolActivities, type ToolDefinition } from './tools';
+import type { McpHub } from './mcp';
+import { createScriptActivities, type ScriptConfig } from './scripts';
+import { createWorkerCheckActivities } from './worker-allows';
 
 export type { ToolDefinition } from './tools';
 export type { Notifier } from './notify';
 export type { AllowedEndpoint } from './endpoints';
+export type { ScriptConfig } from './scripts';
+export type { McpServerConfig } from './mcp';
 
 export interface ActivityDeps {
   /** The worker's environment: API keys and base URLs are read from it. */
@@ -20,6 +25,10 @@ export interface ActivityDeps {
   tools?: ToolDefinition[];
   /** Where escalated approval gates are announced (default: the worker's log). */
   notifier?: Notifier;
+  /** Scripts `kind: script` steps may run, by name. */
+  scripts?: Record<string, ScriptConfig>;
+  /** The worker's MCP connections and the servers it allows. */
+  mcp?: McpHub;
 }
 
 /** Build the activity implementations for a worker. */
@@ -29,7 +38,9 @@ export function createActivities(deps: ActivityDeps = {}) {
       ...(deps.env && { env: deps.env }),
       ...(deps.allowedEndpoints && { allowedEndpoints: deps.allowedEndpoints }),
     }),
-    ...createToolActivities(deps.tools),
+    ...createToolActivities(deps.tools, deps.mcp),
+    ...createScriptActivities(deps.scripts, deps.env),
+    ...createWorkerCheckActivities(deps.scripts ?? {}, deps.mcp),
     ...createNotifyActivities(deps.notifier),
   };
 }

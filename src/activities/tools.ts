@@ -8,7 +8,19 @@ import { Context } from '@temporalio/activity';
 import { keepAlive } from './heartbeat';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
-import type { ToolSpec } from '../types';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import type { McpServerDeclaration, ToolSpec } from '../types';
+import {
+  McpNotAllowed,
+  McpNotConnected,
+  mcpIdempotent,
+  mcpResultText,
+  modelToolName,
+  serverAnswered,
+  splitMcpName,
+  type McpHub,
+} from './mcp';
+import { NOT_ALLOWED_BY_WORKER } from './scripts';
 
 /** What a tool's `run` gets besides its input. */
 export interface ToolContext {
@@ -77,6 +89,8 @@ export interface ToolDefinition<I = any> {
 /** A tool as the workflow offers it to a model, with what the registry knows of approvals. */
 export interface ToolDescription extends ToolSpec {
   requiresApproval: boolean;
+  /** The name the model is offered when `name` is not one model APIs accept (an MCP tool's `<server>.<tool>`). */
+  modelName?: string;
   /** Present (false) only for tools registered with `idempotent: false`. */
   idempotent?: false;
 }
@@ -93,6 +107,8 @@ export interface ToolCallRequest {
   attempt?: number;
   /** `false` when the agent's tool list says so (the worker's own flag counts too). */
   idempotent?: boolean;
+  /** For `<server>.<tool>`: the run's declaration of that server, when the run declares it (`mcp_servers`). */
+  mcpServer?: McpServerDeclaration;
 }
 
 /** Why a call produced no result; the model reads `content` either way. */
@@ -176,7 +192,7 @@ export function observationText(value: unknown, max = DEFAULT_MAX_OUTPUT): strin
  * The tool activities for a worker's registered tools: `describeTools` (what the workflow
  * offers a model) and `callTool` (one call).
  */
-export function createToolActivities(tools: ToolDefinition[] = []) {
+export function createToolActivities(tools: ToolDefinition[] = [], mcp?: McpHub) {
   const registry = new Map<string, ToolDefinition>();
   for (const t of tools) {
     if (registry.has(t.name)) throw new Error(`tool '${t.name}' is registered twice on this worker`);
@@ -196,17 +212,117 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
     });
   };
 
+  const describeRegistered = (t: ToolDefinition): ToolDescription => ({
+    name: t.name,
+    description: t.description,
+    parameters: toolParameters(t.input),
+    requiresApproval: t.requiresApproval === true,
+    ...(t.idempotent === false && { idempotent: false as const }),
+  });
+
+  const hub = (name: string) => {
+    if (mcp) return mcp;
+    throw notAllowed(
+      `tool '${name}' is an MCP server's tool, and this worker has no MCP servers (declare them with mcp_servers)`,
+    );
+  };
+
+  /** An MCP server's tool as the workflow offers it: the server's JSON Schema and annotations. */
+  const describeMcpTool = async (
+    name: string,
+    servers: Record<string, McpServerDeclaration> | undefined,
+  ): Promise<ToolDescription> => {
+    const { server, tool } = splitMcpName(name)!;
+    const h = hub(name);
+    const r = resolveServer(h, server, servers?.[server]);
+    let listed;
+    try {
+      listed = await h.listTools(r, Context.current().cancellationSignal);
+    } catch (err) {
+      throw ApplicationFailure.create({
+        type: 'McpUnavailable',
+        message: `MCP server '${server}' did not list its tools: ${(err as Error).message}`,
+      });
+    }
+    const t = listed.find((x) => x.name === tool);
+    if (!t) {
+      throw ApplicationFailure.create({
+        type: UNKNOWN_TOOL,
+        nonRetryable: true,
+        message: `unknown tool '${name}': MCP server '${server}' has ${listed.length ? `these tools: ${listed.map((x) => x.name).join(', ')}` : 'no tools'}`,
+      });
+    }
+    const { $schema: _drop, ...parameters } = t.inputSchema as Record<string, unknown>;
+    const model = modelToolName(name);
+    return {
+      name,
+      description: t.description ?? t.title ?? name,
+      parameters,
+      requiresApproval: r.config.requiresApproval === true,
+      ...(model !== name && { modelName: model }),
+      ...(!mcpIdempotent(r.config, t) && { idempotent: false as const }),
+    };
+  };
+
+  /** One MCP tool call: a tool error or a refused request is an observation; a lost answer follows the idempotency rules. */
+  const callMcpTool = async (req: ToolCallRequest): Promise<ToolCallResult> => {
+    const { server, tool } = splitMcpName(req.name)!;
+    const h = hub(req.name);
+    const r = resolveServer(h, server, req.mcpServer);
+    const ctx = Context.current();
+    const stopHeartbeat = keepAlive(ctx);
+    try {
+      const res = await h.callTool(r, tool, req.arguments ?? {}, {
+        signal: ctx.cancellationSignal,
+        idempotencyKey:
+          req.idempotencyKey ??
+          `${ctx.info.workflowExecution?.workflowId ?? 'standalone'}/${ctx.info.activityId}`,
+        timeoutMs: ctx.info.startToCloseTimeoutMs,
+      });
+      const text = observationText(mcpResultText(res));
+      return res.isError
+        ? { ok: false, error: 'ToolFailed', content: `Error: tool '${req.name}' failed: ${text}` }
+        : { ok: true, content: text };
+    } catch (err) {
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+      const message = err instanceof Error ? err.message : String(err);
+      // Nothing was sent: safe to try again for any tool.
+      if (err instanceof McpNotConnected)
+        throw ApplicationFailure.create({ type: TOOL_NOT_RUN, message, nonRetryable: false });
+      if (serverAnswered(err)) {
+        // The server answered with a protocol error: the call did not run as asked.
+        const invalid = err.code === (ErrorCode.InvalidParams as number);
+        return {
+          ok: false,
+          error: invalid ? 'InvalidArguments' : 'ToolFailed',
+          content: `Error: ${invalid ? `invalid arguments for tool '${req.name}'` : `tool '${req.name}' failed`}: ${message}`,
+        };
+      }
+      // The request may have reached the server and the answer was lost.
+      throw ApplicationFailure.create({
+        type: req.idempotent === false ? TOOL_ERROR : 'McpCallInterrupted',
+        message: `MCP call to '${req.name}' got no answer: ${message}`,
+        nonRetryable: req.idempotent === false,
+      });
+    } finally {
+      stopHeartbeat();
+    }
+  };
+
   return {
     /** JSON Schemas of the named tools (all registered tools without names), for offering to a model. */
-    async describeTools(names?: string[]): Promise<ToolDescription[]> {
+    async describeTools(
+      names?: string[],
+      mcpServers?: Record<string, McpServerDeclaration>,
+    ): Promise<ToolDescription[]> {
+      if (names?.some((n) => splitMcpName(n)))
+        return Promise.all(
+          names.map(async (n) =>
+            splitMcpName(n) ? describeMcpTool(n, mcpServers) : describeRegistered(lookup(n)),
+          ),
+        );
       const picked = names ? names.map(lookup) : [...registry.values()];
-      return picked.map((t) => ({
-        name: t.name,
-        description: t.description,
-        parameters: toolParameters(t.input),
-        requiresApproval: t.requiresApproval === true,
-        ...(t.idempotent === false && { idempotent: false as const }),
-      }));
+      return picked.map(describeRegistered);
     },
 
     /**
@@ -218,7 +334,7 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
      * reads as an outcome it cannot know.
      */
     async callTool(req: ToolCallRequest): Promise<ToolCallResult> {
-      const tool = lookup(req.name);
+      const tool = splitMcpName(req.name) ? undefined : lookup(req.name);
       if (req.allowed && !req.allowed.includes(req.name)) {
         const allowed = req.allowed.length ? req.allowed.join(', ') : 'none';
         return {
@@ -227,6 +343,7 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
           content: `Error: tool '${req.name}' is not allowed for this agent (allowed: ${allowed}).`,
         };
       }
+      if (!tool) return callMcpTool(req);
       const parsed = tool.input.safeParse(req.arguments ?? {});
       if (!parsed.success) {
         return {
@@ -266,3 +383,16 @@ export function createToolActivities(tools: ToolDefinition[] = []) {
 }
 
 export type ToolActivities = ReturnType<typeof createToolActivities>;
+
+function notAllowed(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: NOT_ALLOWED_BY_WORKER, nonRetryable: true, message });
+}
+
+function resolveServer(hub: McpHub, server: string, decl: McpServerDeclaration | undefined) {
+  try {
+    return hub.resolve(server, decl);
+  } catch (err) {
+    if (err instanceof McpNotAllowed) throw notAllowed(err.message);
+    throw err;
+  }
+}

@@ -69,7 +69,7 @@ program
   )
   .option(
     '--config <file>',
-    'worker config file (YAML): allowed_endpoints, a list of { url, keys } this worker may call (see below)',
+    'worker config file (YAML): allowed_endpoints, a list of { url, keys } this worker may call (see below); scripts and mcp_servers runs may use (docs/tools.md)',
   )
   .addHelpText(
     'after',

@@ -3,6 +3,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import { Runtime, type Worker } from '@temporalio/worker';
 import { EndpointPolicy, loadWorkerConfig } from '../activities/endpoints';
 import { BatonClient } from '../client';
+import { loadWorkerResources } from '../activities/worker-allows';
 import { tracingFromEnv } from '../telemetry';
 import { gatesGaugeIntervalMs, startGatesGauge, type GatesGauge } from '../telemetry/gates-gauge';
 import { commandNote } from '../telemetry/logging';
@@ -32,6 +33,7 @@ export async function runWorkerCommand(o: {
     settings.shutdownGraceTime ??
     msToNumber(DEFAULT_SHUTDOWN_GRACE);
   const allowedEndpoints = o.config ? loadWorkerConfig(o.config).allowedEndpoints : [];
+  const resources = o.config ? loadWorkerResources(o.config) : { scripts: {}, mcpServers: {} };
   const policy = EndpointPolicy.fromEnv(process.env, allowedEndpoints);
   const taskQueue = o.taskQueue ?? settings.taskQueue;
   const metrics = prometheusBindAddress(process.env) !== undefined;
@@ -51,12 +53,19 @@ export async function runWorkerCommand(o: {
       tools,
       shutdownGraceTime: graceMs,
       allowedEndpoints,
+      scripts: resources.scripts,
+      mcpServers: resources.mcpServers,
     });
     const toolNote = tools.length ? `, tools: ${tools.map((t) => t.name).join(', ')}` : '';
     note(
       `polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C or SIGTERM drains (up to ${formatDuration(graceMs)})`,
     );
     note(`model calls may go to ${policy.summary()}`);
+    const allowed = [
+      ...Object.keys(resources.scripts).map((n) => `script ${n}`),
+      ...Object.keys(resources.mcpServers).map((n) => `MCP server ${n}`),
+    ];
+    if (allowed.length) note(`runs may use: ${allowed.join(', ')}`);
     stopOnSignals = reportDrain(worker, graceMs);
     if (metrics) gauge = await startGateGauges(namespace, taskQueue, gaugeInterval);
     await worker.run();

@@ -230,7 +230,8 @@ function checkTools(p: PlacedStep, knownTools: readonly string[] | undefined, ad
     const path = [...p.path, 'tools', j];
     if (seen.has(name)) return add(path, `tool '${name}' is listed twice`);
     seen.add(name);
-    if (knownTools && !knownTools.includes(name)) {
+    // `<server>.<tool>`: an MCP server's tool, which the worker's servers answer for at run time.
+    if (knownTools && !name.includes('.') && !knownTools.includes(name)) {
       const known = knownTools.length
         ? `registered tools: ${[...knownTools].sort().join(', ')}`
         : 'no tools are registered';
@@ -268,7 +269,9 @@ function checkTemplates(p: PlacedStep, graph: Graph, add: Add): void {
         ? [['present', s.present]]
         : s.kind === 'ensemble'
           ? [['prompt', s.prompt]]
-          : [];
+          : s.kind === 'script'
+            ? [['input', s.input]]
+            : [];
   for (const [field, template] of templates)
     if (template !== undefined) checkTemplate(p, field, template, graph, add);
 }

@@ -20,7 +20,10 @@ const STEP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ENSEMBLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Resolved profile names include `provider/model` for inline models; no `..` segments, no spaces. */
 const PROFILE_NAME = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$/;
-const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** A registered tool, or an MCP server's tool as `<server>.<tool>` (MCP tool names may hold dots). */
+const TOOL_REF_NAME = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_./-]{1,128})?$/;
+/** MCP server and script names, as the worker config spells them. */
+const RESOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const REF = /^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
 /** What Temporal's duration strings accept (the `ms` package), with a unit or as bare milliseconds. */
@@ -141,7 +144,10 @@ const agentStepSchema = z.looseObject({
   tools: z
     .array(
       z.looseObject({
-        name: z.string().regex(TOOL_NAME, { message: 'a tool name holds only letters, digits, - and _' }),
+        name: z.string().regex(TOOL_REF_NAME, {
+          message:
+            "a tool name holds only letters, digits, - and _ (an MCP server's tool: '<server>.<tool>')",
+        }),
         requiresApproval: z.boolean().optional(),
         idempotent: z.boolean().optional(),
       }),
@@ -161,8 +167,21 @@ const approvalStepSchema = z.looseObject({
   escalationDeadline: durationSchema.optional(),
 });
 
-const bodyStepSchema = z.discriminatedUnion('kind', [agentStepSchema, approvalStepSchema], {
-  error: "expected a step of kind 'agent' or 'approval' (a loop cannot hold another loop)",
+const scriptStepSchema = z.looseObject({
+  kind: z.literal('script'),
+  ...commonShape,
+  command: z.string().regex(RESOURCE_NAME, {
+    message: "expected the name of a script in the worker's config (letters, digits, - and _)",
+  }),
+  args: z.array(z.string().max(10_000)).max(1000).optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  input: z.string(),
+  outputFormat: z.enum(['text', 'json']).optional(),
+  idempotent: z.boolean().optional(),
+});
+
+const bodyStepSchema = z.discriminatedUnion('kind', [agentStepSchema, approvalStepSchema, scriptStepSchema], {
+  error: "expected a step of kind 'agent', 'approval' or 'script' (a loop cannot hold another loop)",
 });
 
 const loopStepSchema = z.looseObject({
@@ -186,10 +205,25 @@ const ensembleStepSchema = z.looseObject({
   definition: z.looseObject({ name: z.string(), steps: z.array(z.unknown()) }),
 });
 
+/** `mcp_servers` entries: a stdio command (argv) with optional env, or a streamable HTTP URL. */
+export const mcpServerDeclarationSchema = z.union(
+  [
+    z.strictObject({
+      command: z.array(z.string().min(1)).min(1, { message: 'a command needs at least the program' }),
+      env: z.record(z.string().regex(ENV_NAME), z.string()).optional(),
+    }),
+    z.strictObject({ url: baseUrlSchema }),
+  ],
+  {
+    error:
+      'expected an MCP server: { command: [program, arg, ...], env?: {...} } or { url: "https://host/mcp" }',
+  },
+);
+
 const stepSchema = z.discriminatedUnion(
   'kind',
-  [agentStepSchema, approvalStepSchema, loopStepSchema, ensembleStepSchema],
-  { error: "expected a step of kind 'agent', 'approval', 'loop' or 'ensemble'" },
+  [agentStepSchema, approvalStepSchema, loopStepSchema, ensembleStepSchema, scriptStepSchema],
+  { error: "expected a step of kind 'agent', 'approval', 'loop', 'ensemble' or 'script'" },
 );
 
 /** The shape of a resolved definition, without the cross-step checks. */
@@ -205,6 +239,14 @@ const definitionShapeSchema = z.looseObject(
       .min(1, { message: 'a definition needs at least one step' })
       .max(10_000),
     output: z.string().optional(),
+    mcpServers: z
+      .record(
+        z.string().regex(RESOURCE_NAME, {
+          message: 'an MCP server name holds only letters, digits, - and _ (at most 64)',
+        }),
+        mcpServerDeclarationSchema,
+      )
+      .optional(),
     budget: z
       .looseObject({
         maxCostUsd: z.number().positive().finite().optional(),
@@ -329,7 +371,9 @@ function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void
           ? [['present', s.present]]
           : s.kind === 'ensemble'
             ? [['prompt', s.prompt]]
-            : [];
+            : s.kind === 'script'
+              ? [['input', s.input]]
+              : [];
     for (const [field, template] of templates) {
       if (template === undefined) continue;
       const path = [...p.path, field];
@@ -368,6 +412,8 @@ function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void
         for (const issue of child.error.issues)
           add([...p.path, 'definition', ...(issue.path as Path)], issue.message);
     }
+    if (s.kind === 'script' && s.fanOut)
+      add([...p.path, 'fanOut'], 'a script step cannot fan out; fan out an agent step instead');
     if (s.kind === 'approval' && s.onTimeout === 'escalate' && s.escalationDeadline === undefined)
       add([...p.path, 'escalationDeadline'], "onTimeout 'escalate' needs an escalationDeadline");
   }

@@ -12,7 +12,8 @@ import { durationSchema, pricingSchema, profileSchema, providerSchema } from './
 /** Step names: usable in `{{NAME}}` and in condition refs, so no dots or spaces. */
 export const STEP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const PROFILE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
-const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/; // what OpenAI and Anthropic accept as a function name
+const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_./-]{1,128})?$/; // a registered tool, or `<mcp server>.<tool>`
+const RESOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/; // scripts and MCP servers, as the worker config names them
 const REF = /^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
 
 const stepName = z
@@ -28,9 +29,10 @@ const profileName = z.string().regex(PROFILE_NAME, {
   message: 'a profile name starts with a letter and holds only letters, digits, ., - and _',
 });
 
-const toolName = z
-  .string()
-  .regex(TOOL_NAME, { message: 'a tool name holds only letters, digits, - and _ (at most 64)' });
+const toolName = z.string().regex(TOOL_NAME, {
+  message:
+    "a tool name holds only letters, digits, - and _ (at most 64); an MCP server's tool is '<server>.<tool>'",
+});
 
 // ---------------------------------------------------------------------------------------------
 // Conditions (`when`, `until`)
@@ -275,6 +277,58 @@ const approvalShape = {
 };
 const approvalSchema = z.object(approvalShape).strict();
 
+const scriptShape = {
+  kind: z.literal('script'),
+  ...commonShape,
+  command: z.string().regex(RESOURCE_NAME, {
+    message: "expected the name of a script in the worker's config (letters, digits, - and _)",
+  }),
+  args: z.array(z.string()).optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  input: z.string().optional(),
+  output_format: z.enum(['text', 'json']).optional(),
+  timeout_seconds: z
+    .number()
+    .positive()
+    .max(7 * 24 * 3600)
+    .optional(),
+  timeout: durationSchema.optional(),
+  retry: retrySchema.optional(),
+  idempotent: z.boolean().optional(),
+};
+const scriptSchema = z
+  .object(scriptShape)
+  .strict()
+  .superRefine((sc, ctx) => {
+    if (sc.timeout !== undefined && sc.timeout_seconds !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeout_seconds'],
+        message: 'set timeout or timeout_seconds, not both',
+      });
+  });
+
+/** `mcp_servers:` entries: a stdio command (argv) with optional env, or a streamable HTTP URL. */
+const mcpServerSchema = z.union(
+  [
+    z
+      .object({
+        command: z.array(z.string().min(1)).min(1, { message: 'a command needs at least the program' }),
+        env: z.record(z.string(), z.string()).optional(),
+      })
+      .strict(),
+    z
+      .object({
+        url: z.string().regex(/^https?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/, { message: 'expected an http(s) URL' }),
+      })
+      .strict(),
+  ],
+  {
+    error:
+      'expected an MCP server: { command: [program, arg, ...], env?: {...} } or { url: "https://host/mcp" }',
+  },
+);
+
 /** A body entry that is itself a loop: refused, with a message that says what to do instead. */
 const nestedLoop = z.looseObject({ kind: z.literal('loop') }).transform((_, ctx) => {
   ctx.addIssue({
@@ -314,7 +368,7 @@ function withDefaultKind(v: unknown): unknown {
 
 const bodyStepSchema = z.preprocess(
   withDefaultKind,
-  z.discriminatedUnion('kind', [agentSchema, approvalSchema, nestedLoop]),
+  z.discriminatedUnion('kind', [agentSchema, approvalSchema, scriptSchema, nestedLoop]),
 );
 
 const loopShape = {
@@ -328,7 +382,7 @@ const loopSchema = z.object(loopShape).strict();
 
 const stepSchema = z.preprocess(
   withDefaultKind,
-  z.discriminatedUnion('kind', [agentSchema, approvalSchema, loopSchema, ensembleStepSchema]),
+  z.discriminatedUnion('kind', [agentSchema, approvalSchema, loopSchema, ensembleStepSchema, scriptSchema]),
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -353,6 +407,12 @@ const ensembleShape = {
   /** The run's input when it is started with none (llm-orc's default_task). */
   default_input: z.string().optional(),
   profiles: z.record(profileName, profileSchema).optional(),
+  mcp_servers: z
+    .record(
+      z.string().regex(RESOURCE_NAME, { message: 'an MCP server name holds only letters, digits, - and _' }),
+      mcpServerSchema,
+    )
+    .optional(),
   agents: z.array(stepSchema).min(1, { message: 'an ensemble needs at least one step' }).optional(),
   steps: z.array(stepSchema).min(1, { message: 'an ensemble needs at least one step' }).optional(),
 };
@@ -387,7 +447,8 @@ export type AgentConfig = z.output<typeof agentSchema>;
 export type ApprovalConfig = z.output<typeof approvalSchema>;
 export type LoopConfig = z.output<typeof loopSchema>;
 export type EnsembleStepConfig = z.output<typeof ensembleStepSchema>;
-export type BodyStepConfig = AgentConfig | ApprovalConfig;
+export type ScriptConfig = z.output<typeof scriptSchema>;
+export type BodyStepConfig = AgentConfig | ApprovalConfig | ScriptConfig;
 export type ConfigFile = z.output<typeof configSchema>;
 
 // ---------------------------------------------------------------------------------------------
@@ -400,6 +461,7 @@ const STEP_FIELDS: Record<string, string[]> = {
   approval: keys(approvalShape),
   loop: keys(loopShape),
   ensemble: keys(ensembleStepShape),
+  script: keys(scriptShape),
 };
 const PROFILE_FIELDS = keys(profileSchema.shape);
 const PRICING_FIELDS = keys(pricingSchema.shape);

@@ -15,6 +15,7 @@ import type {
   EnsembleStep,
   LoopStep,
   ModelProfile,
+  ScriptStep,
   StepDefinition,
   StepRetry,
   ToolRef,
@@ -32,6 +33,7 @@ import {
   type EnsembleConfig,
   type EnsembleStepConfig,
   type LoopConfig,
+  type ScriptConfig as ScriptStepConfig,
   type StepConfig,
 } from './ensemble-schema';
 import { didYouMean, EnsembleError, formatPath, type EnsembleIssue } from './errors';
@@ -545,6 +547,7 @@ function resolveEnsemble(
   const def: EnsembleDefinition = { name: parsed.name, steps: steps.map((s) => resolveStep(s, ctx)) };
   if (parsed.description !== undefined) def.description = parsed.description;
   if (parsed.default_input !== undefined) def.defaultInput = parsed.default_input;
+  if (parsed.mcp_servers && Object.keys(parsed.mcp_servers).length) def.mcpServers = parsed.mcp_servers;
   // Stated explicitly so the interpreter never has to guess which output is the run's.
   def.output = parsed.output ?? steps[steps.length - 1]!.name;
   if (parsed.budget) {
@@ -578,6 +581,8 @@ function resolveStep(step: StepConfig | BodyStepConfig, ctx: ResolveContext): St
       return resolveLoop(step, ctx);
     case 'ensemble':
       return resolveEnsembleStep(step, ctx);
+    case 'script':
+      return resolveScript(step, ctx);
   }
 }
 
@@ -596,6 +601,30 @@ function resolveEnsembleStep(e: EnsembleStepConfig, ctx: ResolveContext): Ensemb
       step.fanOut.maxConcurrency = e.fan_out.max_concurrency;
   }
   return step;
+}
+
+function resolveScript(sc: ScriptStepConfig, ctx: ResolveContext): ScriptStep {
+  const step: ScriptStep = {
+    kind: 'script',
+    ...common(sc),
+    command: sc.command,
+    input: sc.input ?? scriptInput(sc.depends_on ?? [], ctx),
+  };
+  if (sc.args) step.args = sc.args;
+  if (sc.parameters) step.parameters = sc.parameters;
+  if (sc.output_format) step.outputFormat = sc.output_format;
+  if (sc.timeout !== undefined) step.timeout = sc.timeout;
+  else if (sc.timeout_seconds !== undefined) step.timeout = `${sc.timeout_seconds}s`;
+  if (sc.retry) step.retry = resolveRetry(sc.retry);
+  if (sc.idempotent !== undefined) step.idempotent = sc.idempotent;
+  return step;
+}
+
+/** A script's stdin by default: the run's input at a root, one upstream output as it is, several as an agent sees them. */
+function scriptInput(deps: string[], ctx: ResolveContext): string {
+  const upstream = deps.length ? deps : (ctx.loopDeps ?? []);
+  if (upstream.length === 1) return `{{steps.${upstream[0]}}}`;
+  return defaultTemplate(deps, ctx);
 }
 
 function common(step: StepConfig | BodyStepConfig | EnsembleStepConfig) {

@@ -87,7 +87,7 @@ export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipp
 
 export interface StepProgress {
   name: string;
-  kind: 'agent' | 'approval' | 'loop' | 'ensemble';
+  kind: 'agent' | 'approval' | 'loop' | 'ensemble' | 'script';
   status: StepStatus;
   output?: string;
   error?: { type: string; message: string };

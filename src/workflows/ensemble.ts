@@ -20,6 +20,7 @@ import { gateDigest } from './digest';
 import { parallel } from './patterns/parallel';
 import { runToolAgent } from './patterns/react-agent';
 import type { RunState } from './run-state';
+import { runScriptStep } from './script';
 import { runAgentCall } from './step';
 import { renderTemplate, type TemplateScope } from './template';
 
@@ -232,6 +233,8 @@ async function runStep(
       return runLoop(ctx, s, key, scope);
     case 'ensemble':
       return runEnsembleStep(ctx, s, key, scope);
+    case 'script':
+      return runScriptStep(ctx.state, key, s, scope, ctx.options);
   }
 }
 

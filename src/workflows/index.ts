@@ -15,6 +15,7 @@ import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
 import { failRun } from './errors';
 import { RunState } from './run-state';
+import { checkWorkerAllows } from './script';
 
 /** Sub-agents of the supervisor pattern run as this child workflow type. */
 export { batonSubAgent } from './patterns/supervisor';
@@ -49,6 +50,9 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     if (input.resume) state.restore(input.resume);
     // An empty input takes the definition's default (llm-orc's default_task); no command changes.
     const runInput = input.input === '' && def.defaultInput !== undefined ? def.defaultInput : input.input;
+    if (def.mcpServers) state.mcpServers = def.mcpServers;
+    // Scripts and MCP servers the worker does not allow fail the run here, before any step.
+    await checkWorkerAllows(def);
     const outputs = await runGraph(
       { state, input: runInput, run: input, ...(input.options && { options: input.options }) },
       def.steps,

@@ -1,4 +1,4 @@
-import type { Budget, ModelResponse, StepDefinition, Usage } from '../types';
+import type { Budget, McpServerDeclaration, ModelResponse, StepDefinition, Usage } from '../types';
 import { ZERO_USAGE } from '../types';
 import {
   type ResumeState,
@@ -126,6 +126,9 @@ export class RunState {
     return n;
   }
   private readonly toolOrdinals = new Map<string, number>();
+
+  /** MCP servers the run declares (`mcp_servers`), for its agents' `<server>.<tool>` calls. */
+  mcpServers?: Record<string, McpServerDeclaration>;
 
   /** Count a tool call against its step. */
   recordTool(name: string): void {

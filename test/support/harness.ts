@@ -14,7 +14,7 @@ import type { ToolDefinition } from '../../src/activities/tools';
 import { BatonClient } from '../../src/client';
 import { dataConverterFromEnv } from '../../src/codec';
 import { TRACING_WORKFLOW_MODULE, type Tracing } from '../../src/telemetry';
-import { createWorker } from '../../src/worker';
+import { createWorker, type BatonWorkerOptions } from '../../src/worker';
 import { FakeModelServer } from './fake-model-server';
 import { testTemporal, testLogLevel } from './temporal-env';
 
@@ -95,6 +95,8 @@ export async function startHarness(
      * `env` and this process's); either way the workflow bundle includes the tracing interceptors.
      */
     tracing?: Tracing | 'env';
+    /** More worker options (scripts, MCP servers, allowed endpoints). */
+    worker?: Partial<Pick<BatonWorkerOptions, 'scripts' | 'mcpServers' | 'allowedEndpoints'>>;
   } = {},
 ): Promise<Harness> {
   installQuietRuntime();
@@ -115,6 +117,7 @@ export async function startHarness(
     ),
     ...(opts.tracing !== 'env' && { tracing: opts.tracing ?? false }),
     ...(opts.tools && { tools: opts.tools }),
+    ...opts.worker,
     // A test's worker closes when the test is done; a call a test left hanging must not hold it for
     // the production drain time (10 minutes). drain.test.ts covers the drain of `baton worker`.
     shutdownGraceTime: '2s',

@@ -4,6 +4,7 @@ import {
   allowancesFor,
   displayEndpoint,
   EndpointPolicy,
+  loadWorkerConfig,
   type AllowedEndpoint,
 } from '../../activities/endpoints';
 import { BatonClient, RunFailedError } from '../../client';
@@ -24,6 +25,7 @@ import { BadInputError } from '../exit-codes';
 import { resolveInput } from '../input';
 import { closeAll, InterruptedError, startLocalWorker, trapInterrupt, type LocalWorker } from '../lifecycle';
 import { loadToolsModule } from '../tools-module';
+import { loadWorkerResources } from '../../activities/worker-allows';
 import { err, out, outputOption, preview, stepLine, usageLine, type Output } from '../output';
 import { followRun, richStep } from '../watch';
 import { decisionLine, pendingLines } from './approvals';
@@ -83,6 +85,7 @@ interface RunFlags {
   detach?: boolean;
   localWorker?: boolean;
   taskQueue?: string;
+  workerConfig?: string;
 }
 
 /** Warn when nothing polls the task queue: the run would wait for a worker that never comes. */
@@ -159,6 +162,12 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     if (missing) throw new BadInputError(missing);
     allowedEndpoints = localAllowances(definition, ensemble);
   }
+  // The local worker's own config file: scripts and MCP servers the run may use (docs/tools.md).
+  if (f.workerConfig && !localWorker)
+    throw new BadInputError('--worker-config configures the local worker; it needs --local-worker');
+  const resources = f.workerConfig ? loadWorkerResources(f.workerConfig) : undefined;
+  if (f.workerConfig)
+    allowedEndpoints = [...allowedEndpoints, ...loadWorkerConfig(f.workerConfig).allowedEndpoints];
 
   // From here on, Ctrl-C stops following, and the finally block lets go of what was opened.
   const trap = trapInterrupt();
@@ -196,6 +205,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
           taskQueue: baton.taskQueue,
           tools,
           allowedEndpoints,
+          ...(resources && { scripts: resources.scripts, mcpServers: resources.mcpServers }),
         }),
       );
     } else {
@@ -321,6 +331,10 @@ export function registerRunCommands(program: Command): void {
       'register the tools this module exports on the local worker (default: BATON_TOOLS)',
     )
     .option('-v, --verbose', 'for an llm-orc file: print how it was converted (on stderr)')
+    .option(
+      '--worker-config <file>',
+      'the local worker reads scripts, mcp_servers and allowed_endpoints from this file, as `baton worker --config` does',
+    )
     .addHelpText(
       'after',
       '\nAn llm-orc ensemble (a file under .llm-orc/, or of its shape) runs directly when every field it uses maps to Baton; see `baton import llm-orc --help`.\n\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json',

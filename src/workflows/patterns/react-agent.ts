@@ -62,7 +62,7 @@ export async function reactLoop(
   const key = opts.key ?? stepKey(ctx, agent.name);
   const role = opts.role;
   const max = agent.maxIterations ?? DEFAULT_MAX_ITERATIONS;
-  const tools = await loadTools(agent.tools);
+  const tools = await loadTools(agent.tools, ctx.state.mcpServers);
   const messages: ChatMessage[] = messagesFor(agent, scope);
   const records: ToolCallRecord[] = [];
   const settings = {
@@ -110,7 +110,12 @@ export async function reactLoop(
     const calls = res.toolCalls.map((c, i) => ({ ...c, id: c.id || `call_${iterations}_${i}` }));
     messages.push({ role: 'assistant', content: res.text, toolCalls: calls });
     // Calls proposed in one turn are independent: they run at once, each its own activity.
-    const results = await Promise.all(calls.map((c) => executeToolCall(ctx, key, tools, c, settings)));
+    // A tool offered under a model-safe name (an MCP tool) runs, and is recorded, under its own.
+    const results = await Promise.all(
+      calls.map((c) =>
+        executeToolCall(ctx, key, tools, { ...c, name: tools.fromModel?.get(c.name) ?? c.name }, settings),
+      ),
+    );
     results.forEach((r, i) => {
       records.push(r);
       messages.push({ role: 'tool', toolCallId: calls[i]!.id, name: calls[i]!.name, content: r.content });

@@ -24,7 +24,7 @@ import type {
   ToolNotRunErrorType,
   UnknownToolErrorType,
 } from '../../activities/tools';
-import type { Duration, ToolRef, ToolSpec } from '../../types';
+import type { Duration, McpServerDeclaration, ToolRef, ToolSpec } from '../../types';
 import type { TimeoutOutcome } from '../api';
 import { rejectionMessage, requestApproval, shorten } from '../approval';
 import type { AgentContext } from './context';
@@ -56,6 +56,10 @@ export interface ToolSet {
   nonIdempotent?: Set<string>;
   /** JSON Schemas by name (for mapping a plan's text input onto a tool's arguments). */
   byName: Map<string, ToolSpec>;
+  /** Tools offered to the model under another name (MCP's `<server>.<tool>`): model name → tool name. */
+  fromModel?: Map<string, string>;
+  /** The run's MCP server declarations, for calls to `<server>.<tool>`. */
+  mcpServers?: Record<string, McpServerDeclaration>;
 }
 
 /** Names and approval flags of tool references (`'search'` or `{ name, requiresApproval }`). */
@@ -69,19 +73,58 @@ export function toolRefs(tools: Array<string | ToolRef> | undefined): ToolRef[] 
  * a local activity, so it runs on the worker running the workflow: that worker must register
  * the tools too (Baton's createWorker registers workflows and tools together).
  */
-export async function loadTools(tools: Array<string | ToolRef> | undefined): Promise<ToolSet> {
+export async function loadTools(
+  tools: Array<string | ToolRef> | undefined,
+  mcpServers?: Record<string, McpServerDeclaration>,
+): Promise<ToolSet> {
   const refs = toolRefs(tools);
   const allowed = refs.map((r) => r.name);
-  const described: ToolDescription[] = allowed.length ? await registry.describeTools(allowed) : [];
+  // Only the servers these tools use travel with the request (none for registered tools).
+  const servers = pickServers(allowed, mcpServers);
+  const described: ToolDescription[] = allowed.length
+    ? await (servers ? registry.describeTools(allowed, servers) : registry.describeTools(allowed))
+    : [];
   const gated = new Set<string>();
   for (const r of refs) if (r.requiresApproval) gated.add(r.name);
   const nonIdempotent = new Set(refs.filter((r) => r.idempotent === false).map((r) => r.name));
-  const specs = described.map(({ requiresApproval, idempotent, ...spec }) => {
+  const fromModel = new Map<string, string>();
+  const specs = described.map(({ requiresApproval, idempotent, modelName, ...spec }) => {
     if (requiresApproval) gated.add(spec.name);
     if (idempotent === false) nonIdempotent.add(spec.name);
-    return spec;
+    if (modelName === undefined || modelName === spec.name) return spec;
+    fromModel.set(modelName, spec.name);
+    return { ...spec, name: modelName };
   });
-  return { specs, allowed, gated, nonIdempotent, byName: new Map(specs.map((s) => [s.name, s])) };
+  return {
+    specs,
+    allowed,
+    gated,
+    nonIdempotent,
+    byName: new Map(specs.map((s) => [s.name, s])),
+    ...(fromModel.size && { fromModel }),
+    ...(servers && { mcpServers: servers }),
+  };
+}
+
+/** The run's declarations of the MCP servers that `<server>.<tool>` names use; undefined when none. */
+function pickServers(
+  names: string[],
+  declared: Record<string, McpServerDeclaration> | undefined,
+): Record<string, McpServerDeclaration> | undefined {
+  if (!declared) return undefined;
+  const out: Record<string, McpServerDeclaration> = {};
+  for (const n of names) {
+    const server = mcpServerOf(n);
+    if (server !== undefined && Object.prototype.hasOwnProperty.call(declared, server))
+      out[server] = declared[server]!;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** `<server>` of an MCP tool name `<server>.<tool>`; undefined for a registered tool. */
+function mcpServerOf(name: string): string | undefined {
+  const dot = name.indexOf('.');
+  return dot > 0 ? name.slice(0, dot) : undefined;
 }
 
 /** How long a gated tool call waits for a person, and what happens when nobody decides. */
@@ -201,6 +244,8 @@ async function runToolCall(
     idempotencyKey,
     ...(!idempotent && { idempotent: false }),
   };
+  const server = mcpServerOf(call.name);
+  if (server !== undefined && tools.mcpServers?.[server]) req.mcpServer = tools.mcpServers[server];
   const options = {
     startToCloseTimeout: (settings.timeout ?? '2 minutes') as TemporalDuration,
     heartbeatTimeout: (ctx.options?.heartbeatTimeout ?? '30 seconds') as TemporalDuration,
