@@ -5,7 +5,7 @@
  */
 
 /** Which SDK a model call goes through. `openai-compatible` is OpenAI's wire format at another base URL (Ollama, vLLM). */
-export type ProviderName = 'openai' | 'anthropic' | 'openai-compatible' | 'offline';
+export type ProviderName = 'openai' | 'anthropic' | 'gemini' | 'openai-compatible' | 'offline';
 
 /** A duration as Temporal reads it: milliseconds, or a string such as `'30s'` or `'2 minutes'`. */
 export type Duration = number | string;
@@ -41,6 +41,8 @@ export interface ToolCall {
   id: string;
   name: string;
   arguments: Record<string, unknown>;
+  /** Opaque data the provider wants back with this call in the next turn (Gemini's thought signature). */
+  signature?: string;
 }
 
 export type ChatMessage =

@@ -57,8 +57,8 @@ export const durationSchema = z.union(
   { error: DURATION_WORDS },
 );
 
-export const providerNameSchema = z.enum(['openai', 'anthropic', 'openai-compatible', 'offline'], {
-  error: "expected a provider: 'openai', 'anthropic', 'openai-compatible' or 'offline'",
+export const providerNameSchema = z.enum(['openai', 'anthropic', 'gemini', 'openai-compatible', 'offline'], {
+  error: "expected a provider: 'openai', 'anthropic', 'gemini', 'openai-compatible' or 'offline'",
 });
 
 const stepName = z

@@ -29,7 +29,7 @@ export function agentProfiles(def: EnsembleDefinition): { step: string; profile:
 /** Every step whose profile needs a key that `env` lacks. */
 export function missingKeys(def: EnsembleDefinition, env: NodeJS.ProcessEnv): MissingKey[] {
   return agentSteps(def.steps).flatMap(({ name, step }) => {
-    const variable = apiKeyEnvFor(step.profile);
+    const variable = apiKeyEnvFor(step.profile, env);
     return variable && !env[variable] ? [{ step: name, profile: step.profile.name, variable }] : [];
   });
 }

@@ -29,7 +29,7 @@ export const baseUrlSchema = z
     },
   );
 
-export const providerSchema = z.enum(['openai', 'anthropic', 'openai-compatible', 'offline']);
+export const providerSchema = z.enum(['openai', 'anthropic', 'gemini', 'openai-compatible', 'offline']);
 
 export const pricingSchema = z
   .object({
@@ -114,6 +114,18 @@ export const BUILTIN_PROFILES: Readonly<Record<string, ModelProfile>> = Object.f
     maxTokens: 4096,
     pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3 },
   },
+  'gemini-flash': {
+    name: 'gemini-flash',
+    provider: 'gemini',
+    model: 'gemini-2.5-flash',
+    pricing: { inputPerMTok: 0.3, outputPerMTok: 2.5, cachedInputPerMTok: 0.03 },
+  },
+  'gemini-pro': {
+    name: 'gemini-pro',
+    provider: 'gemini',
+    model: 'gemini-2.5-pro',
+    pricing: { inputPerMTok: 1.25, outputPerMTok: 10, cachedInputPerMTok: 0.125 },
+  },
   ollama: {
     name: 'ollama',
     provider: 'openai-compatible',
@@ -155,12 +167,19 @@ export function resolveProfile(
   return { ...found };
 }
 
-/** The environment variable that holds the key for a profile, or undefined for keyless providers. */
-export function apiKeyEnvFor(profile: Pick<ModelProfile, 'provider' | 'apiKeyEnv'>): string | undefined {
+/**
+ * The environment variable that holds the key for a profile, or undefined for keyless providers.
+ * Gemini reads GOOGLE_API_KEY when `env` sets it, else GEMINI_API_KEY (the order of Google's SDK).
+ */
+export function apiKeyEnvFor(
+  profile: Pick<ModelProfile, 'provider' | 'apiKeyEnv'>,
+  env?: NodeJS.ProcessEnv,
+): string | undefined {
   if (profile.apiKeyEnv) return profile.apiKeyEnv;
   const defaults: Record<ProviderName, string | undefined> = {
     openai: 'OPENAI_API_KEY',
     anthropic: 'ANTHROPIC_API_KEY',
+    gemini: env?.GOOGLE_API_KEY ? 'GOOGLE_API_KEY' : 'GEMINI_API_KEY',
     'openai-compatible': undefined, // Ollama and most vLLM setups take no key
     offline: undefined,
   };
