@@ -35,6 +35,14 @@ export interface ModelProfile {
   /** Time one model call may take (Temporal's startToCloseTimeout). */
   timeout?: Duration;
   pricing?: Pricing;
+  /**
+   * Profiles tried in order when a call with this one fails with a non-retryable provider error
+   * or exhausts its retries (rate limits, overload, timeouts). Resolved profiles; their own
+   * fallbacks are not followed.
+   */
+  fallbacks?: ModelProfile[];
+  /** As written in a config file (`fallback_profiles`): names, resolved into `fallbacks` per step. */
+  fallbackProfiles?: string[];
 }
 
 export interface ToolCall {
@@ -88,6 +96,8 @@ export interface ModelResponse {
   costUsd: number;
   provider: ProviderName;
   model: string;
+  /** The profile whose call answered (absent in results recorded before fallbacks existed). */
+  profile?: string;
   /** When the attempt that answered ran (epoch ms), and which attempt it was. */
   timing: { startedAt: number; endedAt: number; attempt: number };
   /** With a response format: the reply checked against its schema by the model activity. */

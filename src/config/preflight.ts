@@ -21,9 +21,12 @@ function agentSteps(
   );
 }
 
-/** The profile of every agent step (loop bodies included), with the step's name. */
+/** The profile of every agent step (loop bodies included) and its fallbacks, with the step's name. */
 export function agentProfiles(def: EnsembleDefinition): { step: string; profile: ModelProfile }[] {
-  return agentSteps(def.steps).map(({ name, step }) => ({ step: name, profile: step.profile }));
+  return agentSteps(def.steps).flatMap(({ name, step }) => [
+    { step: name, profile: step.profile },
+    ...(step.profile.fallbacks ?? []).map((profile) => ({ step: name, profile })),
+  ]);
 }
 
 /** Every step whose profile needs a key that `env` lacks. */

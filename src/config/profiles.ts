@@ -53,6 +53,10 @@ export const profileSchema = z
     max_tokens: z.number().int().positive().optional(),
     timeout: durationSchema.optional(),
     pricing: pricingSchema.optional(),
+    fallback_profiles: z
+      .array(z.string().min(1))
+      .max(10, { message: 'at most 10 fallback profiles' })
+      .optional(),
   })
   .strict();
 
@@ -66,6 +70,7 @@ export function toModelProfile(name: string, p: ProfileConfig): ModelProfile {
   if (p.temperature !== undefined) profile.temperature = p.temperature;
   if (p.max_tokens !== undefined) profile.maxTokens = p.max_tokens;
   if (p.timeout !== undefined) profile.timeout = p.timeout;
+  if (p.fallback_profiles !== undefined) profile.fallbackProfiles = [...p.fallback_profiles];
   if (p.pricing)
     profile.pricing = {
       inputPerMTok: p.pricing.input_per_mtok,
