@@ -174,6 +174,31 @@ test('a budget gate opens for the fallback call when it does not fit, and approv
   expect(byApi('gemini')).toBe(1);
 });
 
+test('a call that times out on every attempt, and a profile the worker may not call, both move on', async () => {
+  h.fake.on((r) => r.api === 'openai', { text: 'TOO-LATE', delayMs: 5000 });
+  h.fake.on((r) => r.api === 'gemini', { text: 'IN-TIME' });
+  // The worker does not hand OTHER_KEY to the fake's endpoint: EndpointNotAllowed, nothing sent.
+  const refused: ModelProfile = { ...anthropic, name: 'refused', apiKeyEnv: 'OTHER_KEY' };
+  const def = chain('fb-timeout', [
+    {
+      name: 'ask',
+      profile: { ...openai, fallbacks: [refused, gemini] },
+      prompt: 'Q: {{input}}',
+      timeout: '1s',
+      retry: { ...retry, maximumAttempts: 1 },
+    },
+  ]);
+
+  const result = await h.baton.run(def, 'x', { runId: id('fb-timeout') });
+
+  expect(result.output).toBe('IN-TIME');
+  expect(result.steps[0]!.fallbacks!.map((f) => [f.profile, f.error.type])).toEqual([
+    ['oa', 'Timeout'],
+    ['refused', 'EndpointNotAllowed'],
+  ]);
+  expect(byApi('anthropic')).toBe(0);
+});
+
 test('a profile without fallbacks fails the step as before, after its retries', async () => {
   h.fake.on((r) => r.api === 'openai', { status: 503 });
   const def = chain('fb-none', [

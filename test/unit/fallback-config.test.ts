@@ -1,5 +1,11 @@
 /** `fallback_profiles` on profiles and steps: resolution into `profile.fallbacks`, and refusals. */
-import { EnsembleError, loadEnsembleText, toModelProfile, type LoadOptions } from '../../src/config';
+import {
+  agentProfiles,
+  EnsembleError,
+  loadEnsembleText,
+  toModelProfile,
+  type LoadOptions,
+} from '../../src/config';
 import { checkDefinition } from '../../src/config/definition-schema';
 import type { AgentStep } from '../../src/types';
 
@@ -49,6 +55,12 @@ test("a profile's fallback_profiles become the step's resolved fallbacks; the st
   expect(c!.profile.fallbacks).toBeUndefined();
   // An inline model may fall back to a named profile.
   expect(d!.profile.fallbacks!.map((f) => f.name)).toEqual(['primary']);
+  // `baton run`'s own worker allows the endpoints of the fallbacks too.
+  expect(
+    agentProfiles(def)
+      .filter((p) => p.step === 'a')
+      .map((p) => p.profile.name),
+  ).toEqual(['primary', 'backup', 'gemini-flash']);
   // The resolved definition passes the schema a worker checks.
   expect(checkDefinition(def)).toEqual([]);
   expect(

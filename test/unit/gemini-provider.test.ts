@@ -7,6 +7,7 @@ import { GoogleGenAI } from '@google/genai';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createModelActivities } from '../../src/activities/model';
+import { BUILTIN_PROFILES } from '../../src/config';
 import { toGeminiContents } from '../../src/activities/providers/gemini';
 import type { ModelProfile, ModelRequest, ModelResponse } from '../../src/types';
 import { FakeModelServer } from '../support/fake-model-server';
@@ -68,6 +69,19 @@ test('text with a system instruction, usage with cached tokens, and cost; the ke
   expect(req).toMatchObject({ api: 'gemini', model: 'gemini-test', stream: false, system: 'Be brief.' });
   expect(req.body.contents).toEqual([{ role: 'user', parts: [{ text: 'What is the capital of France?' }] }]);
   expect(req.headers['x-goog-api-key']).toBe('gm-test-key');
+});
+
+test('built-in Gemini profiles: gemini-flash and gemini-pro with list prices', () => {
+  expect(BUILTIN_PROFILES['gemini-flash']).toEqual({
+    name: 'gemini-flash',
+    provider: 'gemini',
+    model: 'gemini-2.5-flash',
+    pricing: { inputPerMTok: 0.3, outputPerMTok: 2.5, cachedInputPerMTok: 0.03 },
+  });
+  expect(BUILTIN_PROFILES['gemini-pro']).toMatchObject({
+    model: 'gemini-2.5-pro',
+    pricing: { inputPerMTok: 1.25, outputPerMTok: 10, cachedInputPerMTok: 0.125 },
+  });
 });
 
 test('temperature and max tokens go into the generation config', async () => {
