@@ -7,7 +7,18 @@ import {
   type LoadOptions,
 } from '../../src/config';
 import { checkDefinition } from '../../src/config/definition-schema';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancelledFailure,
+  RetryState,
+  TimeoutFailure,
+  TimeoutType,
+} from '@temporalio/common';
 import type { AgentStep } from '../../src/types';
+import { fallbackReason } from '../../src/workflows/fallbacks';
 
 const NO_CONFIG: LoadOptions = { config: { profiles: {}, files: [] } };
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';
@@ -131,4 +142,41 @@ test('fallback_profiles must be a list of names', () => {
     yaml('name: fb', 'agents:', '  - { name: a, model_profile: gpt-4o, fallback_profiles: claude-haiku }'),
   );
   expect(err.issues[0]!.path).toBe('agents[0].fallback_profiles');
+});
+
+test('which failures move a call to the next profile (the list docs/ensembles.md gives)', () => {
+  const failed = (cause: Error) =>
+    new ActivityFailure('activity failed', 'callModel', '1', RetryState.MAXIMUM_ATTEMPTS_REACHED, 'w', cause);
+  const app = (type: string) => failed(ApplicationFailure.create({ type, message: `${type}!` }));
+  for (const type of [
+    'ModelAuthError',
+    'ModelQuotaError',
+    'ModelBadRequest',
+    'ModelConfigError',
+    'EndpointNotAllowed',
+    'ModelRateLimited',
+    'ModelServerError',
+    'ModelTransientError',
+  ])
+    expect(fallbackReason(app(type))).toEqual({ type, message: `${type}!` });
+  expect(
+    fallbackReason(failed(new TimeoutFailure('t', undefined, TimeoutType.START_TO_CLOSE))),
+  ).toMatchObject({
+    type: 'Timeout',
+  });
+  // Not provider failures: a schema that cannot compile, a cancelled call, a budget stop, a bug.
+  expect(fallbackReason(app('InvalidDefinition'))).toBeUndefined();
+  expect(fallbackReason(failed(new CancelledFailure('cancelled')))).toBeUndefined();
+  expect(fallbackReason(ApplicationFailure.create({ type: 'BudgetExceeded', message: 'x' }))).toBeUndefined();
+  expect(fallbackReason(new Error('bug'))).toBeUndefined();
+});
+
+test('the example in docs/ensembles.md loads', () => {
+  const doc = fs.readFileSync(path.join(__dirname, '../../docs/ensembles.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('#### Fallback profiles'));
+  const example = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+  const def = loadEnsembleText(`name: doc-example\n${example}`, 'doc.yaml', NO_CONFIG);
+  const [draft, check] = def.steps as AgentStep[];
+  expect(draft!.profile.fallbacks!.map((f) => f.name)).toEqual(['gemini-flash', 'gpt-4o']);
+  expect(check!.profile.fallbacks).toBeUndefined();
 });

@@ -6,6 +6,7 @@
 import { GoogleGenAI } from '@google/genai';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { EndpointPolicy } from '../../src/activities/endpoints';
 import { createModelActivities } from '../../src/activities/model';
 import { BUILTIN_PROFILES } from '../../src/config';
 import { toGeminiContents } from '../../src/activities/providers/gemini';
@@ -69,6 +70,8 @@ test('text with a system instruction, usage with cached tokens, and cost; the ke
   expect(req).toMatchObject({ api: 'gemini', model: 'gemini-test', stream: false, system: 'Be brief.' });
   expect(req.body.contents).toEqual([{ role: 'user', parts: [{ text: 'What is the capital of France?' }] }]);
   expect(req.headers['x-goog-api-key']).toBe('gm-test-key');
+  // Without max_tokens in the profile no output limit is sent (Gemini's own applies).
+  expect(req.body.generationConfig?.maxOutputTokens).toBeUndefined();
 });
 
 test('built-in Gemini profiles: gemini-flash and gemini-pro with list prices', () => {
@@ -266,6 +269,17 @@ describe('errors, classified like the other providers, each after exactly one re
 });
 
 describe('keys and endpoints', () => {
+  test("the policy allows Gemini's own host and GOOGLE_GEMINI_BASE_URL with GEMINI_API_KEY or GOOGLE_API_KEY only", () => {
+    const policy = EndpointPolicy.fromEnv({ GOOGLE_GEMINI_BASE_URL: 'http://gemini.internal:8080' });
+    for (const key of ['GEMINI_API_KEY', 'GOOGLE_API_KEY']) {
+      expect(policy.allows('https://generativelanguage.googleapis.com', key)).toBe(true);
+      expect(policy.allows('http://gemini.internal:8080', key)).toBe(true);
+    }
+    expect(policy.allows('https://generativelanguage.googleapis.com', 'OPENAI_API_KEY')).toBe(false);
+    expect(policy.allows('http://gemini.internal:8080', 'ANTHROPIC_API_KEY')).toBe(false);
+    expect(EndpointPolicy.fromEnv({}).allows('http://gemini.internal:8080', 'GEMINI_API_KEY')).toBe(false);
+  });
+
   test('GOOGLE_API_KEY is used when set (as Google’s SDK does), GEMINI_API_KEY otherwise', async () => {
     const both = createModelActivities({
       env: {
