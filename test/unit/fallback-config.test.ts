@@ -17,6 +17,7 @@ import {
   TimeoutFailure,
   TimeoutType,
 } from '@temporalio/common';
+import { chain } from '../../src/define';
 import type { AgentStep } from '../../src/types';
 import { fallbackReason } from '../../src/workflows/fallbacks';
 
@@ -179,4 +180,30 @@ test('the example in docs/ensembles.md loads', () => {
   const [draft, check] = def.steps as AgentStep[];
   expect(draft!.profile.fallbacks!.map((f) => f.name)).toEqual(['gemini-flash', 'gpt-4o']);
   expect(check!.profile.fallbacks).toBeUndefined();
+});
+
+test("in TypeScript, chain() takes fallbacks by name or in full, and resolves a profile's fallbackProfiles", () => {
+  const team = toModelProfile('team', {
+    provider: 'openai',
+    model: 'm',
+    fallback_profiles: ['claude-haiku'],
+  });
+  const def = chain(
+    'ts',
+    [
+      { name: 'a', profile: 'team' },
+      {
+        name: 'b',
+        profile: 'team',
+        fallbacks: ['gemini-flash', { name: 'x', provider: 'offline', model: 'o' }],
+      },
+      { name: 'c', profile: 'team', fallbacks: [] },
+    ],
+    { profiles: { team } },
+  );
+  const [a, b, c] = def.steps as AgentStep[];
+  expect(a!.profile.fallbacks!.map((f) => f.name)).toEqual(['claude-haiku']);
+  expect(b!.profile.fallbacks!.map((f) => f.name)).toEqual(['gemini-flash', 'x']);
+  expect(c!.profile.fallbacks).toBeUndefined();
+  expect(JSON.stringify(def)).not.toContain('fallbackProfiles');
 });
