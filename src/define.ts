@@ -17,6 +17,11 @@ export interface AgentSpec {
   outputSchema?: Record<string, unknown>;
   /** Times a reply that misses `outputSchema` is asked for again (default 2). */
   outputRepairs?: number;
+  /**
+   * Profiles tried in order when a call fails for good (names or in full); replaces the profile's
+   * own `fallbacks` / `fallbackProfiles`, `[]` for none. See docs/ensembles.md#fallback-profiles.
+   */
+  fallbacks?: (string | ModelProfile)[];
 }
 
 export interface DefineOptions {
@@ -32,10 +37,17 @@ function toAgent(
   defaultPrompt: string,
   opts: DefineOptions,
 ): AgentStep {
-  const profile =
-    typeof spec.profile === 'string'
-      ? resolveProfile(spec.profile, opts.profiles, `step '${spec.name}'`)
-      : spec.profile;
+  const byName = (p: string | ModelProfile) =>
+    typeof p === 'string' ? resolveProfile(p, opts.profiles, `step '${spec.name}'`) : { ...p };
+  const profile = byName(spec.profile);
+  // Names (a config profile's fallback_profiles) become profiles here, as the YAML loader does.
+  const fallbacks = (spec.fallbacks ?? profile.fallbacks ?? profile.fallbackProfiles ?? []).map((f) => {
+    const { fallbacks: _nested, fallbackProfiles: _names, ...flat } = byName(f);
+    return flat;
+  });
+  delete profile.fallbackProfiles;
+  if (fallbacks.length) profile.fallbacks = fallbacks;
+  else delete profile.fallbacks;
   return {
     kind: 'agent',
     name: spec.name,

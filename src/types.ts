@@ -5,7 +5,7 @@
  */
 
 /** Which SDK a model call goes through. `openai-compatible` is OpenAI's wire format at another base URL (Ollama, vLLM). */
-export type ProviderName = 'openai' | 'anthropic' | 'openai-compatible' | 'offline';
+export type ProviderName = 'openai' | 'anthropic' | 'gemini' | 'openai-compatible' | 'offline';
 
 /** A duration as Temporal reads it: milliseconds, or a string such as `'30s'` or `'2 minutes'`. */
 export type Duration = number | string;
@@ -40,12 +40,22 @@ export interface ModelProfile {
    * loader gives it to every agent step of this profile that sets none of its own.
    */
   systemPrompt?: string;
+  /**
+   * Profiles tried in order when a call with this one fails with a non-retryable provider error
+   * or exhausts its retries (rate limits, overload, timeouts). Resolved profiles; their own
+   * fallbacks are not followed.
+   */
+  fallbacks?: ModelProfile[];
+  /** As written in a config file (`fallback_profiles`): names, resolved into `fallbacks` per step. */
+  fallbackProfiles?: string[];
 }
 
 export interface ToolCall {
   id: string;
   name: string;
   arguments: Record<string, unknown>;
+  /** Opaque data the provider wants back with this call in the next turn (Gemini's thought signature). */
+  signature?: string;
 }
 
 export type ChatMessage =
@@ -91,6 +101,8 @@ export interface ModelResponse {
   costUsd: number;
   provider: ProviderName;
   model: string;
+  /** The profile whose call answered (absent in results recorded before fallbacks existed). */
+  profile?: string;
   /** When the attempt that answered ran (epoch ms), and which attempt it was. */
   timing: { startedAt: number; endedAt: number; attempt: number };
   /** With a response format: the reply checked against its schema by the model activity. */

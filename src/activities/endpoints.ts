@@ -31,12 +31,18 @@ export interface AllowedEndpoint {
 export const PROVIDER_HOSTS: readonly AllowedEndpoint[] = Object.freeze([
   { url: 'https://api.openai.com', keys: ['OPENAI_API_KEY'], source: 'the provider' },
   { url: 'https://api.anthropic.com', keys: ['ANTHROPIC_API_KEY'], source: 'the provider' },
+  {
+    url: 'https://generativelanguage.googleapis.com',
+    keys: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
+    source: 'the provider',
+  },
 ]);
 
 /** The URL each SDK calls when neither the profile nor the worker's environment names one. */
 const PROVIDER_DEFAULT_URL = {
   openai: 'https://api.openai.com/v1',
   anthropic: 'https://api.anthropic.com',
+  gemini: 'https://generativelanguage.googleapis.com',
 } as const;
 
 const KEY_NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -200,14 +206,16 @@ export function endpointFor(
   profile: Pick<ModelProfile, 'provider' | 'baseURL' | 'apiKeyEnv'>,
   env: NodeJS.ProcessEnv,
 ): ProfileEndpoint {
-  const keyEnv = apiKeyEnvFor(profile);
+  const keyEnv = apiKeyEnvFor(profile, env);
   if (profile.provider === 'offline') return { url: undefined, sdkBaseURL: undefined, keyEnv };
   const fromEnv =
     profile.provider === 'openai'
       ? env.OPENAI_BASE_URL
       : profile.provider === 'anthropic'
         ? env.ANTHROPIC_BASE_URL
-        : undefined;
+        : profile.provider === 'gemini'
+          ? env.GOOGLE_GEMINI_BASE_URL
+          : undefined;
   const sdkBaseURL = profile.baseURL ?? (fromEnv || undefined);
   const url =
     sdkBaseURL ??
@@ -243,20 +251,22 @@ export class EndpointPolicy {
 
   /**
    * What a worker with this environment allows: the providers' own hosts, OPENAI_BASE_URL (with
-   * OPENAI_API_KEY) and ANTHROPIC_BASE_URL (with ANTHROPIC_API_KEY) when set, the entries of
+   * OPENAI_API_KEY), ANTHROPIC_BASE_URL (with ANTHROPIC_API_KEY) and GOOGLE_GEMINI_BASE_URL (with
+   * GEMINI_API_KEY or GOOGLE_API_KEY) when set, the entries of
    * BATON_ALLOWED_ENDPOINTS, and `extra` (the worker config file's, or what a local run names).
    * Throws EndpointSettingsError when a setting is malformed, so a worker refuses to start on it.
    */
   static fromEnv(env: NodeJS.ProcessEnv, extra: AllowedEndpoint[] = []): EndpointPolicy {
     const entries: AllowedEndpoint[] = [...PROVIDER_HOSTS];
-    for (const [variable, key] of [
+    for (const [variable, ...keys] of [
       ['OPENAI_BASE_URL', 'OPENAI_API_KEY'],
       ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY'],
+      ['GOOGLE_GEMINI_BASE_URL', 'GEMINI_API_KEY', 'GOOGLE_API_KEY'],
     ] as const) {
       // Set by the operator; one that is not an http(s) URL allows nothing (calls through it are refused).
       // A query (Azure's api-version) is kept by the SDK and ignored when comparing.
       const url = env[variable];
-      if (url && originOf(url)) entries.push({ url, keys: [key], source: variable });
+      if (url && originOf(url)) entries.push({ url, keys: [...keys], source: variable });
     }
     entries.push(...parseAllowedEndpoints(env.BATON_ALLOWED_ENDPOINTS ?? ''));
     entries.push(...extra);
@@ -316,7 +326,7 @@ function endpointNotAllowed(
     type: ModelErrorType.EndpointNotAllowed,
     nonRetryable: true,
     message:
-      `${what}; nothing was sent. A worker calls only the providers' own hosts, the OPENAI_BASE_URL / ANTHROPIC_BASE_URL ` +
+      `${what}; nothing was sent. A worker calls only the providers' own hosts, the OPENAI_BASE_URL / ANTHROPIC_BASE_URL / GOOGLE_GEMINI_BASE_URL ` +
       `set where it runs, and the endpoints its operator allows: to allow this one, add ${entry} to BATON_ALLOWED_ENDPOINTS ` +
       `(or to allowed_endpoints in the file given to \`baton worker --config\`) on the worker and restart it.`,
   });

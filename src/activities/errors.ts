@@ -63,6 +63,43 @@ function errorCodes(err: ProviderErrorLike): string[] {
   );
 }
 
+/** The `details` of a Google API error body (`{ error: { details: [{ '@type', ... }] } }`). */
+function googleDetails(err: ProviderErrorLike): Record<string, unknown>[] {
+  const d = (err.error as { error?: { details?: unknown } } | undefined)?.error?.details;
+  return Array.isArray(d) ? d.filter((x): x is Record<string, unknown> => !!x && typeof x === 'object') : [];
+}
+
+/**
+ * The delay a Google API error asks for in its RetryInfo detail (`retryDelay: "34s"`), in milliseconds.
+ *
+ * @example retryDelayOf({ error: { details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1.5s' }] } }) // 1500
+ */
+export function retryDelayOf(body: unknown): number | undefined {
+  for (const d of googleDetails({ error: body })) {
+    if (typeof d['@type'] !== 'string' || !d['@type'].endsWith('google.rpc.RetryInfo')) continue;
+    const m = typeof d.retryDelay === 'string' ? /^(\d+(?:\.\d+)?)s$/.exec(d.retryDelay.trim()) : null;
+    if (m) return Math.round(Number(m[1]) * 1000);
+  }
+  return undefined;
+}
+
+/**
+ * Gemini answers both "too many requests this minute" and "no quota left" with 429
+ * RESOURCE_EXHAUSTED and the same words ("You exceeded your current quota"). Retrying helps only
+ * the first: a per-day quota, a limit of 0 (no access on this tier) or spent prepaid credits wait
+ * for a person.
+ */
+function geminiQuotaExhausted(err: ProviderErrorLike, said: string): boolean {
+  const perDay = googleDetails(err).some(
+    (d) =>
+      Array.isArray(d.violations) &&
+      d.violations.some(
+        (v: { quotaId?: unknown } | null) => typeof v?.quotaId === 'string' && /PerDay/i.test(v.quotaId),
+      ),
+  );
+  return perDay || /\blimit: 0\b|prepay|credits? (are |is )?(depleted|exhausted)/i.test(said);
+}
+
 const QUOTA_CODES = [
   'insufficient_quota',
   'billing_hard_limit_reached',
@@ -101,7 +138,19 @@ export function classifyProviderError(
         ),
     };
   }
+  if (provider === 'gemini' && status === 429 && !geminiQuotaExhausted(err, said)) {
+    const retryAfterMs = parseRetryAfter(err.headers, now) ?? retryDelayOf(err.error);
+    return {
+      type: ModelErrorType.RateLimited,
+      retryable: true,
+      message: `${who} is rate limiting this key (HTTP 429): ${said}`,
+      ...(retryAfterMs !== undefined && { retryAfterMs }),
+    };
+  }
+  // Gemini says 400 INVALID_ARGUMENT for a wrong key; its ErrorInfo names the reason.
+  const badKey = status === 400 && googleDetails(err).some((d) => d.reason === 'API_KEY_INVALID');
   if (
+    (provider === 'gemini' && status === 429) ||
     status === 402 ||
     codes.some((c) => QUOTA_CODES.includes(c)) ||
     ((status === 429 || status === 400 || status === 403) && QUOTA_WORDS.test(said))
@@ -112,7 +161,7 @@ export function classifyProviderError(
       message: `${who} says the account is out of quota or over its spend limit (HTTP ${status}): ${said}. Add credit or raise the limit, then retry the run.`,
     };
   }
-  if (status === 401 || status === 403) {
+  if (status === 401 || status === 403 || badKey) {
     return {
       type: ModelErrorType.Auth,
       retryable: false,
@@ -120,7 +169,7 @@ export function classifyProviderError(
     };
   }
   if (status === 429) {
-    const retryAfterMs = parseRetryAfter(err.headers, now);
+    const retryAfterMs = parseRetryAfter(err.headers, now) ?? retryDelayOf(err.error);
     return {
       type: ModelErrorType.RateLimited,
       retryable: true,
@@ -129,7 +178,7 @@ export function classifyProviderError(
     };
   }
   if (status === 408 || status === 409 || status >= 500) {
-    const retryAfterMs = parseRetryAfter(err.headers, now);
+    const retryAfterMs = parseRetryAfter(err.headers, now) ?? retryDelayOf(err.error);
     return {
       type: status >= 500 ? ModelErrorType.ServerError : ModelErrorType.Transient,
       retryable: true,

@@ -57,6 +57,7 @@ export function createModelActivities(
           ...reply,
           costUsd: costOf(reply.usage, req.profile.pricing),
           provider: req.profile.provider,
+          profile: req.profile.name,
           timing: { startedAt, endedAt: Date.now(), attempt: ctx.info.attempt },
           ...(req.responseFormat && { structured: checkReply(req.responseFormat.schema, reply.text) }),
           ...(billing.unanswered > 0 && { unansweredAttempts: billing.unanswered }),

@@ -203,9 +203,38 @@ function checkProfiles(config: EnsembleConfig, placed: PlacedStep[], context: Ch
   if (config.default_profile !== undefined && !findProfile(config.default_profile, context.profiles)) {
     add(['default_profile'], unknown(config.default_profile));
   }
+  // fallback_profiles name profiles too; a profile that names itself would only try again.
+  const checkFallbacks = (owner: string, names: string[], path: (string | number)[]) =>
+    names.forEach((f, i) => {
+      if (!findProfile(f, context.profiles)) add([...path, i], unknown(f));
+      else if (f === owner)
+        add([...path, i], `profile '${owner}' names itself as a fallback; name another profile`);
+    });
+  for (const [name, prof] of Object.entries(config.profiles ?? {}))
+    checkFallbacks(name, prof.fallback_profiles ?? [], ['profiles', name, 'fallback_profiles']);
   for (const p of placed) {
     if (p.step.kind !== 'agent') continue;
     const a: AgentConfig = p.step;
+    const primary =
+      a.provider !== undefined
+        ? `${a.provider}/${a.model}`
+        : (a.model_profile ?? config.default_profile ?? context.configDefaultProfile);
+    if (a.fallback_profiles)
+      checkFallbacks(primary ?? a.name, a.fallback_profiles, [...p.path, 'fallback_profiles']);
+    else if (
+      primary !== undefined &&
+      a.provider === undefined &&
+      !Object.prototype.hasOwnProperty.call(config.profiles ?? {}, primary)
+    ) {
+      // A profile from a config file: its fallbacks are checked where a step uses it.
+      const names = findProfile(primary, context.profiles)?.fallbackProfiles ?? [];
+      for (const f of names)
+        if (!findProfile(f, context.profiles))
+          add(
+            [...p.path, a.model_profile !== undefined ? 'model_profile' : 'name'],
+            `profile '${primary}' names fallback profile '${f}': ${unknown(f)}`,
+          );
+    }
     if (a.model_profile !== undefined) {
       if (!findProfile(a.model_profile, context.profiles))
         add([...p.path, 'model_profile'], unknown(a.model_profile));

@@ -60,8 +60,8 @@ export const durationSchema = z.union(
   { error: DURATION_WORDS },
 );
 
-export const providerNameSchema = z.enum(['openai', 'anthropic', 'openai-compatible', 'offline'], {
-  error: "expected a provider: 'openai', 'anthropic', 'openai-compatible' or 'offline'",
+export const providerNameSchema = z.enum(['openai', 'anthropic', 'gemini', 'openai-compatible', 'offline'], {
+  error: "expected a provider: 'openai', 'anthropic', 'gemini', 'openai-compatible' or 'offline'",
 });
 
 const stepName = z
@@ -98,7 +98,7 @@ export const pricingSchema = z.looseObject({
 });
 
 /** A resolved model profile: no key, only the name of the worker's variable that holds one. */
-export const modelProfileSchema = z.looseObject({
+const profileShapeSchema = z.looseObject({
   name: z.string().regex(PROFILE_NAME, {
     message: "a profile name holds only letters, digits and . _ : @ / + - (no '..', at most 200)",
   }),
@@ -113,6 +113,11 @@ export const modelProfileSchema = z.looseObject({
   maxTokens: z.number().int().positive().optional(),
   timeout: durationSchema.optional(),
   pricing: pricingSchema.optional(),
+});
+
+/** A resolved profile with the profiles tried after it (flat: a fallback's own fallbacks are not followed). */
+export const modelProfileSchema = profileShapeSchema.extend({
+  fallbacks: z.array(profileShapeSchema).max(10, { message: 'at most 10 fallback profiles' }).optional(),
 });
 
 const retrySchema = z.looseObject({

@@ -222,6 +222,8 @@ const agentShape = {
   // Overrides that apply to the profile in use, whichever way it was chosen.
   temperature: profileSchema.shape.temperature,
   max_tokens: profileSchema.shape.max_tokens,
+  // Replaces the profile's own fallback_profiles for this step ([] for none).
+  fallback_profiles: z.array(profileName).max(10, { message: 'at most 10 fallback profiles' }).optional(),
   system_prompt: z.string().optional(),
   prompt: z.string().optional(),
   fan_out: fanOutSchema.optional(),

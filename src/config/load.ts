@@ -695,6 +695,19 @@ function agentProfile(a: AgentConfig, ctx: ResolveContext): ModelProfile {
   }
   if (a.temperature !== undefined) profile.temperature = a.temperature;
   if (a.max_tokens !== undefined) profile.maxTokens = a.max_tokens;
+  // The step's list replaces the profile's; the step's overrides apply to every profile it may use.
+  const names = a.fallback_profiles ?? profile.fallbackProfiles ?? [];
+  delete profile.fallbackProfiles;
+  if (names.length) {
+    profile.fallbacks = names.map((n) => {
+      const f = findProfile(n, ctx.profiles)!;
+      delete f.fallbackProfiles;
+      delete f.fallbacks;
+      if (a.temperature !== undefined) f.temperature = a.temperature;
+      if (a.max_tokens !== undefined) f.maxTokens = a.max_tokens;
+      return f;
+    });
+  }
   return profile;
 }
 

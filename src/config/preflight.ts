@@ -23,15 +23,18 @@ function agentSteps(
   );
 }
 
-/** The profile of every agent step (loop bodies and child ensembles included), with the step's name. */
+/** The profile of every agent step (loop bodies and child ensembles included) and its fallbacks, with the step's name. */
 export function agentProfiles(def: EnsembleDefinition): { step: string; profile: ModelProfile }[] {
-  return agentSteps(def.steps).map(({ name, step }) => ({ step: name, profile: step.profile }));
+  return agentSteps(def.steps).flatMap(({ name, step }) => [
+    { step: name, profile: step.profile },
+    ...(step.profile.fallbacks ?? []).map((profile) => ({ step: name, profile })),
+  ]);
 }
 
 /** Every step whose profile needs a key that `env` lacks. */
 export function missingKeys(def: EnsembleDefinition, env: NodeJS.ProcessEnv): MissingKey[] {
   return agentSteps(def.steps).flatMap(({ name, step }) => {
-    const variable = apiKeyEnvFor(step.profile);
+    const variable = apiKeyEnvFor(step.profile, env);
     return variable && !env[variable] ? [{ step: name, profile: step.profile.name, variable }] : [];
   });
 }

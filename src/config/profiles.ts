@@ -29,7 +29,7 @@ export const baseUrlSchema = z
     },
   );
 
-export const providerSchema = z.enum(['openai', 'anthropic', 'openai-compatible', 'offline']);
+export const providerSchema = z.enum(['openai', 'anthropic', 'gemini', 'openai-compatible', 'offline']);
 
 export const pricingSchema = z
   .object({
@@ -55,6 +55,10 @@ export const profileSchema = z
     pricing: pricingSchema.optional(),
     /** Given to every agent step of this profile that sets no system_prompt of its own. */
     system_prompt: z.string().optional(),
+    fallback_profiles: z
+      .array(z.string().min(1))
+      .max(10, { message: 'at most 10 fallback profiles' })
+      .optional(),
   })
   .strict();
 
@@ -69,6 +73,7 @@ export function toModelProfile(name: string, p: ProfileConfig): ModelProfile {
   if (p.max_tokens !== undefined) profile.maxTokens = p.max_tokens;
   if (p.timeout !== undefined) profile.timeout = p.timeout;
   if (p.system_prompt !== undefined) profile.systemPrompt = p.system_prompt;
+  if (p.fallback_profiles !== undefined) profile.fallbackProfiles = [...p.fallback_profiles];
   if (p.pricing)
     profile.pricing = {
       inputPerMTok: p.pricing.input_per_mtok,
@@ -117,6 +122,18 @@ export const BUILTIN_PROFILES: Readonly<Record<string, ModelProfile>> = Object.f
     maxTokens: 4096,
     pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3 },
   },
+  'gemini-flash': {
+    name: 'gemini-flash',
+    provider: 'gemini',
+    model: 'gemini-2.5-flash',
+    pricing: { inputPerMTok: 0.3, outputPerMTok: 2.5, cachedInputPerMTok: 0.03 },
+  },
+  'gemini-pro': {
+    name: 'gemini-pro',
+    provider: 'gemini',
+    model: 'gemini-2.5-pro',
+    pricing: { inputPerMTok: 1.25, outputPerMTok: 10, cachedInputPerMTok: 0.125 },
+  },
   ollama: {
     name: 'ollama',
     provider: 'openai-compatible',
@@ -158,12 +175,19 @@ export function resolveProfile(
   return { ...found };
 }
 
-/** The environment variable that holds the key for a profile, or undefined for keyless providers. */
-export function apiKeyEnvFor(profile: Pick<ModelProfile, 'provider' | 'apiKeyEnv'>): string | undefined {
+/**
+ * The environment variable that holds the key for a profile, or undefined for keyless providers.
+ * Gemini reads GOOGLE_API_KEY when `env` sets it, else GEMINI_API_KEY (the order of Google's SDK).
+ */
+export function apiKeyEnvFor(
+  profile: Pick<ModelProfile, 'provider' | 'apiKeyEnv'>,
+  env?: NodeJS.ProcessEnv,
+): string | undefined {
   if (profile.apiKeyEnv) return profile.apiKeyEnv;
   const defaults: Record<ProviderName, string | undefined> = {
     openai: 'OPENAI_API_KEY',
     anthropic: 'ANTHROPIC_API_KEY',
+    gemini: env?.GOOGLE_API_KEY ? 'GOOGLE_API_KEY' : 'GEMINI_API_KEY',
     'openai-compatible': undefined, // Ollama and most vLLM setups take no key
     offline: undefined,
   };

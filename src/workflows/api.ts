@@ -104,11 +104,27 @@ export interface StepProgress {
   attempts?: number;
   usage: Usage;
   costUsd: number;
+  /** The model that answered the step's last call, as the provider named it. */
   model?: string;
+  /** The profile that answered the step's last call (a fallback when the step's own profile failed). */
+  profile?: string;
+  /** Calls of this step that failed with one profile and went on to the next, in order. */
+  fallbacks?: FallbackAttempt[];
   /** Taken from the parent run (retry or fork) instead of being run again. */
   reused?: boolean;
   /** Set when `output` is only a preview of a long output; read it whole with the stepOutput query. */
   truncated?: { chars: number };
+}
+
+/** A model call that failed with one profile and was handed to the next (`fallback_profiles`). */
+export interface FallbackAttempt {
+  profile: string;
+  provider: string;
+  model: string;
+  /** The failure's type (ModelAuthError, ModelServerError, ...) and the provider's words. */
+  error: { type: string; message: string };
+  /** The profile tried next. */
+  next: string;
 }
 
 export interface RunProgress {

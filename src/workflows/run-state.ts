@@ -1,6 +1,7 @@
 import type { Budget, McpServerDeclaration, ModelResponse, StepDefinition, Usage } from '../types';
 import { ZERO_USAGE } from '../types';
 import {
+  type FallbackAttempt,
   type ResumeState,
   type RoleUsage,
   type RunLineage,
@@ -98,11 +99,18 @@ export class RunState {
     s.usage = addUsage(s.usage, res.usage);
     s.costUsd = dollars(s.costUsd + res.costUsd);
     s.model = res.model;
+    if (res.profile !== undefined) s.profile = res.profile;
     s.attempts = res.timing.attempt;
     s.startedAt ??= res.timing.startedAt;
     s.endedAt = res.timing.endedAt;
     this.usage = addUsage(this.usage, res.usage);
     this.costUsd = dollars(this.costUsd + res.costUsd);
+  }
+
+  /** Note a call of a step that failed with one profile and goes on to the next. */
+  recordFallback(name: string, attempt: FallbackAttempt): void {
+    const s = this.step(name);
+    s.fallbacks = [...(s.fallbacks ?? []), attempt];
   }
 
   /** Count a model call (already recorded against its step) against a role too: planner, solver... */

@@ -21,6 +21,7 @@ import type {
   StepRetry,
 } from '../types';
 import type { RunOptions } from './api';
+import { withFallbacks } from './fallbacks';
 import { acquire, moneyOf, worstCaseOf, type Money } from './ledger';
 import type { RunState } from './run-state';
 import { renderTemplate, type TemplateScope } from './template';
@@ -88,6 +89,9 @@ export async function callModel(
   req: ModelRequest,
   settings: CallSettings = {},
 ): Promise<ModelResponse> {
+  // A profile with fallbacks: one call per profile, in order, each through this function.
+  if (req.profile.fallbacks?.length)
+    return withFallbacks(state, stepName, req, (r) => callModel(state, stepName, r, settings));
   // Once the run has failed, no new call starts (RunStopped).
   state.gates.assertRunning(`step '${stepName}' made no further model call`);
   // An activity input over Temporal's 2 MB payload limit cannot even be scheduled; fail the step

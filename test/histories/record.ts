@@ -101,6 +101,17 @@ const ensembles: {
     fails: true,
   },
   {
+    // The step's profile is refused (401): the call moves on to its fallback profile, offline,
+    // which answers (patch 'model-fallback-profiles').
+    name: 'ensemble-fallback',
+    definition: () =>
+      loadEnsembleText(
+        'name: fallback\nprofiles:\n  oa: { provider: openai, model: gpt-test, fallback_profiles: [offline] }\ndefault_profile: oa\nagents:\n  - name: ask\n    prompt: "fallback-auth {{input}}"\n  - name: after\n    depends_on: [ask]\n    prompt: "after {{ask}}"\n',
+        'fallback.yaml',
+      ),
+    input: 'a release note',
+  },
+  {
     // Over its token budget the run waits at the budget gate; approved with a raised limit it
     // finishes (patch 'baton-budget-ledger'). The fake bills the first call 170 tokens of 200.
     name: 'ensemble-budget-gate',
@@ -296,6 +307,7 @@ async function main(): Promise<void> {
   const fake = await FakeModelServer.start();
   fake.on('fail here', { status: 400, errorType: 'invalid_request_error', message: 'refused on purpose (recording)' });
   // The paths of the budget gate, the halt, structured-output repair and tool retries, scripted.
+  fake.on('fallback-auth', { status: 401, message: 'refused on purpose (recording)' });
   fake.on('budget first', { text: 'ONE', usage: { input: 150, output: 20 } });
   fake.on('budget second', { text: 'TWO', usage: { input: 10, output: 5 } });
   fake.on('halt-pay', (req) =>

@@ -337,6 +337,7 @@ describe('the CLI', () => {
     await exited;
     expect(stderr).toContain(
       'baton worker: model calls may go to https://api.openai.com (OPENAI_API_KEY), https://api.anthropic.com (ANTHROPIC_API_KEY), ' +
+        'https://generativelanguage.googleapis.com (GEMINI_API_KEY, GOOGLE_API_KEY), ' +
         'http://127.0.0.1:1/v1 (OPENAI_API_KEY), http://127.0.0.1:11434 (no key), https://llm.internal:8443/v1 (INTERNAL_API_KEY)\n',
     );
     expect(stderr).not.toContain('SECRET');

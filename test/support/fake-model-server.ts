@@ -1,7 +1,9 @@
 /**
- * A wire-level fake of the OpenAI Chat Completions and Anthropic Messages APIs for tests.
+ * A wire-level fake of the OpenAI Chat Completions, Anthropic Messages and Gemini
+ * generateContent APIs for tests.
  *
- * Tests point the real `openai` and `@anthropic-ai/sdk` clients at it through `baseURL`, so the
+ * Tests point the real `openai`, `@anthropic-ai/sdk` and `@google/genai` clients at it through
+ * their base URL, so the
  * SDKs' own request building, SSE parsing, error classes and retry logic run exactly as they do
  * against the real services. Replies are scripted with `on()`; every request is recorded.
  *
@@ -32,8 +34,13 @@ export interface FakeReply {
   delayMs?: number;
   /** Fault: answer with this HTTP status (>= 400) and a provider-shaped error body. */
   status?: number;
-  /** Error type/code for the body, e.g. 'insufficient_quota', 'rate_limit_error', 'overloaded_error'. */
+  /**
+   * Error type/code for the body, e.g. 'insufficient_quota', 'rate_limit_error', 'overloaded_error';
+   * for Gemini the `status` word (default from the HTTP status: RESOURCE_EXHAUSTED, UNAVAILABLE, ...).
+   */
   errorType?: string;
+  /** Gemini only: the error body's `details` (RetryInfo, QuotaFailure, ErrorInfo objects). */
+  errorDetails?: object[];
   /** Error message for the body. */
   message?: string;
   /** Extra response headers, e.g. `{ 'retry-after': '1' }` or `{ 'retry-after-ms': '200' }`. */
@@ -50,7 +57,7 @@ export interface FakeReply {
  * (Anthropic's `tool_result` blocks are split out of their user message).
  */
 export interface FakeRequest {
-  api: 'openai' | 'anthropic';
+  api: 'openai' | 'anthropic' | 'gemini';
   model: string;
   stream: boolean;
   system: string;
@@ -106,6 +113,9 @@ const ROUTES: Record<string, FakeRequest['api'] | undefined> = {
   'POST /v1/chat/completions': 'openai',
   'POST /v1/messages': 'anthropic',
 };
+
+/** Gemini's REST route: the model and the method are in the path. */
+const GEMINI_ROUTE = /^POST \/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
 
 const ECHO: FakeReplySpec = (req) => ({ text: `echo: ${req.lastUserText}` });
 
@@ -169,6 +179,11 @@ export class FakeModelServer {
 
   /** Base URL for the Anthropic SDK (it appends `/v1/messages`). */
   get anthropicBaseURL(): string {
+    return this.url;
+  }
+
+  /** Base URL for the Gemini SDK (`httpOptions.baseUrl`; it appends `/v1beta/models/...`). */
+  get geminiBaseURL(): string {
     return this.url;
   }
 
@@ -252,7 +267,8 @@ export class FakeModelServer {
     if (route === 'GET /v1/models') {
       return sendJSON(res, 200, sdk === 'anthropic' ? anthropicModels() : openaiModels(), sdk);
     }
-    const api = ROUTES[route];
+    const gemini = GEMINI_ROUTE.exec(route);
+    const api = gemini ? 'gemini' : ROUTES[route];
     if (!api) {
       return sendJSON(
         res,
@@ -275,7 +291,17 @@ export class FakeModelServer {
     }
 
     // Counted on arrival, before any delay or fault, so tests can wait for a call that will hang.
-    const request = api === 'openai' ? parseOpenAI(body, req.headers) : parseAnthropic(body, req.headers);
+    const request =
+      api === 'openai'
+        ? parseOpenAI(body, req.headers)
+        : api === 'anthropic'
+          ? parseAnthropic(body, req.headers)
+          : parseGemini(
+              body,
+              req.headers,
+              decodeURIComponent(gemini![1]!),
+              gemini![2] === 'streamGenerateContent',
+            );
     this.record(request);
 
     let reply: FakeReply;
@@ -302,7 +328,12 @@ export class FakeModelServer {
     const answer = complete(request, reply);
     const status = reply.status ?? 200;
     if (request.stream) {
-      const events = api === 'openai' ? openaiStream(request, answer) : anthropicStream(request, answer);
+      const events =
+        api === 'openai'
+          ? openaiStream(request, answer)
+          : api === 'anthropic'
+            ? anthropicStream(request, answer)
+            : geminiStream(request, answer);
       return send(
         res,
         status,
@@ -310,7 +341,12 @@ export class FakeModelServer {
         events,
       );
     }
-    const json = api === 'openai' ? openaiCompletion(request, answer) : anthropicMessage(request, answer);
+    const json =
+      api === 'openai'
+        ? openaiCompletion(request, answer)
+        : api === 'anthropic'
+          ? anthropicMessage(request, answer)
+          : geminiResponse(request, answer);
     return send(res, status, { 'content-type': 'application/json', ...headers }, JSON.stringify(json));
   }
 
@@ -413,6 +449,31 @@ function parseAnthropic(body: any, headers: FakeRequest['headers']): FakeRequest
   return finishRequest('anthropic', body, headers, system, messages, tools);
 }
 
+function parseGemini(
+  body: any,
+  headers: FakeRequest['headers'],
+  model: string,
+  stream: boolean,
+): FakeRequest {
+  const system = [textOf(asArray(body?.systemInstruction?.parts).map((p: any) => ({ type: 'text', ...p })))];
+  const messages: FakeRequest['messages'] = [];
+  for (const c of asArray(body?.contents)) {
+    const parts = asArray(c?.parts);
+    for (const p of parts.filter((x: any) => x?.functionResponse)) {
+      const r = p.functionResponse.response;
+      messages.push({ role: 'tool', content: typeof r?.output === 'string' ? r.output : JSON.stringify(r) });
+    }
+    const text = parts.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('');
+    const onlyResults = parts.length > 0 && parts.every((p: any) => p?.functionResponse);
+    // Gemini's turns are 'user' and 'model'; the fake speaks of 'assistant' like the others.
+    if (!onlyResults) messages.push({ role: c?.role === 'model' ? 'assistant' : 'user', content: text });
+  }
+  const tools = asArray(body?.tools).flatMap((t: any) =>
+    asArray(t?.functionDeclarations).map((f: any) => String(f?.name ?? '')),
+  );
+  return { ...finishRequest('gemini', { ...body, model }, headers, system, messages, tools), stream };
+}
+
 function asArray(value: unknown): any[] {
   return Array.isArray(value) ? value : [];
 }
@@ -444,7 +505,7 @@ function complete(req: FakeRequest, reply: FakeReply): Answer {
       text = '';
     }
   }
-  const prefix = req.api === 'openai' ? 'call_' : 'toolu_';
+  const prefix = req.api === 'anthropic' ? 'toolu_' : 'call_';
   const toolCalls = calls.map((c) => ({
     id: c.id ?? newId(prefix),
     name: c.name,
@@ -694,8 +755,94 @@ function anthropicError(status: number, r: Pick<FakeReply, 'errorType' | 'messag
 }
 
 /** The error body each provider sends, which its SDK turns into RateLimitError, AuthenticationError, ... */
-function errorBody(api: FakeRequest['api'], status: number, r: Pick<FakeReply, 'errorType' | 'message'>) {
-  return api === 'openai' ? openaiError(status, r) : anthropicError(status, r);
+function errorBody(
+  api: FakeRequest['api'],
+  status: number,
+  r: Pick<FakeReply, 'errorType' | 'message' | 'errorDetails'>,
+) {
+  return api === 'openai'
+    ? openaiError(status, r)
+    : api === 'anthropic'
+      ? anthropicError(status, r)
+      : geminiError(status, r);
+}
+
+// Gemini generateContent ---------------------------------------------------------------------
+
+const GEMINI_FINISH = { stop: 'STOP', tool_calls: 'STOP', length: 'MAX_TOKENS' } as const;
+
+function geminiUsage(a: Answer) {
+  return {
+    // Like the real API: promptTokenCount includes the cached part.
+    promptTokenCount: a.input,
+    candidatesTokenCount: a.output,
+    totalTokenCount: a.input + a.output,
+    ...(a.cached > 0 && { cachedContentTokenCount: a.cached }),
+    promptTokensDetails: [{ modality: 'TEXT', tokenCount: a.input }],
+  };
+}
+
+function geminiParts(a: Answer, text = a.text): object[] {
+  const parts: object[] = [];
+  if (text) parts.push({ text });
+  for (const c of a.toolCalls) parts.push({ functionCall: { id: c.id, name: c.name, args: c.arguments } });
+  return parts;
+}
+
+function geminiResponse(req: FakeRequest, a: Answer) {
+  return {
+    candidates: [
+      { content: { role: 'model', parts: geminiParts(a) }, finishReason: GEMINI_FINISH[a.finish], index: 0 },
+    ],
+    usageMetadata: geminiUsage(a),
+    modelVersion: req.model || 'fake-model',
+    responseId: newId(''),
+  };
+}
+
+/** `:streamGenerateContent?alt=sse`: one `data:` event per chunk; the last has the finish reason and usage. */
+function geminiStream(req: FakeRequest, a: Answer): string {
+  const texts = pieces(a.text);
+  const chunks: object[] = texts.map((text) => ({
+    candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0 }],
+    modelVersion: req.model || 'fake-model',
+  }));
+  chunks.push({
+    candidates: [
+      {
+        content: { role: 'model', parts: geminiParts(a, '') },
+        finishReason: GEMINI_FINISH[a.finish],
+        index: 0,
+      },
+    ],
+    usageMetadata: geminiUsage(a),
+    modelVersion: req.model || 'fake-model',
+  });
+  return chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`).join('');
+}
+
+const GEMINI_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+/** Google's error body: `{ error: { code, message, status, details? } }`. */
+function geminiError(status: number, r: Pick<FakeReply, 'errorType' | 'message' | 'errorDetails'>) {
+  const word = r.errorType ?? GEMINI_STATUS[status] ?? (status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT');
+  return {
+    error: {
+      code: status,
+      message: r.message ?? `${word} (fake-model-server)`,
+      status: word,
+      ...(r.errorDetails && { details: r.errorDetails }),
+    },
+  };
 }
 
 function anthropicModels() {
@@ -739,6 +886,7 @@ function clientLeft(res: http.ServerResponse, ms: number): Promise<boolean> {
 
 /** The request-id header each SDK reads into `error.requestID` / `_request_id`. */
 function requestIdHeader(api: FakeRequest['api']): Record<string, string> {
+  if (api === 'gemini') return {};
   return api === 'openai' ? { 'x-request-id': newId('req_') } : { 'request-id': newId('req_') };
 }
 

@@ -50,6 +50,8 @@ export function fakeEnv(fake: FakeModelServer): NodeJS.ProcessEnv {
     OPENAI_BASE_URL: fake.openaiBaseURL,
     ANTHROPIC_API_KEY: 'sk-ant-test',
     ANTHROPIC_BASE_URL: fake.anthropicBaseURL,
+    GEMINI_API_KEY: 'gm-test',
+    GOOGLE_GEMINI_BASE_URL: fake.geminiBaseURL,
   };
 }
 

@@ -2,6 +2,7 @@ import type { ModelProfile } from '../../types';
 import { EndpointPolicy } from '../endpoints';
 import { configFailure } from '../errors';
 import { createAnthropicProvider } from './anthropic';
+import { createGeminiProvider } from './gemini';
 import { createOfflineProvider } from './offline';
 import { createOpenAIProvider } from './openai';
 import type { ModelProvider } from './types';
@@ -50,6 +51,9 @@ export class ProviderRegistry {
       case 'anthropic':
         provider = createAnthropicProvider({ apiKey: apiKey!, ...(baseURL && { baseURL }) });
         break;
+      case 'gemini':
+        provider = createGeminiProvider({ apiKey: apiKey!, ...(baseURL && { baseURL }) });
+        break;
       case 'openai':
       case 'openai-compatible':
         if (!baseURL && profile.provider === 'openai-compatible') {
@@ -68,7 +72,7 @@ export class ProviderRegistry {
         // Every provider has a case: adding one to ProviderName without a case fails to compile.
         const unknown: never = profile.provider;
         throw configFailure(
-          `profile '${profile.name}' names provider '${String(unknown)}', which this worker does not know; use openai, anthropic, openai-compatible or offline.`,
+          `profile '${profile.name}' names provider '${String(unknown)}', which this worker does not know; use openai, anthropic, gemini, openai-compatible or offline.`,
         );
       }
     }
