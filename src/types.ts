@@ -96,6 +96,8 @@ export interface ModelResponse {
    * worst case. Absent when there were none.
    */
   unansweredAttempts?: number;
+  /** Answered from an earlier run's recorded answer (eval replay): no provider call, no cost. */
+  recorded?: boolean;
 }
 
 /** One way a structured reply misses its schema: where (a dotted path, `(root)` for the whole) and what. */

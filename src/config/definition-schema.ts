@@ -358,6 +358,7 @@ export const runOptionsSchema = z.looseObject({
   defaultTimeout: durationSchema.optional(),
   continueAsNewAfterEvents: z.number().int().min(1).max(10_000_000).optional(),
   localActivities: z.boolean().optional(),
+  recordedAnswers: z.record(z.string(), z.looseObject({ text: z.string() })).optional(),
 });
 
 /** A run's workflow input: `{ definition, input, options?, resume? }` (RunInput). */

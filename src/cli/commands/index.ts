@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerApiCommand } from './api';
 import { registerApprovalCommands } from './approvals';
+import { registerEvalCommand } from './eval';
 import { registerLineageCommands } from './lineage';
 import { registerRunCommands } from './runs';
 
@@ -10,4 +11,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerApprovalCommands,
   registerLineageCommands,
   registerApiCommand,
+  registerEvalCommand,
 ];
