@@ -5,7 +5,13 @@
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
+import {
+  createActivities,
+  type AllowedEndpoint,
+  type MemoryStore,
+  type Notifier,
+  type ToolDefinition,
+} from './activities';
 import { dataConverterFromEnv } from './codec';
 import { tracingFromEnv, tracingWorkerOptions, type Tracing } from './telemetry';
 import { metricsActivityInterceptors } from './telemetry/metrics';
@@ -37,6 +43,8 @@ export interface BatonWorkerOptions {
   tools?: ToolDefinition[];
   /** Where escalated approval gates are announced. */
   notifier?: Notifier;
+  /** Long-term memory store (docs/memory.md); default: BATON_MEMORY_URL (postgres://) or the file store in BATON_MEMORY_DIR. */
+  memoryStore?: MemoryStore;
   /** Your own workflows module (it should re-export Baton's: `export * from 'baton/workflows'`). */
   workflowsPath?: string;
   /** A prebuilt workflow bundle (tests build one and share it); default: bundle src/workflows. */
@@ -129,6 +137,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       ...(opts.allowedEndpoints && { allowedEndpoints: opts.allowedEndpoints }),
       ...(opts.tools && { tools: opts.tools }),
       ...(opts.notifier && { notifier: opts.notifier }),
+      ...(opts.memoryStore && { memoryStore: opts.memoryStore }),
     }),
     maxConcurrentActivityTaskExecutions: slots,
     // Model calls run as local activities with `localActivities: true`: same slot count (the SDK's default is 100).

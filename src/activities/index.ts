@@ -3,6 +3,7 @@
  * lives here, never in workflow code.
  */
 import type { AllowedEndpoint } from './endpoints';
+import { createMemoryActivities, type MemoryStore } from './memory';
 import { createModelActivities } from './model';
 import { createNotifyActivities, type Notifier } from './notify';
 import { createToolActivities, type ToolDefinition } from './tools';
@@ -10,6 +11,7 @@ import { createToolActivities, type ToolDefinition } from './tools';
 export type { ToolDefinition } from './tools';
 export type { Notifier } from './notify';
 export type { AllowedEndpoint } from './endpoints';
+export type { MemoryStore } from './memory';
 
 export interface ActivityDeps {
   /** The worker's environment: API keys and base URLs are read from it. */
@@ -20,6 +22,8 @@ export interface ActivityDeps {
   tools?: ToolDefinition[];
   /** Where escalated approval gates are announced (default: the worker's log). */
   notifier?: Notifier;
+  /** Long-term memory store (default: BATON_MEMORY_URL's PostgreSQL, else the file store in BATON_MEMORY_DIR). */
+  memoryStore?: MemoryStore;
 }
 
 /** Build the activity implementations for a worker. */
@@ -31,6 +35,11 @@ export function createActivities(deps: ActivityDeps = {}) {
     }),
     ...createToolActivities(deps.tools),
     ...createNotifyActivities(deps.notifier),
+    ...createMemoryActivities({
+      ...(deps.env && { env: deps.env }),
+      ...(deps.allowedEndpoints && { allowedEndpoints: deps.allowedEndpoints }),
+      ...(deps.memoryStore && { store: deps.memoryStore }),
+    }),
   };
 }
 

@@ -36,6 +36,8 @@ export interface RunOptions {
    * the provider as usual. Set by the eval tooling, not by hand.
    */
   recordedAnswers?: Record<string, ModelResponse>;
+  /** Long-term memory: the user and conversation thread this run's memories belong to (see docs/memory.md). */
+  memory?: { user?: string; thread?: string };
 }
 
 /** Where a run came from: a retry or fork of another run, or its own continuation. */

@@ -1,0 +1,127 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { FileMemoryStore } from '../../src/activities/memory';
+import { RunFailedError } from '../../src/client';
+import type { AgentStep, EnsembleDefinition, ModelProfile } from '../../src/types';
+import { startHarness, workflowBundle, type Harness } from '../support/harness';
+
+const chat: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
+const embedding: ModelProfile = { name: 'emb', provider: 'openai', model: 'text-embedding-test' };
+const offline: ModelProfile = { name: 'offline', provider: 'offline', model: 'offline' };
+
+let h: Harness;
+let store: FileMemoryStore;
+beforeAll(async () => {
+  store = new FileMemoryStore(mkdtempSync(join(tmpdir(), 'baton-memory-')));
+  h = await startHarness({ memoryStore: store });
+});
+afterAll(async () => {
+  await h?.close();
+});
+beforeEach(() => h.fake.reset());
+
+const uniq = () => `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+
+function one(step: Partial<AgentStep>): EnsembleDefinition {
+  return {
+    name: 'memory',
+    steps: [{ kind: 'agent', name: 'answer', dependsOn: [], profile: chat, prompt: '{{input}}', ...step }],
+  };
+}
+
+test('a step remembers its output; a later run recalls it by meaning and the model sees it', async () => {
+  const ns = `support-${uniq()}`;
+  h.fake.on('Note:', (req) => ({ text: req.lastUserText.replace('Note: ', '') }));
+  const remember = one({ prompt: 'Note: {{input}}', remember: { namespace: ns, embedding } });
+  await h.baton.run(remember, 'Ada prefers email over phone calls', { runId: `m-${uniq()}` });
+  await h.baton.run(remember, 'The warehouse closes at six', { runId: `m-${uniq()}` });
+  expect(h.fake.embeddingRequests.map((r) => r.input)).toEqual([
+    ['Ada prefers email over phone calls'],
+    ['The warehouse closes at six'],
+  ]);
+  expect(h.fake.embeddingRequests[0]!.model).toBe('text-embedding-test');
+
+  const ask = one({ recall: { query: '{{input}}', topK: 1, namespace: ns, embedding }, system: 'Be brief.' });
+  const runId = `m-${uniq()}`;
+  await h.baton.run(ask, 'how does Ada prefer contact: email or phone?', { runId });
+  const seen = h.fake.requests[h.fake.requests.length - 1]!;
+  expect(seen.system).toContain('Be brief.');
+  expect(seen.system).toContain(
+    'Relevant memories (most relevant first):\n- Ada prefers email over phone calls',
+  );
+  expect(seen.system).not.toContain('warehouse');
+
+  // The recall's result is in the run's history (an activity result): a replay sees those
+  // memories even after the store forgot them.
+  await h.baton.forgetMemories({ namespace: ns });
+  const history = await h.baton.handle(runId).fetchHistory();
+  const types = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+  expect(types.filter(Boolean)).toEqual(['recallMemories', 'callModel']);
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, runId);
+});
+
+test('scopes: user and thread narrow a recall; forgetting by user deletes only that user', async () => {
+  const ns = `scoped-${uniq()}`;
+  h.fake.on('Note:', (req) => ({ text: req.lastUserText.replace('Note: ', '') }));
+  const note = one({ prompt: 'Note: {{input}}', remember: { namespace: ns, embedding: offline } });
+  const as = (user: string, thread: string) => ({
+    runId: `m-${uniq()}`,
+    options: { memory: { user, thread } },
+  });
+  await h.baton.run(note, 'alice likes tea', as('alice', 't1'));
+  await h.baton.run(note, 'alice likes green tea in the morning', as('alice', 't2'));
+  await h.baton.run(note, 'bob likes tea too', as('bob', 't3'));
+  // The offline provider embeds locally: no embeddings request.
+  expect(h.fake.embeddingRequests).toHaveLength(0);
+
+  const recall = (scope: 'namespace' | 'user' | 'thread') =>
+    one({ recall: { query: 'what does she like? tea', topK: 5, namespace: ns, scope, embedding: offline } });
+  const systemOf = async (scope: 'namespace' | 'user' | 'thread') => {
+    await h.baton.run(recall(scope), 'q', as('alice', 't1'));
+    return h.fake.requests[h.fake.requests.length - 1]!.system;
+  };
+  expect(await systemOf('namespace')).toMatch(/bob likes tea too/);
+  const user = await systemOf('user');
+  expect(user).toMatch(/alice likes tea/);
+  expect(user).toMatch(/green tea/);
+  expect(user).not.toMatch(/bob/);
+  const thread = await systemOf('thread');
+  expect(thread).toMatch(/alice likes tea/);
+  expect(thread).not.toMatch(/green tea/);
+
+  expect(await h.baton.forgetMemories({ namespace: ns, user: 'alice' })).toEqual({ deleted: 2 });
+  const after = await systemOf('namespace');
+  expect(after).toMatch(/bob likes tea too/);
+  expect(after).not.toMatch(/alice/);
+  expect(await h.baton.forgetMemories({ namespace: ns })).toEqual({ deleted: 1 });
+  // Nothing left: the step runs without a memories block.
+  await h.baton.run(recall('namespace'), 'q', as('alice', 't1'));
+  expect(h.fake.requests[h.fake.requests.length - 1]!.system).toBe('');
+});
+
+test('a recall at user scope in a run without a user fails the step, naming what to set', async () => {
+  const def = one({
+    recall: { query: '{{input}}', topK: 1, namespace: 'x', scope: 'user', embedding: offline },
+  });
+  const err = await h.baton.run(def, 'q', { runId: `m-${uniq()}` }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(RunFailedError);
+  expect((err as Error).message).toMatch(
+    /recall at scope 'user' needs the run's user: start the run with options\.memory\.user/,
+  );
+  expect(h.fake.requests).toHaveLength(0);
+});
+
+test('an embeddings error is a step failure in plain words, not retried when it cannot be fixed by retrying', async () => {
+  h.fake.embeddingFault = { status: 401, message: 'invalid api key (fake)' };
+  const def = one({ remember: { namespace: `e-${uniq()}`, embedding } });
+  const err = await h.baton.run(def, 'hello', { runId: `m-${uniq()}` }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(RunFailedError);
+  expect((err as Error).message).toMatch(/embeddings \(emb\)/);
+  expect(h.fake.embeddingRequests).toHaveLength(1);
+});
+
+test('forgetMemories refuses a scope without a namespace', async () => {
+  await expect(h.baton.forgetMemories({ namespace: '' })).rejects.toThrow(/needs a namespace/);
+});
