@@ -203,9 +203,18 @@ function checkProfiles(config: EnsembleConfig, placed: PlacedStep[], context: Ch
   if (config.default_profile !== undefined && !findProfile(config.default_profile, context.profiles)) {
     add(['default_profile'], unknown(config.default_profile));
   }
+  const embedding = config.memory?.embedding_profile;
+  if (embedding !== undefined && !findProfile(embedding, context.profiles))
+    add(['memory', 'embedding_profile'], unknown(embedding));
   for (const p of placed) {
     if (p.step.kind !== 'agent') continue;
     const a: AgentConfig = p.step;
+    for (const field of ['recall', 'remember'] as const)
+      if (a[field] !== undefined && config.memory === undefined)
+        add(
+          [...p.path, field],
+          `${field} needs the ensemble's memory settings: add memory: { embedding_profile: <profile> } (docs/memory.md)`,
+        );
     if (a.model_profile !== undefined) {
       if (!findProfile(a.model_profile, context.profiles))
         add([...p.path, 'model_profile'], unknown(a.model_profile));

@@ -476,6 +476,11 @@ function resolveEnsemble(
   const steps = (parsed.agents ?? parsed.steps)!;
   const defaultProfile = parsed.default_profile ?? configDefault;
   const ctx: ResolveContext = { profiles, defaultProfile, loopDeps: undefined };
+  if (parsed.memory)
+    ctx.memory = {
+      namespace: parsed.memory.namespace ?? parsed.name,
+      embedding: findProfile(parsed.memory.embedding_profile, profiles)!,
+    };
   const def: EnsembleDefinition = { name: parsed.name, steps: steps.map((s) => resolveStep(s, ctx)) };
   if (parsed.description !== undefined) def.description = parsed.description;
   // Stated explicitly so the interpreter never has to guess which output is the run's.
@@ -497,6 +502,8 @@ interface ResolveContext {
   defaultProfile: string | undefined;
   /** Inside a loop body: the loop's own depends_on, which a body root step reads by default. */
   loopDeps: string[] | undefined;
+  /** The ensemble's `memory:` settings, resolved: the default namespace and the embedding profile. */
+  memory?: { namespace: string; embedding: ModelProfile };
 }
 
 function resolveStep(step: StepConfig | BodyStepConfig, ctx: ResolveContext): StepDefinition {
@@ -556,6 +563,21 @@ function resolveAgent(a: AgentConfig, ctx: ResolveContext): AgentStep {
   if (a.max_iterations !== undefined) step.maxIterations = a.max_iterations;
   if (a.output_schema) step.outputSchema = a.output_schema;
   if (a.output_repairs !== undefined) step.outputRepairs = a.output_repairs;
+  if (ctx.memory && a.recall) {
+    step.recall = {
+      query: a.recall.query ?? '{{input}}',
+      topK: a.recall.top_k ?? 3,
+      namespace: a.recall.namespace ?? ctx.memory.namespace,
+      ...(a.recall.scope && { scope: a.recall.scope }),
+      embedding: ctx.memory.embedding,
+    };
+  }
+  if (ctx.memory && a.remember) {
+    step.remember = {
+      namespace: (a.remember !== true && a.remember.namespace) || ctx.memory.namespace,
+      embedding: ctx.memory.embedding,
+    };
+  }
   return step;
 }
 

@@ -3,6 +3,7 @@ import { registerApiCommand } from './api';
 import { registerApprovalCommands } from './approvals';
 import { registerEvalCommand } from './eval';
 import { registerLineageCommands } from './lineage';
+import { registerMemoryCommands } from './memory';
 import { registerRunCommands } from './runs';
 
 /** Each command group adds its commands to the program; add new groups to this list. */
@@ -12,4 +13,5 @@ export const commandGroups: ((program: Command) => void)[] = [
   registerLineageCommands,
   registerApiCommand,
   registerEvalCommand,
+  registerMemoryCommands,
 ];

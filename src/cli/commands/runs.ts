@@ -67,6 +67,8 @@ interface RunFlags {
   detach?: boolean;
   localWorker?: boolean;
   taskQueue?: string;
+  memoryUser?: string;
+  memoryThread?: string;
 }
 
 /** Warn when nothing polls the task queue: the run would wait for a worker that never comes. */
@@ -185,6 +187,14 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     const handle = await until(
       baton.start(definition, input, {
         ...(f.runId && { runId: f.runId }),
+        ...((f.memoryUser || f.memoryThread) && {
+          options: {
+            memory: {
+              ...(f.memoryUser && { user: f.memoryUser }),
+              ...(f.memoryThread && { thread: f.memoryThread }),
+            },
+          },
+        }),
         // Runs record who started them; locally that is the login name.
         ...(process.env.USER && { startedBy: process.env.USER }),
       }),
@@ -300,6 +310,8 @@ export function registerRunCommands(program: Command): void {
       '--tools <module>',
       'register the tools this module exports on the local worker (default: BATON_TOOLS)',
     )
+    .option('--memory-user <id>', "long-term memory: the user this run's memories belong to (docs/memory.md)")
+    .option('--memory-thread <id>', "long-term memory: the conversation thread this run's memories belong to")
     .addHelpText(
       'after',
       '\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json',
