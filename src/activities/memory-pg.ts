@@ -20,7 +20,7 @@ export class PgMemoryStore implements MemoryStore {
     private readonly table = 'baton_memories',
   ) {
     if (!TABLE.test(table)) throw new Error(`memory table '${table}' holds only letters, digits and _`);
-    this.pool = new Pool({ connectionString: url, max: 4 });
+    this.pool = new Pool({ connectionString: url, max: 4, allowExitOnIdle: true });
   }
 
   /** Whether this store uses pgvector (after the first use). */

@@ -1,4 +1,4 @@
-import { localEmbedding } from '../../src/activities/memory';
+import { createMemoryActivities, localEmbedding } from '../../src/activities/memory';
 import { PgMemoryStore } from '../../src/activities/memory-pg';
 import type { EnsembleDefinition, ModelProfile } from '../../src/types';
 import { startHarness, type Harness } from '../support/harness';
@@ -73,4 +73,17 @@ test('runs remember and recall through a worker whose store is PostgreSQL', asyn
   );
   expect(h.fake.requests[h.fake.requests.length - 1]!.system).toContain('- the launch code is blue');
   expect(await h.baton.forgetMemories({ namespace: ns })).toEqual({ deleted: 1 });
+});
+
+test('BATON_MEMORY_URL=postgres://... chooses the PostgreSQL store', async () => {
+  const acts = createMemoryActivities({ env: { BATON_MEMORY_URL: pg.url } });
+  await acts.rememberMemory({
+    scope: { namespace: 'by-url' },
+    text: 'stored in postgres',
+    embedding: offline,
+  });
+  expect(
+    (await store.search({ namespace: 'by-url' }, localEmbedding('postgres'), 1)).map((m) => m.text),
+  ).toEqual(['stored in postgres']);
+  expect(await store.forget({ namespace: 'by-url' })).toBe(1);
 });

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { FileMemoryStore } from '../../src/activities/memory';
+import { createMemoryActivities, FileMemoryStore, localEmbedding } from '../../src/activities/memory';
 import { RunFailedError } from '../../src/client';
 import type { AgentStep, EnsembleDefinition, ModelProfile } from '../../src/types';
 import { startHarness, workflowBundle, type Harness } from '../support/harness';
@@ -59,6 +59,11 @@ test('a step remembers its output; a later run recalls it by meaning and the mod
   const history = await h.baton.handle(runId).fetchHistory();
   const types = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
   expect(types.filter(Boolean)).toEqual(['recallMemories', 'callModel']);
+  // The Temporal UI names the activity after its step.
+  const recallEvent = (history.events ?? []).find(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recallMemories',
+  )!;
+  expect(Buffer.from(recallEvent.userMetadata!.summary!.data!).toString()).toBe('"answer recall"');
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, runId);
 });
 
@@ -124,4 +129,42 @@ test('an embeddings error is a step failure in plain words, not retried when it 
 
 test('forgetMemories refuses a scope without a namespace', async () => {
   await expect(h.baton.forgetMemories({ namespace: '' })).rejects.toThrow(/needs a namespace/);
+});
+
+test('embeddings go only where the worker allows, and never to anthropic', async () => {
+  const elsewhere: ModelProfile = {
+    ...embedding,
+    name: 'far',
+    provider: 'openai-compatible',
+    baseURL: 'http://127.0.0.1:9/v1',
+  };
+  const err1 = await h.baton
+    .run(one({ remember: { namespace: 'n', embedding: elsewhere } }), 'x', { runId: `m-${uniq()}` })
+    .catch((e: unknown) => e);
+  expect((err1 as Error).message).toMatch(/an endpoint this worker does not call .*nothing was sent/);
+  const anthropic: ModelProfile = { name: 'an', provider: 'anthropic', model: 'claude' };
+  const err2 = await h.baton
+    .run(one({ remember: { namespace: 'n', embedding: anthropic } }), 'x', { runId: `m-${uniq()}` })
+    .catch((e: unknown) => e);
+  expect((err2 as Error).message).toMatch(/anthropic, which has no embeddings API/);
+  expect(h.fake.embeddingRequests).toHaveLength(0);
+});
+
+test('BATON_MEMORY_DIR chooses the file store directory', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-memory-env-'));
+  const acts = createMemoryActivities({ env: { BATON_MEMORY_DIR: dir } });
+  await acts.rememberMemory({ scope: { namespace: 'env' }, text: 'kept here', embedding: offline });
+  const found = await new FileMemoryStore(dir).search({ namespace: 'env' }, localEmbedding('kept'), 1);
+  expect(found.map((m) => m.text)).toEqual(['kept here']);
+  expect(
+    (
+      await acts.recallMemories({
+        scope: { namespace: 'env' },
+        level: 'namespace',
+        query: 'kept',
+        topK: 1,
+        embedding: offline,
+      })
+    ).memories[0]!.text,
+  ).toBe('kept here');
 });
