@@ -183,6 +183,8 @@ export interface AgentStep extends StepCommon {
   recall?: MemoryRecall;
   /** Long-term memory: store this step's output once it completes. */
   remember?: MemoryRemember;
+  /** Short-term memory of a tool-using step: summarize older turns past this many tokens (docs/memory.md). */
+  memory?: { maxContextTokens: number; keepRecent?: number };
 }
 
 /** Which memories a recall sees: the namespace's, the run's user's in it, or the run's thread's. */

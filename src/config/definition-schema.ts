@@ -168,6 +168,12 @@ const agentStepSchema = z.looseObject({
     })
     .optional(),
   remember: z.looseObject({ namespace: memoryNamespace, embedding: modelProfileSchema }).optional(),
+  memory: z
+    .looseObject({
+      maxContextTokens: z.number().int().min(100).max(10_000_000),
+      keepRecent: z.number().int().min(1).max(1000).optional(),
+    })
+    .optional(),
 });
 
 const approvalStepSchema = z.looseObject({

@@ -240,6 +240,14 @@ const agentShape = {
   remember: z
     .union([z.literal(true), z.object({ namespace: z.string().min(1).max(200).optional() }).strict()])
     .optional(),
+  // Short-term memory of a tool-using agent.
+  memory: z
+    .object({
+      max_context_tokens: z.number().int().min(100).max(10_000_000),
+      keep_recent: z.number().int().min(1).max(1000).optional(),
+    })
+    .strict()
+    .optional(),
 };
 
 const agentSchema = z

@@ -563,6 +563,11 @@ function resolveAgent(a: AgentConfig, ctx: ResolveContext): AgentStep {
   if (a.max_iterations !== undefined) step.maxIterations = a.max_iterations;
   if (a.output_schema) step.outputSchema = a.output_schema;
   if (a.output_repairs !== undefined) step.outputRepairs = a.output_repairs;
+  if (a.memory)
+    step.memory = {
+      maxContextTokens: a.memory.max_context_tokens,
+      ...(a.memory.keep_recent !== undefined && { keepRecent: a.memory.keep_recent }),
+    };
   if (ctx.memory && a.recall) {
     step.recall = {
       query: a.recall.query ?? '{{input}}',

@@ -2,6 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
+import { z } from 'zod';
+import { createTool } from '../../src/activities/tools';
 import { createMemoryActivities, FileMemoryStore, localEmbedding } from '../../src/activities/memory';
 import { RunFailedError } from '../../src/client';
 import type { AgentStep, EnsembleDefinition, ModelProfile } from '../../src/types';
@@ -15,7 +17,17 @@ let h: Harness;
 let store: FileMemoryStore;
 beforeAll(async () => {
   store = new FileMemoryStore(mkdtempSync(join(tmpdir(), 'baton-memory-')));
-  h = await startHarness({ memoryStore: store });
+  h = await startHarness({
+    memoryStore: store,
+    tools: [
+      createTool({
+        name: 'read',
+        description: 'Read a page of the book.',
+        input: z.object({ page: z.number() }),
+        run: ({ page }) => `page ${page}: ${'x'.repeat(800)}`,
+      }),
+    ],
+  });
 });
 afterAll(async () => {
   await h?.close();
@@ -167,4 +179,41 @@ test('BATON_MEMORY_DIR chooses the file store directory', async () => {
       })
     ).memories[0]!.text,
   ).toBe('kept here');
+});
+
+describe('short-term memory', () => {
+  test('a tool agent past max_context_tokens summarizes older turns with a counted model call', async () => {
+    // Each observation is about 200 tokens (the `read` tool returns 800 characters).
+    // Four pages, one per turn, then the answer.
+    h.fake.on('Read the book', (_req, n) =>
+      n >= 4 ? { text: 'done reading' } : { toolCalls: [{ name: 'read', arguments: { page: n + 1 } }] },
+    );
+    // Newer rules are tried first: the summary request also holds 'Read the book'.
+    h.fake.on(
+      (req) => req.lastUserText.startsWith('Summarize the conversation above'),
+      () => ({ text: 'SUMMARY: pages 1 and 2 were read', usage: { input: 500, output: 10 } }),
+    );
+    const def = one({
+      prompt: 'Read the book',
+      tools: [{ name: 'read' }],
+      // Five calls: four reads and the answer; summary calls do not count against this.
+      maxIterations: 5,
+      memory: { maxContextTokens: 450, keepRecent: 2 },
+    });
+    const result = await h.baton.run(def, 'x', { runId: `m-${uniq()}` });
+    expect(result.output).toBe('done reading');
+    const summaries = h.fake.requests.filter((r) =>
+      r.lastUserText.startsWith('Summarize the conversation above'),
+    );
+    expect(summaries.length).toBeGreaterThanOrEqual(1);
+    // After a summary, the next call carries it instead of the older turns, and stays within budget.
+    const after = h.fake.requests[h.fake.requests.indexOf(summaries[0]!) + 1]!;
+    expect(after.allText).toContain('Summary of the earlier turns of this conversation');
+    expect(after.allText).toContain('SUMMARY: pages 1 and 2 were read');
+    expect(after.messages.filter((m) => m.role === 'tool').length).toBeLessThan(2);
+    // The summary call is counted: in the step's calls and usage.
+    const step = result.steps[0]!;
+    expect(step.calls).toBe(h.fake.requests.length);
+    expect(step.usage.inputTokens).toBeGreaterThanOrEqual(500 * summaries.length);
+  });
 });

@@ -50,6 +50,12 @@ describe('YAML', () => {
       remember: { namespace: 'helpdesk' },
     });
   });
+  test('a step memory budget resolves to maxContextTokens and keepRecent', () => {
+    const def = load(
+      yaml('    tools: [search]\n    memory: { max_context_tokens: 2000, keep_recent: 6 }', ''),
+    );
+    expect(def.steps[0]).toMatchObject({ memory: { maxContextTokens: 2000, keepRecent: 6 } });
+  });
   test('refused: memory steps without memory settings, an unknown embedding profile, a bad recall field', () => {
     expect(() => load(yaml('    remember: true', ''))).toThrow(
       /remember needs the ensemble's memory settings/,
