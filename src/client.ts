@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 /**
  * The typed client backend services import: start runs (idempotently, by a run id you choose),
  * read progress, wait for results, cancel. The CLI and HTTP API are thin shells over it.
@@ -433,6 +434,35 @@ export class BatonClient {
   async run(definition: EnsembleDefinition, input: string, opts: StartOptions = {}): Promise<RunResult> {
     const { runId } = await this.start(definition, input, opts);
     return this.result(runId);
+  }
+
+  /**
+   * Delete long-term memories by scope: every memory of a namespace, or of a user (and thread) in
+   * it. Runs on a worker (the store is the worker's), as a short workflow; returns how many were deleted.
+   *
+   * @example await baton.forgetMemories({ namespace: 'support', user: 'u-42' }) // { deleted: 3 }
+   */
+  async forgetMemories(scope: {
+    namespace: string;
+    user?: string;
+    thread?: string;
+  }): Promise<{ deleted: number }> {
+    if (typeof scope?.namespace !== 'string' || scope.namespace === '')
+      throw new InvalidRequestError('forgetMemories needs a namespace (a non-empty string)');
+    for (const k of ['user', 'thread'] as const)
+      if (scope[k] !== undefined && (typeof scope[k] !== 'string' || scope[k] === ''))
+        throw new InvalidRequestError(`forgetMemories: ${k} must be a non-empty string when given`);
+    return this.temporal.workflow.execute('batonForgetMemories', {
+      taskQueue: this.taskQueue,
+      workflowId: `baton-forget-memories-${randomUUID()}`,
+      args: [
+        {
+          namespace: scope.namespace,
+          ...(scope.user && { user: scope.user }),
+          ...(scope.thread && { thread: scope.thread }),
+        },
+      ],
+    });
   }
 
   /** Wait for a run's result; throws RunFailedError naming the failed step when it failed. */

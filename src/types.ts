@@ -113,6 +113,8 @@ export interface ModelResponse {
    * worst case. Absent when there were none.
    */
   unansweredAttempts?: number;
+  /** Answered from an earlier run's recorded answer (eval replay): no provider call, no cost. */
+  recorded?: boolean;
 }
 
 /** One way a structured reply misses its schema: where (a dotted path, `(root)` for the whole) and what. */
@@ -200,6 +202,51 @@ export interface AgentStep extends StepCommon {
   outputSchema?: Record<string, unknown>;
   /** Times an output that does not match `outputSchema` is asked for again (default 2). */
   outputRepairs?: number;
+  /** Long-term memory: before the call, look up stored memories like `query` and show them to the model. */
+  recall?: MemoryRecall;
+  /** Long-term memory: store this step's output once it completes. */
+  remember?: MemoryRemember;
+  /** Short-term memory of a tool-using step: summarize older turns past this many tokens (docs/memory.md). */
+  memory?: { maxContextTokens: number; keepRecent?: number };
+}
+
+/** Which memories a recall sees: the namespace's, the run's user's in it, or the run's thread's. */
+export type MemoryScopeLevel = 'namespace' | 'user' | 'thread';
+
+/** Where memories live: a namespace, narrowed to a user and a thread when the run names them. */
+export interface MemoryScope {
+  namespace: string;
+  user?: string;
+  thread?: string;
+}
+
+/** A step's recall: `query` (a template, default `{{input}}`), the `topK` closest memories in its scope. */
+export interface MemoryRecall {
+  query: string;
+  topK: number;
+  namespace: string;
+  /** Default `namespace`. */
+  scope?: MemoryScopeLevel;
+  /** The profile whose provider computes embeddings (OpenAI-compatible `/v1/embeddings`, or offline). */
+  embedding: ModelProfile;
+}
+
+/** A step's remember: its output is stored in `namespace` (with the run's user and thread, when given). */
+export interface MemoryRemember {
+  namespace: string;
+  embedding: ModelProfile;
+}
+
+/** One stored memory as a recall returns it. */
+export interface RecalledMemory {
+  id: string;
+  text: string;
+  /** Cosine similarity to the query, -1..1. */
+  score: number;
+  scope: MemoryScope;
+  /** The run and step that wrote it. */
+  source?: { runId?: string; step?: string };
+  createdAt: string;
 }
 
 /** A person decides before the run moves on. */

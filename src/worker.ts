@@ -9,6 +9,7 @@ import {
   createActivities,
   type AllowedEndpoint,
   type McpServerConfig,
+  type MemoryStore,
   type Notifier,
   type ScriptConfig,
   type ToolDefinition,
@@ -50,6 +51,8 @@ export interface BatonWorkerOptions {
   scripts?: Record<string, ScriptConfig>;
   /** MCP servers whose tools agents call as `<server>.<tool>` (docs/tools.md#mcp-servers). */
   mcpServers?: Record<string, McpServerConfig>;
+  /** Long-term memory store (docs/memory.md); default: BATON_MEMORY_URL (postgres://) or the file store in BATON_MEMORY_DIR. */
+  memoryStore?: MemoryStore;
   /** Your own workflows module (it should re-export Baton's: `export * from 'baton/workflows'`). */
   workflowsPath?: string;
   /** A prebuilt workflow bundle (tests build one and share it); default: bundle src/workflows. */
@@ -151,6 +154,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       ...(opts.notifier && { notifier: opts.notifier }),
       ...(opts.scripts && { scripts: opts.scripts }),
       mcp,
+      ...(opts.memoryStore && { memoryStore: opts.memoryStore }),
     }),
     maxConcurrentActivityTaskExecutions: slots,
     // Model calls run as local activities with `localActivities: true`: same slot count (the SDK's default is 100).

@@ -3,6 +3,7 @@
  * lives here, never in workflow code.
  */
 import type { AllowedEndpoint } from './endpoints';
+import { createMemoryActivities, type MemoryStore } from './memory';
 import { createModelActivities } from './model';
 import { createNotifyActivities, type Notifier } from './notify';
 import { createToolActivities, type ToolDefinition } from './tools';
@@ -15,6 +16,7 @@ export type { Notifier } from './notify';
 export type { AllowedEndpoint } from './endpoints';
 export type { ScriptConfig } from './scripts';
 export type { McpServerConfig } from './mcp';
+export type { MemoryStore } from './memory';
 
 export interface ActivityDeps {
   /** The worker's environment: API keys and base URLs are read from it. */
@@ -29,6 +31,8 @@ export interface ActivityDeps {
   scripts?: Record<string, ScriptConfig>;
   /** The worker's MCP connections and the servers it allows. */
   mcp?: McpHub;
+  /** Long-term memory store (default: BATON_MEMORY_URL's PostgreSQL, else the file store in BATON_MEMORY_DIR). */
+  memoryStore?: MemoryStore;
 }
 
 /** Build the activity implementations for a worker. */
@@ -42,6 +46,11 @@ export function createActivities(deps: ActivityDeps = {}) {
     ...createScriptActivities(deps.scripts, deps.env),
     ...createWorkerCheckActivities(deps.scripts ?? {}, deps.mcp),
     ...createNotifyActivities(deps.notifier),
+    ...createMemoryActivities({
+      ...(deps.env && { env: deps.env }),
+      ...(deps.allowedEndpoints && { allowedEndpoints: deps.allowedEndpoints }),
+      ...(deps.memoryStore && { store: deps.memoryStore }),
+    }),
   };
 }
 

@@ -28,6 +28,7 @@ export class BadInputError extends Error {
 /** Map an error to the exit code its kind documents. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof RunFailedError) return EXIT.runFailed;
+  if ((err as Error)?.name === 'EvalFailedError') return EXIT.runFailed;
   if (
     err instanceof TemporalUnavailableError ||
     err instanceof TemporalUnreachableError ||

@@ -212,6 +212,9 @@ function checkProfiles(config: EnsembleConfig, placed: PlacedStep[], context: Ch
     });
   for (const [name, prof] of Object.entries(config.profiles ?? {}))
     checkFallbacks(name, prof.fallback_profiles ?? [], ['profiles', name, 'fallback_profiles']);
+  const embedding = config.memory?.embedding_profile;
+  if (embedding !== undefined && !findProfile(embedding, context.profiles))
+    add(['memory', 'embedding_profile'], unknown(embedding));
   for (const p of placed) {
     if (p.step.kind !== 'agent') continue;
     const a: AgentConfig = p.step;
@@ -235,6 +238,12 @@ function checkProfiles(config: EnsembleConfig, placed: PlacedStep[], context: Ch
             `profile '${primary}' names fallback profile '${f}': ${unknown(f)}`,
           );
     }
+    for (const field of ['recall', 'remember'] as const)
+      if (a[field] !== undefined && config.memory === undefined)
+        add(
+          [...p.path, field],
+          `${field} needs the ensemble's memory settings: add memory: { embedding_profile: <profile> } (docs/memory.md)`,
+        );
     if (a.model_profile !== undefined) {
       if (!findProfile(a.model_profile, context.profiles))
         add([...p.path, 'model_profile'], unknown(a.model_profile));

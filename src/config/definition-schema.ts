@@ -140,6 +140,15 @@ const commonShape = {
   inputKey: z.string().min(1).max(200).optional(),
 };
 
+/** A memory namespace: free text, but short and without control characters. */
+const memoryNamespace = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((v) => ![...v].some((c) => c.charCodeAt(0) < 32), {
+    message: 'a memory namespace holds no control characters',
+  });
+
 const agentStepSchema = z.looseObject({
   kind: z.literal('agent'),
   ...commonShape,
@@ -161,6 +170,22 @@ const agentStepSchema = z.looseObject({
   maxIterations: z.number().int().min(1).max(1000).optional(),
   outputSchema: z.record(z.string(), z.unknown()).optional(),
   outputRepairs: z.number().int().min(0).max(10).optional(),
+  recall: z
+    .looseObject({
+      query: z.string(),
+      topK: z.number().int().min(1).max(100),
+      namespace: memoryNamespace,
+      scope: z.enum(['namespace', 'user', 'thread']).optional(),
+      embedding: modelProfileSchema,
+    })
+    .optional(),
+  remember: z.looseObject({ namespace: memoryNamespace, embedding: modelProfileSchema }).optional(),
+  memory: z
+    .looseObject({
+      maxContextTokens: z.number().int().min(100).max(10_000_000),
+      keepRecent: z.number().int().min(1).max(1000).optional(),
+    })
+    .optional(),
 });
 
 const approvalStepSchema = z.looseObject({
@@ -371,6 +396,7 @@ function crossChecks(def: z.infer<typeof definitionShapeSchema>, add: Add): void
         ? [
             ['system', s.system],
             ['prompt', s.prompt],
+            ['recall', s.recall?.query],
           ]
         : s.kind === 'approval'
           ? [['present', s.present]]
@@ -440,6 +466,13 @@ export const runOptionsSchema = z.looseObject({
   defaultTimeout: durationSchema.optional(),
   continueAsNewAfterEvents: z.number().int().min(1).max(10_000_000).optional(),
   localActivities: z.boolean().optional(),
+  memory: z
+    .looseObject({
+      user: z.string().min(1).max(200).optional(),
+      thread: z.string().min(1).max(200).optional(),
+    })
+    .optional(),
+  recordedAnswers: z.record(z.string(), z.looseObject({ text: z.string() })).optional(),
 });
 
 /** A run's workflow input: `{ definition, input, options?, resume? }` (RunInput). */

@@ -233,6 +233,27 @@ const agentShape = {
   max_iterations: z.number().int().min(1).max(1000).optional(),
   output_schema: jsonSchemaObject.optional(),
   output_repairs: z.number().int().min(0).max(10).optional(),
+  // Long-term memory (docs/memory.md).
+  recall: z
+    .object({
+      query: z.string().optional(),
+      top_k: z.number().int().min(1).max(100).optional(),
+      scope: z.enum(['namespace', 'user', 'thread']).optional(),
+      namespace: z.string().min(1).max(200).optional(),
+    })
+    .strict()
+    .optional(),
+  remember: z
+    .union([z.literal(true), z.object({ namespace: z.string().min(1).max(200).optional() }).strict()])
+    .optional(),
+  // Short-term memory of a tool-using agent.
+  memory: z
+    .object({
+      max_context_tokens: z.number().int().min(100).max(10_000_000),
+      keep_recent: z.number().int().min(1).max(1000).optional(),
+    })
+    .strict()
+    .optional(),
 };
 
 const agentSchema = z
@@ -405,6 +426,10 @@ const ensembleShape = {
   description: z.string().optional(),
   default_profile: profileName.optional(),
   budget: z.object(budgetShape).strict().optional(),
+  memory: z
+    .object({ namespace: z.string().min(1).max(200).optional(), embedding_profile: profileName })
+    .strict()
+    .optional(),
   output: z.string().optional(),
   /** The run's input when it is started with none (llm-orc's default_task). */
   default_input: z.string().optional(),

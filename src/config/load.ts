@@ -544,6 +544,11 @@ function resolveEnsemble(
   const steps = (parsed.agents ?? parsed.steps)!;
   const defaultProfile = parsed.default_profile ?? configDefault;
   const ctx: ResolveContext = { profiles, defaultProfile, loopDeps: undefined, children };
+  if (parsed.memory)
+    ctx.memory = {
+      namespace: parsed.memory.namespace ?? parsed.name,
+      embedding: findProfile(parsed.memory.embedding_profile, profiles)!,
+    };
   const def: EnsembleDefinition = { name: parsed.name, steps: steps.map((s) => resolveStep(s, ctx)) };
   if (parsed.description !== undefined) def.description = parsed.description;
   if (parsed.default_input !== undefined) def.defaultInput = parsed.default_input;
@@ -569,6 +574,8 @@ interface ResolveContext {
   loopDeps: string[] | undefined;
   /** Resolved child ensembles, by the name of the step that runs them. */
   children: Map<string, EnsembleDefinition>;
+  /** The ensemble's `memory:` settings, resolved: the default namespace and the embedding profile. */
+  memory?: { namespace: string; embedding: ModelProfile };
 }
 
 function resolveStep(step: StepConfig | BodyStepConfig, ctx: ResolveContext): StepDefinition {
@@ -677,6 +684,26 @@ function resolveAgent(a: AgentConfig, ctx: ResolveContext): AgentStep {
   if (a.max_iterations !== undefined) step.maxIterations = a.max_iterations;
   if (a.output_schema) step.outputSchema = a.output_schema;
   if (a.output_repairs !== undefined) step.outputRepairs = a.output_repairs;
+  if (a.memory)
+    step.memory = {
+      maxContextTokens: a.memory.max_context_tokens,
+      ...(a.memory.keep_recent !== undefined && { keepRecent: a.memory.keep_recent }),
+    };
+  if (ctx.memory && a.recall) {
+    step.recall = {
+      query: a.recall.query ?? '{{input}}',
+      topK: a.recall.top_k ?? 3,
+      namespace: a.recall.namespace ?? ctx.memory.namespace,
+      ...(a.recall.scope && { scope: a.recall.scope }),
+      embedding: ctx.memory.embedding,
+    };
+  }
+  if (ctx.memory && a.remember) {
+    step.remember = {
+      namespace: (a.remember !== true && a.remember.namespace) || ctx.memory.namespace,
+      embedding: ctx.memory.embedding,
+    };
+  }
   return step;
 }
 

@@ -4,7 +4,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Budget, Duration, EnsembleDefinition, Usage } from '../types';
+import type { Budget, Duration, EnsembleDefinition, ModelResponse, Usage } from '../types';
 
 /** The workflow type every Baton run executes. */
 export const RUN_WORKFLOW = 'batonRun';
@@ -29,6 +29,15 @@ export interface RunOptions {
    * always regular activities.
    */
   localActivities?: boolean;
+  /**
+   * Zero-cost regression (`baton eval --replay`): model answers recorded by an earlier run, by the
+   * digest of their request (modelRequestDigest). A model call whose request has an entry is
+   * answered with it and no activity runs (no provider call, no cost); any other call goes to
+   * the provider as usual. Set by the eval tooling, not by hand.
+   */
+  recordedAnswers?: Record<string, ModelResponse>;
+  /** Long-term memory: the user and conversation thread this run's memories belong to (see docs/memory.md). */
+  memory?: { user?: string; thread?: string };
 }
 
 /** Where a run came from: a retry or fork of another run, or its own continuation. */

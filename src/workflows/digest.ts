@@ -44,3 +44,13 @@ export function gateDigest(shown: {
     text = canonicalJson({ kind: shown.kind, summary: shown.summary, draft: shown.draft, tool: shown.tool });
   return `sha256:${sha256Hex(text)}`;
 }
+
+/**
+ * The digest of a model request (canonical JSON, so key order does not matter): equal requests,
+ * equal digests. `baton eval --replay` keys recorded answers by it.
+ *
+ * @example modelRequestDigest({ profile, messages }) // 'sha256:…'
+ */
+export function modelRequestDigest(req: unknown): string {
+  return `sha256:${sha256Hex(canonicalJson(req))}`;
+}

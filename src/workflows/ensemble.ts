@@ -17,6 +17,7 @@ import { evaluateCondition, splitItems } from './conditions';
 import { StepError, describeError } from './errors';
 import { approvalDraft, runApprovalStep } from './approval';
 import { gateDigest } from './digest';
+import { MEMORY_PATCH, withMemory } from './memory';
 import { parallel } from './patterns/parallel';
 import { runToolAgent } from './patterns/react-agent';
 import type { RunState } from './run-state';
@@ -322,9 +323,15 @@ function runAgent(
   scope: TemplateScope,
   summary?: string,
 ): Promise<string> {
-  return s.tools?.length
-    ? runToolAgent(ctx.state, key, s, scope, ctx.options)
-    : runAgentCall(ctx.state, key, s, scope, ctx.options, summary);
+  const call = (step: AgentStep) =>
+    step.tools?.length
+      ? runToolAgent(ctx.state, key, step, scope, ctx.options)
+      : runAgentCall(ctx.state, key, step, scope, ctx.options, summary);
+  // Long-term memory: a step with recall or remember adds its memory activities. Runs recorded
+  // before memory existed had neither field, so they never reach the marker.
+  if ((s.recall || s.remember) && patched(MEMORY_PATCH))
+    return withMemory(s, summary ?? key, scope, ctx.options, call);
+  return call(s);
 }
 
 /** One instance of the step per upstream item; the output is a JSON array of the instances' outputs. */

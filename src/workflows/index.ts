@@ -20,6 +20,9 @@ import { checkWorkerAllows } from './script';
 /** Sub-agents of the supervisor pattern run as this child workflow type. */
 export { batonSubAgent } from './patterns/supervisor';
 
+/** Deletes long-term memories by scope (BatonClient.forgetMemories). */
+export { batonForgetMemories } from './memory';
+
 /**
  * One Baton run: interpret the resolved ensemble in `input.definition` over `input.input`.
  * Progress is readable at any time through the `progress` query.

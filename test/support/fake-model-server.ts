@@ -122,6 +122,10 @@ const ECHO: FakeReplySpec = (req) => ({ text: `echo: ${req.lastUserText}` });
 export class FakeModelServer {
   /** Every request, in arrival order. */
   readonly requests: FakeRequest[] = [];
+  /** Every `POST /v1/embeddings`, in arrival order (kept apart from chat requests). */
+  readonly embeddingRequests: { model: string; input: string[]; encodingFormat?: string }[] = [];
+  /** When set, `/v1/embeddings` answers with this error. */
+  embeddingFault: { status: number; message?: string; errorType?: string } | undefined;
   /** Base of every address, `http://127.0.0.1:PORT`. */
   readonly url: string;
 
@@ -209,6 +213,8 @@ export class FakeModelServer {
   reset(): void {
     this.rules = [];
     this.requests.length = 0;
+    this.embeddingRequests.length = 0;
+    this.embeddingFault = undefined;
     this.defaultReply = this.initialDefault;
     this.defaultUsed = 0;
   }
@@ -257,6 +263,50 @@ export class FakeModelServer {
 
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * OpenAI's `POST /v1/embeddings`: one deterministic vector per input (fakeEmbedding), usage as
+   * chars/4. Recorded in `embeddingRequests`, not in `requests`; `embeddingFault` answers with an error.
+   */
+  private async embeddings(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let body: any;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return sendJSON(
+        res,
+        400,
+        errorBody('openai', 400, { message: 'fake-model-server: request body is not JSON' }),
+        'openai',
+      );
+    }
+    const input: string[] = typeof body.input === 'string' ? [body.input] : body.input;
+    this.embeddingRequests.push({ model: body.model, input, encodingFormat: body.encoding_format });
+    if (this.embeddingFault) {
+      const f = this.embeddingFault;
+      return sendJSON(res, f.status, errorBody('openai', f.status, f), 'openai');
+    }
+    const tokens = input.reduce((n, t) => n + Math.max(1, Math.ceil(t.length / 4)), 0);
+    return sendJSON(
+      res,
+      200,
+      {
+        object: 'list',
+        model: body.model,
+        // Like the real API: base64 of little-endian float32s when asked (the SDK asks by default).
+        data: input.map((t, index) => ({
+          object: 'embedding',
+          index,
+          embedding:
+            body.encoding_format === 'base64'
+              ? Buffer.from(new Float32Array(fakeEmbedding(t)).buffer).toString('base64')
+              : fakeEmbedding(t),
+        })),
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      },
+      'openai',
+    );
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     // Attached first, so a client that leaves while the body is still arriving is not miscounted.
     this.active++;
@@ -267,6 +317,7 @@ export class FakeModelServer {
     if (route === 'GET /v1/models') {
       return sendJSON(res, 200, sdk === 'anthropic' ? anthropicModels() : openaiModels(), sdk);
     }
+    if (route === 'POST /v1/embeddings') return this.embeddings(req, res);
     const gemini = GEMINI_ROUTE.exec(route);
     const api = gemini ? 'gemini' : ROUTES[route];
     if (!api) {
@@ -858,6 +909,21 @@ function anthropicModels() {
 // ---------------------------------------------------------------------------------------------
 // HTTP plumbing
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * The fake's embedding of a text: words hashed into 64 buckets, normalised (so texts sharing words
+ * are close), deterministic across processes.
+ */
+export function fakeEmbedding(text: string): number[] {
+  const v = new Array<number>(64).fill(0);
+  for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+    let h = 7;
+    for (let i = 0; i < word.length; i++) h = (h * 31 + word.charCodeAt(i)) >>> 0;
+    v[h % 64]! += 1;
+  }
+  const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0)) || 1;
+  return v.map((x) => x / norm);
+}
 
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

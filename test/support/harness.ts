@@ -10,6 +10,7 @@ import {
   type Worker,
 } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
+import type { MemoryStore } from '../../src/activities/memory';
 import type { ToolDefinition } from '../../src/activities/tools';
 import { BatonClient } from '../../src/client';
 import { dataConverterFromEnv } from '../../src/codec';
@@ -88,6 +89,8 @@ export async function startHarness(
     taskQueue?: string;
     workflowsPath?: string;
     tools?: ToolDefinition[];
+    /** The worker's long-term memory store (default: as the environment says). */
+    memoryStore?: MemoryStore;
     /** BATON_CODEC_KEYS for worker and client (default: this process's, so a whole suite can run encrypted). */
     codecKeys?: string;
     /** Another server than the suite's (e.g. a dev server on a SQLite file). */
@@ -120,6 +123,7 @@ export async function startHarness(
     ...(opts.tracing !== 'env' && { tracing: opts.tracing ?? false }),
     ...(opts.tools && { tools: opts.tools }),
     ...opts.worker,
+    ...(opts.memoryStore && { memoryStore: opts.memoryStore }),
     // A test's worker closes when the test is done; a call a test left hanging must not hold it for
     // the production drain time (10 minutes). drain.test.ts covers the drain of `baton worker`.
     shutdownGraceTime: '2s',

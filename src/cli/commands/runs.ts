@@ -86,6 +86,8 @@ interface RunFlags {
   localWorker?: boolean;
   taskQueue?: string;
   workerConfig?: string;
+  memoryUser?: string;
+  memoryThread?: string;
 }
 
 /** Warn when nothing polls the task queue: the run would wait for a worker that never comes. */
@@ -215,6 +217,14 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     const handle = await until(
       baton.start(definition, input, {
         ...(f.runId && { runId: f.runId }),
+        ...((f.memoryUser || f.memoryThread) && {
+          options: {
+            memory: {
+              ...(f.memoryUser && { user: f.memoryUser }),
+              ...(f.memoryThread && { thread: f.memoryThread }),
+            },
+          },
+        }),
         // Runs record who started them; locally that is the login name.
         ...(process.env.USER && { startedBy: process.env.USER }),
       }),
@@ -335,6 +345,8 @@ export function registerRunCommands(program: Command): void {
       '--worker-config <file>',
       'the local worker reads scripts, mcp_servers and allowed_endpoints from this file, as `baton worker --config` does',
     )
+    .option('--memory-user <id>', "long-term memory: the user this run's memories belong to (docs/memory.md)")
+    .option('--memory-thread <id>', "long-term memory: the conversation thread this run's memories belong to")
     .addHelpText(
       'after',
       '\nAn llm-orc ensemble (a file under .llm-orc/, or of its shape) runs directly when every field it uses maps to Baton; see `baton import llm-orc --help`.\n\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json',

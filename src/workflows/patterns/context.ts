@@ -71,6 +71,12 @@ export interface Agent {
    * is wrong (default 2); then the step fails with StructuredOutputError.
    */
   outputRepairs?: number;
+  /**
+   * Short-term memory of a tool-using agent: when its conversation grows past `maxContextTokens`
+   * (estimated as characters / 4), older turns are replaced by a summary (a model call of the
+   * agent's profile, counted in usage). The `keepRecent` latest messages stay as they are (default 4).
+   */
+  memory?: { maxContextTokens: number; keepRecent?: number };
 }
 
 /** Options of a run built from patterns. */

@@ -3,7 +3,7 @@
  * results go back to the model as observations until it answers without calling a tool. Tools
  * are registered on the worker (zod input schemas); each agent has an allowlist of them.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { AgentStep, ChatMessage } from '../../types';
 import type { RunOptions } from '../api';
 import type { RunState } from '../run-state';
@@ -46,6 +46,57 @@ export interface ReactOptions {
    * the best answer from what was observed.
    */
   onMaxIterations?: 'fail' | 'answer';
+}
+
+/** Marks runs whose agents summarize older turns past `memory.maxContextTokens`. */
+export const CONTEXT_SUMMARY_PATCH = 'baton-react-context-summary';
+
+/** A conversation's size in tokens, estimated as characters / 4 (deterministic, no tokenizer). */
+export function estimateTokens(messages: ChatMessage[]): number {
+  let chars = 0;
+  for (const m of messages) {
+    chars += m.content.length;
+    if (m.role === 'assistant')
+      for (const c of m.toolCalls ?? []) chars += c.name.length + JSON.stringify(c.arguments).length;
+  }
+  return Math.ceil(chars / 4);
+}
+
+/** The prompt of the summary call. */
+export const SUMMARY_INSTRUCTION =
+  'Summarize the conversation above for yourself: the task, what each tool call found, and what is still open. Keep names, numbers and facts; leave out chatter.';
+
+/**
+ * When the conversation is over the agent's budget, replace the turns between its opening
+ * (system prompt and task) and its `keepRecent` latest messages with one summary, made by a model
+ * call of the agent's profile (counted in usage). A tool result is never separated from the
+ * assistant message that asked for it. Changes `messages` in place.
+ */
+async function summarizeOlderTurns(
+  ctx: AgentContext,
+  agent: Agent,
+  scope: TemplateScope,
+  key: string,
+  messages: ChatMessage[],
+  role?: string,
+): Promise<void> {
+  const { maxContextTokens, keepRecent = 4 } = agent.memory!;
+  if (estimateTokens(messages) <= maxContextTokens) return;
+  const head = messages.findIndex((m) => m.role === 'user') + 1;
+  let tail = Math.max(head, messages.length - keepRecent);
+  // Keep a tool result with its call: start the kept part at an assistant or user message.
+  while (tail > head && messages[tail]?.role === 'tool') tail--;
+  if (tail - head < 2) return;
+  const older = messages.slice(head, tail);
+  const res = await callAgent(ctx, agent, scope, {
+    key,
+    messages: [...messages.slice(0, tail), { role: 'user', content: SUMMARY_INSTRUCTION }],
+    ...(role && { role }),
+  });
+  messages.splice(head, older.length, {
+    role: 'user',
+    content: `Summary of the earlier turns of this conversation (${older.length} messages):\n${res.text}`,
+  });
 }
 
 /**
@@ -95,6 +146,9 @@ export async function reactLoop(
       stoppedBy = 'max-iterations';
       break;
     }
+    // Short-term memory: keep the conversation within its budget (only agents that set one).
+    if (agent.memory && patched(CONTEXT_SUMMARY_PATCH))
+      await summarizeOlderTurns(ctx, agent, scope, key, messages, role);
     const res = await callAgent(ctx, agent, scope, {
       key,
       messages,
@@ -184,6 +238,7 @@ export async function runToolAgent(
     ...(step.maxIterations !== undefined && { maxIterations: step.maxIterations }),
     ...(step.outputSchema && { outputSchema: step.outputSchema }),
     ...(step.outputRepairs !== undefined && { outputRepairs: step.outputRepairs }),
+    ...(step.memory && { memory: step.memory }),
   };
   const res = await reactLoop(ctx, agent, scope, { key });
   return res.output;
