@@ -5,6 +5,7 @@
 import type { AllowedEndpoint } from './endpoints';
 import { createModelActivities } from './model';
 import { createNotifyActivities, type Notifier } from './notify';
+import { createRunInputActivities } from './run-input';
 import { createToolActivities, type ToolDefinition } from './tools';
 
 export type { ToolDefinition } from './tools';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     }),
     ...createToolActivities(deps.tools),
     ...createNotifyActivities(deps.notifier),
+    ...createRunInputActivities(),
   };
 }
 

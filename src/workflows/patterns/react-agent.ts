@@ -3,8 +3,8 @@
  * results go back to the model as observations until it answers without calling a tool. Tools
  * are registered on the worker (zod input schemas); each agent has an allowlist of them.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
-import type { AgentStep, ChatMessage } from '../../types';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
+import type { AgentStep, ChatMessage, ConversationRef, ModelResponse } from '../../types';
 import type { RunOptions } from '../api';
 import type { RunState } from '../run-state';
 import type { TemplateScope } from '../template';
@@ -24,6 +24,46 @@ import { executeToolCall, loadTools, type ToolCallRecord } from './tools';
 export const DEFAULT_MAX_ITERATIONS = 10;
 /** Failure type of an agent that used all its model calls without a final answer. */
 export const MAX_ITERATIONS_EXCEEDED = 'MaxIterationsExceeded';
+
+// Runs that started before: every model call carried the whole conversation in its input.
+const CONVERSATION_BY_REF_PATCH = 'baton-react-conversation-by-ref';
+
+/**
+ * The messages of a ReAct loop. With the conversation kept by reference, each model call sends
+ * only the messages added since the last call (`pending`) after the stored ones (`earlier`), and
+ * answers the new stored conversation; history then grows by a turn, not by the conversation.
+ */
+class Conversation {
+  private earlier?: ConversationRef;
+  private pending: ChatMessage[];
+  private readonly all?: ChatMessage[];
+
+  constructor(
+    first: ChatMessage[],
+    readonly byRef: boolean,
+  ) {
+    this.pending = [...first];
+    if (!byRef) this.all = first;
+  }
+
+  push(m: ChatMessage): void {
+    this.pending.push(m);
+    this.all?.push(m);
+  }
+
+  /** What the next model call sends. */
+  request(): { messages: ChatMessage[]; earlier?: ConversationRef; keepConversation?: boolean } {
+    if (!this.byRef) return { messages: this.all! };
+    return { messages: this.pending, ...(this.earlier && { earlier: this.earlier }), keepConversation: true };
+  }
+
+  /** After a model call: what it stored is now the conversation so far. */
+  sent(res: ModelResponse): void {
+    if (!this.byRef || !res.conversation) return;
+    this.earlier = res.conversation;
+    this.pending = [];
+  }
+}
 
 /** What a ReAct run did: its answer, its model calls and every tool call with its observation. */
 export interface ReactResult {
@@ -63,7 +103,7 @@ export async function reactLoop(
   const role = opts.role;
   const max = agent.maxIterations ?? DEFAULT_MAX_ITERATIONS;
   const tools = await loadTools(agent.tools);
-  const messages: ChatMessage[] = messagesFor(agent, scope);
+  const messages = new Conversation(messagesFor(agent, scope), patched(CONVERSATION_BY_REF_PATCH));
   const records: ToolCallRecord[] = [];
   const settings = {
     ...(agent.toolTimeout !== undefined && { timeout: agent.toolTimeout }),
@@ -89,7 +129,8 @@ export async function reactLoop(
         role: 'user',
         content: 'You have used all your tool calls. Give your final answer now, from what you observed.',
       });
-      const res = await callAgent(ctx, agent, scope, { key, messages, ...(role && { role }) });
+      const res = await callAgent(ctx, agent, scope, { key, ...messages.request(), ...(role && { role }) });
+      messages.sent(res);
       iterations++;
       answer = res.text;
       stoppedBy = 'max-iterations';
@@ -97,10 +138,11 @@ export async function reactLoop(
     }
     const res = await callAgent(ctx, agent, scope, {
       key,
-      messages,
+      ...messages.request(),
       tools: tools.specs,
       ...(role && { role }),
     });
+    messages.sent(res);
     iterations++;
     if (res.toolCalls.length === 0) {
       answer = res.text;
@@ -122,11 +164,13 @@ export async function reactLoop(
     messages.push({ role: 'assistant', content: answer });
     messages.push({ role: 'user', content: 'Give that final answer as JSON matching the required schema.' });
     // Checked against the schema, and asked for again when it does not fit (counted in usage).
+    // Repairs add to these messages; the stored conversation, if any, goes before them.
+    const { keepConversation: _keep, ...req } = messages.request();
     const { output } = await callWithOutputSchema(
       ctx,
       { ...agent, outputSchema: agent.outputSchema },
       scope,
-      { key, messages, ...(role && { role }) },
+      { key, ...req, ...(role && { role }) },
     );
     iterations++;
     answer = output;
