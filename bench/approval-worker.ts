@@ -4,7 +4,6 @@
  * many workflow tasks it has completed. The parent measures this process's RSS.
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createWorker } from '../src/worker';
 
 /** What the parent passes in BENCH_WORKER (JSON). */
 export interface BenchWorkerConfig {
@@ -37,22 +36,23 @@ async function main(): Promise<void> {
     maxConcurrentWorkflowTaskPolls: c.maxConcurrentWorkflowTaskPolls,
     nonStickyToStickyPollRatio: c.nonStickyToStickyPollRatio,
   };
-  const worker =
-    c.mode === 'baton'
-      ? await createWorker({
-          connection,
-          namespace: c.namespace,
-          taskQueue: c.taskQueue,
-          workflowBundle: common.workflowBundle,
-          maxCachedWorkflows: c.maxCachedWorkflows,
-          maxConcurrentWorkflowTasks: c.maxConcurrentWorkflowTaskExecutions,
-          overrides: {
-            workflowThreadPoolSize: c.workflowThreadPoolSize,
-            maxConcurrentWorkflowTaskPolls: c.maxConcurrentWorkflowTaskPolls,
-            nonStickyToStickyPollRatio: c.nonStickyToStickyPollRatio,
-          },
-        })
-      : await Worker.create({ connection, namespace: c.namespace, taskQueue: c.taskQueue, ...common });
+  // Loaded only for Baton's side: the bare side runs no Baton code at all.
+  const createWorker = c.mode === 'baton' ? (await import('../src/worker')).createWorker : undefined;
+  const worker = createWorker
+    ? await createWorker({
+        connection,
+        namespace: c.namespace,
+        taskQueue: c.taskQueue,
+        workflowBundle: common.workflowBundle,
+        maxCachedWorkflows: c.maxCachedWorkflows,
+        maxConcurrentWorkflowTasks: c.maxConcurrentWorkflowTaskExecutions,
+        overrides: {
+          workflowThreadPoolSize: c.workflowThreadPoolSize,
+          maxConcurrentWorkflowTaskPolls: c.maxConcurrentWorkflowTaskPolls,
+          nonStickyToStickyPollRatio: c.nonStickyToStickyPollRatio,
+        },
+      })
+    : await Worker.create({ connection, namespace: c.namespace, taskQueue: c.taskQueue, ...common });
   process.stdout.write('worker-ready\n');
   await worker.run();
   await connection.close();

@@ -22,6 +22,7 @@ import { acquireTemporal, DEV_SERVER_DYNAMIC_CONFIG, freePort, type TemporalHand
 import type { EnsembleDefinition } from '../src/types';
 import type { BenchWorkerConfig } from './approval-worker';
 import { approveUpdate } from './bare/approval-workflow';
+import { CLI_SETTINGS, startCliWorker, treeMemory } from './approvals-cli';
 
 interface Settings {
   runs: number;
@@ -42,7 +43,12 @@ interface Settings {
   preloadModules: string[];
   sides: Side[];
 }
-type Side = 'baton' | 'bare';
+/**
+ * `cli`: `baton worker` as shipped (bin/baton.js from a build: its own defaults, prebuilt bundle,
+ * the heap limit and malloc arenas it sets; memory counted over both its processes). `bare`
+ * compares with it when run with `--defaults` (bare SDK code on the settings `baton worker` uses).
+ */
+type Side = 'baton' | 'bare' | 'cli';
 
 const DEFAULTS: Settings = {
   runs: 10_000,
@@ -65,6 +71,8 @@ const DEFAULTS: Settings = {
 };
 
 const TARGET = { rssMb: 300, p50Ms: 100 };
+/** Issue 12.3: `baton worker` on its defaults, peak RSS and approve → moved on p95, and within 10% of bare SDK code. */
+const CLI_TARGET = { rssMb: 250, p95Ms: 100, ofBare: 1.1 };
 const log = (s: string) => void process.stderr.write(`${s}\n`);
 
 function parseArgs(argv: string[]): Settings {
@@ -83,7 +91,12 @@ function parseArgs(argv: string[]): Settings {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--only') {
-      s.sides = [argv[++i] as Side];
+      s.sides = argv[++i]!.split(',') as Side[];
+      continue;
+    }
+    if (a === '--defaults') {
+      // `baton worker` with no flags beside bare SDK code on the same settings (see bench/approvals-cli.ts).
+      Object.assign(s, CLI_SETTINGS, { sides: ['cli', 'bare'] });
       continue;
     }
     if (a === '--preload') {
@@ -114,7 +127,7 @@ function percentile(xs: number[], p: number): number {
 }
 
 /** Resident and peak resident memory of a process, in MB. */
-function memory(pid: number): { rss: number; hwm: number } {
+function processMemory(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
@@ -245,24 +258,29 @@ async function runSide(
 ): Promise<SideResult> {
   const taskQueue = `bench-approvals-${side}-${process.pid}`;
   const metricsAddress = `127.0.0.1:${await freePort()}`;
-  const worker = await startWorker(
-    ctx.script,
-    {
-      mode: side,
-      address: ctx.temporal.address,
-      namespace: ctx.temporal.namespace,
-      taskQueue,
-      bundlePath: ctx.bundles[side],
-      metricsAddress,
-      maxCachedWorkflows: s.maxCachedWorkflows,
-      maxConcurrentWorkflowTaskExecutions: s.maxConcurrentWorkflowTaskExecutions,
-      workflowThreadPoolSize: s.workflowThreadPoolSize,
-      maxConcurrentWorkflowTaskPolls: s.maxConcurrentWorkflowTaskPolls,
-      nonStickyToStickyPollRatio: s.nonStickyToStickyPollRatio,
-    },
-    s,
-  );
+  const worker =
+    side === 'cli'
+      ? await startCliWorker(ctx.temporal.address, ctx.temporal.namespace, taskQueue, metricsAddress)
+      : await startWorker(
+          ctx.script,
+          {
+            mode: side,
+            address: ctx.temporal.address,
+            namespace: ctx.temporal.namespace,
+            taskQueue,
+            bundlePath: ctx.bundles[side],
+            metricsAddress,
+            maxCachedWorkflows: s.maxCachedWorkflows,
+            maxConcurrentWorkflowTaskExecutions: s.maxConcurrentWorkflowTaskExecutions,
+            workflowThreadPoolSize: s.workflowThreadPoolSize,
+            maxConcurrentWorkflowTaskPolls: s.maxConcurrentWorkflowTaskPolls,
+            nonStickyToStickyPollRatio: s.nonStickyToStickyPollRatio,
+          },
+          s,
+        );
   const pid = worker.pid!;
+  // `baton worker` is two processes (the starter and the worker it starts): count both.
+  const memory = (p: number) => (side === 'cli' ? treeMemory(p) : processMemory(p));
   try {
     const baton = await BatonClient.connect({
       connection: ctx.connection,
@@ -285,7 +303,7 @@ async function runSide(
     const runId = (i: number) => `bench-${side}-${process.pid}-${i}`;
     const start = async (i: number) => {
       const draft = `Draft ${i}: a short text waiting for a person's approval.`;
-      if (side === 'baton') await baton.start(definition, draft, { runId: runId(i) });
+      if (side !== 'bare') await baton.start(definition, draft, { runId: runId(i) });
       else
         await ctx.client.workflow.start('bareApproval', { workflowId: runId(i), taskQueue, args: [draft] });
     };
@@ -318,7 +336,7 @@ async function runSide(
       const handle = ctx.client.workflow.getHandle(runId(i));
       const a = performance.now();
       const ended = handle.result();
-      if (side === 'baton') await baton.approve(runId(i), { gate: 'approve', by: 'bench' });
+      if (side !== 'bare') await baton.approve(runId(i), { gate: 'approve', by: 'bench' });
       else await handle.executeUpdate(approveUpdate, { args: ['bench'] });
       accepted.push(performance.now() - a);
       await ended;
@@ -351,7 +369,11 @@ async function runSide(
 function markdown(s: Settings, results: Partial<Record<Side, SideResult>>, temporal: TemporalHandle): string {
   const rows = (Object.entries(results) as [Side, SideResult][]).map(([side, r]) =>
     [
-      side === 'baton' ? 'Baton (`createWorker`, approval step)' : 'bare SDK (Update + `condition()`)',
+      side === 'baton'
+        ? 'Baton (`createWorker`, approval step)'
+        : side === 'cli'
+          ? '`baton worker` with its defaults (both processes)'
+          : 'bare SDK (Update + `condition()`)',
       r.runs.toLocaleString('en-US'),
       `${r.parkSeconds} s (${r.startsPerSecond} starts/s)`,
       `${r.rssSettledMb} MB`,
@@ -361,11 +383,19 @@ function markdown(s: Settings, results: Partial<Record<Side, SideResult>>, tempo
       `**${r.movedOnP50Ms}** / ${r.movedOnP95Ms} ms`,
     ].join(' | '),
   );
-  const baton = results.baton;
-  const verdict = baton
-    ? `Target for Baton: worker RSS ≤ ${TARGET.rssMb} MB (${baton.rssPeakMb <= TARGET.rssMb ? 'met' : 'missed'}: peak ${baton.rssPeakMb} MB), ` +
-      `p50 approve → run moved on ≤ ${TARGET.p50Ms} ms (${baton.movedOnP50Ms <= TARGET.p50Ms ? 'met' : 'missed'}: ${baton.movedOnP50Ms} ms).`
-    : '';
+  const baton = results.baton ?? results.cli;
+  const cli = results.cli;
+  const bare = results.bare;
+  const verdict = cli
+    ? `Target for \`baton worker\` on its defaults: peak RSS < ${CLI_TARGET.rssMb} MB (${cli.rssPeakMb < CLI_TARGET.rssMb ? 'met' : 'missed'}: ${cli.rssPeakMb} MB), ` +
+      (bare
+        ? `within ${Math.round((CLI_TARGET.ofBare - 1) * 100)}% of bare SDK code (${cli.rssPeakMb <= bare.rssPeakMb * CLI_TARGET.ofBare ? 'met' : 'missed'}: ${round((cli.rssPeakMb / bare.rssPeakMb - 1) * 100)}%), `
+        : '') +
+      `approve → run moved on p95 < ${CLI_TARGET.p95Ms} ms (${cli.movedOnP95Ms < CLI_TARGET.p95Ms ? 'met' : 'missed'}: ${cli.movedOnP95Ms} ms).`
+    : baton
+      ? `Target for Baton: worker RSS ≤ ${TARGET.rssMb} MB (${baton.rssPeakMb <= TARGET.rssMb ? 'met' : 'missed'}: peak ${baton.rssPeakMb} MB), ` +
+        `p50 approve → run moved on ≤ ${TARGET.p50Ms} ms (${baton.movedOnP50Ms <= TARGET.p50Ms ? 'met' : 'missed'}: ${baton.movedOnP50Ms} ms).`
+      : '';
   return [
     `${s.runs.toLocaleString('en-US')} runs parked on an approval gate per side, one worker each (a child process; RSS from /proc/<pid>/status). ` +
       `Then ${s.sample} randomly chosen runs approved one at a time: "accepted" is the Update's answer, "moved on" is the run's completion seen by the client.`,
@@ -376,7 +406,7 @@ function markdown(s: Settings, results: Partial<Record<Side, SideResult>>, tempo
     '',
     verdict,
     '',
-    `Worker settings (both sides): maxCachedWorkflows ${s.maxCachedWorkflows}, maxConcurrentWorkflowTaskExecutions ${s.maxConcurrentWorkflowTaskExecutions}, ` +
+    `${results.cli ? '`baton worker` runs with its own defaults (no flags, no environment settings); the bare side gets the same values: ' : 'Worker settings (both sides): '}maxCachedWorkflows ${s.maxCachedWorkflows}, maxConcurrentWorkflowTaskExecutions ${s.maxConcurrentWorkflowTaskExecutions}, ` +
       `workflowThreadPoolSize ${s.workflowThreadPoolSize}, maxConcurrentWorkflowTaskPolls ${s.maxConcurrentWorkflowTaskPolls}, ` +
       `nonStickyToStickyPollRatio ${s.nonStickyToStickyPollRatio}, reuseV8Context (SDK default), prebuilt workflow bundle` +
       `${s.preloadModules.length ? ` (Baton's with preloadModules ${s.preloadModules.join(', ')})` : ''}; ` +

@@ -385,6 +385,8 @@ export class BatonClient {
       input,
       ...(opts.options && { options: opts.options }),
       ...(opts.resume && { resume: opts.resume }),
+      // Checked above against the schema the run would check it with (and resume comes from a run).
+      checked: true,
     };
     // A run started with BatonEnsemble set also upserts BatonPendingApprovals; only set it where they are registered.
     const searchAttributes = await this.searchAttributesAvailable();

@@ -79,9 +79,33 @@ export interface ResponseFormat {
 
 export interface ModelRequest {
   profile: ModelProfile;
+  /** With `earlier`: the messages that follow the stored ones. */
   messages: ChatMessage[];
   tools?: ToolSpec[];
   responseFormat?: ResponseFormat;
+  /**
+   * A conversation kept in the payload store (a ReAct agent's): sent before `messages`. History
+   * holds this reference, not the conversation.
+   */
+  earlier?: ConversationRef;
+  /** Store `earlier` + `messages` and answer its reference as `conversation` (the next call's `earlier`). */
+  keepConversation?: boolean;
+}
+
+/**
+ * Messages in the payload store, as a chain of segments (each holds the messages one call added
+ * and the reference of the segment before it), so that storing a turn costs the turn, not the
+ * whole conversation again.
+ */
+export interface ConversationRef {
+  /** The key of the last segment in the payload store. */
+  $ref: string;
+  bytes: number;
+  sha256: string;
+  /** Messages in the whole conversation. */
+  messages: number;
+  /** Characters of the whole conversation's JSON (the budget reserves for them). */
+  chars: number;
 }
 
 export interface Usage {
@@ -115,6 +139,8 @@ export interface ModelResponse {
   unansweredAttempts?: number;
   /** Answered from an earlier run's recorded answer (eval replay): no provider call, no cost. */
   recorded?: boolean;
+  /** With `keepConversation`: the stored conversation (the request's messages, not this reply). */
+  conversation?: ConversationRef;
 }
 
 /** One way a structured reply misses its schema: where (a dotted path, `(root)` for the whole) and what. */

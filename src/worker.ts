@@ -2,6 +2,8 @@
  * Build and run a Baton worker: it polls a task queue, runs the run workflow and the model
  * activities. Scale out by starting more workers on the same task queue.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -21,6 +23,9 @@ import { tracingFromEnv, tracingWorkerOptions, type Tracing } from './telemetry'
 import { metricsActivityInterceptors, STEP_WORKFLOW_MODULE } from './telemetry/metrics';
 
 export const DEFAULT_TASK_QUEUE = 'baton';
+
+/** Baton's workflows bundled by `npm run build` (dist/workflow-bundle.js), used when present. */
+export const PREBUILT_BUNDLE_FILE = 'workflow-bundle.js';
 
 /**
  * How long a stopping worker lets its running model and tool calls finish (default 10 minutes:
@@ -126,14 +131,19 @@ export function parseShutdownGrace(raw: string | undefined, what: string): numbe
  */
 export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
   const fromEnv = workerSettingsFromEnv(opts.env ?? process.env);
+  const tracing =
+    opts.tracing === false ? undefined : (opts.tracing ?? tracingFromEnv(opts.env ?? process.env));
+  // A build ships Baton's workflows bundled (without the tracing interceptors): no webpack at start.
+  const prebuilt = join(__dirname, PREBUILT_BUNDLE_FILE);
+  const usePrebuilt = !opts.workflowBundle && !opts.workflowsPath && !tracing && existsSync(prebuilt);
   const source = opts.workflowBundle
     ? { workflowBundle: opts.workflowBundle }
-    : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
+    : usePrebuilt
+      ? { workflowBundle: { codePath: prebuilt } }
+      : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
   const slots = opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500;
   // BATON_CODEC_KEYS (in opts.env, else this process's) encrypts payloads and the memo at rest.
   const dataConverter = dataConverterFromEnv(opts.env ?? process.env);
-  const tracing =
-    opts.tracing === false ? undefined : (opts.tracing ?? tracingFromEnv(opts.env ?? process.env));
   const traced = tracing && tracingWorkerOptions(tracing, opts.workflowBundle !== undefined);
   const env = opts.env ?? process.env;
   // One MCP session per server per worker process, closed when the worker stops.

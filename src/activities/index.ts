@@ -6,6 +6,7 @@ import type { AllowedEndpoint } from './endpoints';
 import { createMemoryActivities, type MemoryStore } from './memory';
 import { createModelActivities } from './model';
 import { createNotifyActivities, type Notifier } from './notify';
+import { createRunInputActivities } from './run-input';
 import { createToolActivities, type ToolDefinition } from './tools';
 import type { McpHub } from './mcp';
 import { createScriptActivities, type ScriptConfig } from './scripts';
@@ -51,6 +52,7 @@ export function createActivities(deps: ActivityDeps = {}) {
       ...(deps.allowedEndpoints && { allowedEndpoints: deps.allowedEndpoints }),
       ...(deps.memoryStore && { store: deps.memoryStore }),
     }),
+    ...createRunInputActivities(),
   };
 }
 

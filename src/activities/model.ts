@@ -7,6 +7,7 @@ import { keepAlive } from './heartbeat';
 import { EndpointPolicy, type AllowedEndpoint } from './endpoints';
 import { checkReply, schemaProblem } from './json-schema';
 import { ProviderRegistry } from './providers';
+import { ConversationStore } from './conversation';
 
 /**
  * The model-call activities. `env` is the worker's environment, where keys and base URLs live;
@@ -16,10 +17,17 @@ import { ProviderRegistry } from './providers';
  * @example new Worker({ activities: createModelActivities(), ... })
  */
 export function createModelActivities(
-  opts: { env?: NodeJS.ProcessEnv; allowedEndpoints?: AllowedEndpoint[] } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    allowedEndpoints?: AllowedEndpoint[];
+    /** Where ReAct conversations are kept (default: the payload store `env` configures). */
+    conversations?: ConversationStore;
+  } = {},
 ) {
   const env = opts.env ?? process.env;
   const providers = new ProviderRegistry(env, EndpointPolicy.fromEnv(env, opts.allowedEndpoints));
+  let conversations = opts.conversations;
+  const conversationStore = () => (conversations ??= ConversationStore.fromEnv(env));
 
   return {
     /**
@@ -52,9 +60,18 @@ export function createModelActivities(
       if (!ctx.info.isLocal) ctx.heartbeat(billing);
       const stopHeartbeat = keepAlive(ctx, () => billing);
       try {
-        const reply = await provider.complete(req, { signal: ctx.cancellationSignal });
+        // A stored conversation is read here: the request is whole, history holds its reference.
+        const { earlier, keepConversation, ...plain } = req;
+        const sent = earlier
+          ? { ...plain, messages: [...(await conversationStore().load(earlier)), ...req.messages] }
+          : plain;
+        const reply = await provider.complete(sent, { signal: ctx.cancellationSignal });
+        const conversation = keepConversation
+          ? await conversationStore().keep(earlier, req.messages)
+          : undefined;
         return {
           ...reply,
+          ...(conversation && { conversation }),
           costUsd: costOf(reply.usage, req.profile.pricing),
           provider: req.profile.provider,
           profile: req.profile.name,

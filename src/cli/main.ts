@@ -32,12 +32,14 @@ Environment:
   BATON_TOOLS                                              tools module that worker, run and validate load (as --tools)
   BATON_MAX_CONCURRENT_ACTIVITIES                          worker: model and tool calls at once (default 500)
   BATON_MAX_CONCURRENT_WORKFLOW_TASKS                      worker: workflow tasks at once (default 100)
-  BATON_MAX_CACHED_WORKFLOWS                               worker: runs kept in memory between tasks (default 1000)
+  BATON_MAX_CACHED_WORKFLOWS                               worker: runs kept in memory between tasks (default 50)
   BATON_SHUTDOWN_GRACE                                     worker: how long SIGTERM lets running calls finish (default 10m, as --shutdown-grace)
   BATON_LOG_LEVEL                                          SDK log level: TRACE, DEBUG, INFO, WARN, ERROR (default: INFO for worker, else ERROR)
   BATON_ALLOWED_ENDPOINTS                                  worker: endpoints model calls may use, each with its key variables (see \`baton worker --help\`)
   BATON_API_TOKEN                                          \`baton api\`: bearer token every request must carry
   BATON_CODEC_KEYS                                         encrypt payloads and memos at rest: "k2:<base64 32 bytes>,k1:<base64>" (first encrypts; docs/encryption.md)
+  BATON_PAYLOAD_STORE                                      where payloads of 16 KiB or more go, history holding their reference: file:///dir, s3://bucket/prefix or off (default ~/.cache/baton/payloads; docs/operations.md)
+  BATON_WORKER_HEAP_MB                                     worker: V8 heap limit of \`baton worker\` in MB (default 160; 0: Node's default)
   BATON_TEMPORAL_CACHE_DIR                                 where a Temporal CLI built for the dev server is cached
 
 Exit codes:

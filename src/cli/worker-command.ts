@@ -13,6 +13,9 @@ import { connectNative } from './connect';
 import { BadInputError, EXIT } from './exit-codes';
 import { loadToolsModule } from './tools-module';
 
+/** Runs kept in memory between tasks by `baton worker` (BATON_MAX_CACHED_WORKFLOWS); see docs/operations.md. */
+export const CLI_MAX_CACHED_WORKFLOWS = 50;
+
 /** `baton worker`: connect where TEMPORAL_ADDRESS (or the Temporal config profile) says and poll until stopped. */
 export async function runWorkerCommand(o: {
   taskQueue?: string;
@@ -21,6 +24,8 @@ export async function runWorkerCommand(o: {
   shutdownGrace?: string;
   config?: string;
 }): Promise<void> {
+  // bin/worker-memory.js started this process with a heap limit and two malloc arenas.
+  exitWithParent();
   const tools = loadToolsModule(o.tools ?? process.env.BATON_TOOLS);
   const max = o.maxActivities === undefined ? undefined : Number(o.maxActivities);
   if (max !== undefined && (!Number.isInteger(max) || max <= 0)) {
@@ -50,6 +55,7 @@ export async function runWorkerCommand(o: {
       namespace,
       taskQueue,
       ...(max !== undefined && { maxConcurrentActivities: max }),
+      maxCachedWorkflows: settings.maxCachedWorkflows ?? CLI_MAX_CACHED_WORKFLOWS,
       tools,
       shutdownGraceTime: graceMs,
       allowedEndpoints,
@@ -80,6 +86,14 @@ export async function runWorkerCommand(o: {
       .catch(() => undefined);
     await connection.close();
   }
+}
+
+/** When bin/worker-memory.js started this process: exit at once when its starter is gone (as if killed with it). */
+function exitWithParent(): void {
+  if (process.env.BATON_WORKER_CHILD !== '1' || !process.connected) return;
+  process.on('disconnect', () => process.exit(137));
+  // The channel must not keep the process alive by itself.
+  (process.channel as { unref?: () => void } | undefined)?.unref?.();
 }
 
 /**

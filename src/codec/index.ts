@@ -3,6 +3,7 @@
  * data converter workers and clients share, and the handlers of Temporal's remote codec server.
  */
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
+import { PayloadStoreCodec, payloadStoreFromEnv } from '../payloads';
 import { AesGcmCodec, CodecKeyError, type CodecKey } from './aes-gcm';
 
 export {
@@ -58,13 +59,20 @@ export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): AesGcmCodec 
 
 /**
  * The data converter workers and clients use: with BATON_CODEC_KEYS set, it encrypts workflow and
- * activity payloads and the memo; otherwise undefined (the SDK's default).
+ * activity payloads and the memo; then payloads from BATON_PAYLOAD_STORE_THRESHOLD bytes (16 KiB)
+ * go to the payload store (BATON_PAYLOAD_STORE; encrypted first when keys are set) and history
+ * holds their reference. Undefined (the SDK's default) with no keys and BATON_PAYLOAD_STORE=off.
  *
  * @example Worker.create({ ...options, dataConverter: dataConverterFromEnv(process.env) })
  */
 export function dataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): DataConverter | undefined {
   const codec = codecFromEnv(env);
-  return codec && { payloadCodecs: [codec] };
+  const store = payloadStoreFromEnv(env);
+  const codecs: PayloadCodec[] = [
+    ...(codec ? [codec] : []),
+    ...(store ? [new PayloadStoreCodec(store.store, store.threshold)] : []),
+  ];
+  return codecs.length ? { payloadCodecs: codecs } : undefined;
 }
 
 /** Run payloads through a data converter's codecs (last first), as the SDK does before converting them. */

@@ -90,6 +90,12 @@ export interface RunInput {
   input: string;
   options?: RunOptions;
   resume?: ResumeState;
+  /**
+   * Set by BatonClient, which checked the input against the definition schema before starting:
+   * the run does not check it again. Input started otherwise (`temporal workflow start`) is checked
+   * by the run, in a local activity.
+   */
+  checked?: true;
 }
 
 export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'waiting';

@@ -7,15 +7,26 @@ import {
   ApplicationFailure,
   condition,
   patched,
+  proxyLocalActivities,
   setHandler,
 } from '@temporalio/workflow';
-import { checkRunInput, describeIssues } from '../config/definition-schema';
+import type { RunInputActivities } from '../activities/run-input';
 import { progressQuery, stepOutputQuery, type RunInput, type RunResult } from './api';
 import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
 import { failRun } from './errors';
 import { RunState } from './run-state';
 import { checkWorkerAllows } from './script';
+
+// Input not checked by BatonClient is checked by a local activity (the definition schema is zod,
+// kept out of this bundle). Runs that started before checked it in workflow code: a valid input
+// added no command there, so they replay without the check (a run that older check refused, at
+// once, no longer replays).
+const CHECK_INPUT_IN_ACTIVITY_PATCH = 'baton-check-run-input-in-activity';
+const inputCheck = proxyLocalActivities<RunInputActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3 },
+});
 
 /** Sub-agents of the supervisor pattern run as this child workflow type. */
 export { batonSubAgent } from './patterns/supervisor';
@@ -30,14 +41,15 @@ export { batonForgetMemories } from './memory';
 export async function batonRun(input: RunInput): Promise<RunResult> {
   // The same schema clients check with. A hand-written input (`temporal workflow start` without
   // the { definition, input } wrapper) would otherwise fail this workflow task over and over.
-  // Valid input adds no command; for refused input the marker keeps older histories, which ran
-  // such input, replaying as they ran.
-  const issues = checkRunInput(input);
-  if (issues.length && patched('baton-refuse-invalid-run-input')) {
+  // Input from BatonClient adds no command here.
+  const checked = (input as { checked?: unknown } | undefined)?.checked === true;
+  const problem =
+    !checked && patched(CHECK_INPUT_IN_ACTIVITY_PATCH) ? await inputCheck.checkRunInput(input) : null;
+  if (problem !== null) {
     throw ApplicationFailure.create({
       type: 'InvalidDefinition',
       nonRetryable: true,
-      message: `the run input cannot run: ${describeIssues(issues)}. Expected { "definition": {...}, "input": "..." } (see docs/operations.md)`,
+      message: `the run input cannot run: ${problem}. Expected { "definition": {...}, "input": "..." } (see docs/operations.md)`,
     });
   }
   const def = input.definition;

@@ -63,7 +63,8 @@ export function worstCaseOf(req: ModelRequest): Money {
     ...(req.tools && { tools: req.tools }),
     ...(req.responseFormat && { responseFormat: req.responseFormat }),
   });
-  const input = Math.ceil(sent.length / CHARS_PER_TOKEN);
+  // A conversation kept in the payload store is sent too: its characters count.
+  const input = Math.ceil((sent.length + (req.earlier?.chars ?? 0)) / CHARS_PER_TOKEN);
   const output = req.profile.maxTokens ?? DEFAULT_RESERVED_OUTPUT_TOKENS;
   return { tokens: input + output, costUsd: priceOf(input, output, req.profile.pricing) };
 }

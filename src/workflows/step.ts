@@ -31,6 +31,13 @@ type ModelActivities = ReturnType<typeof createModelActivities>;
 
 /** Payloads are limited to 2 MB; keep a request's JSON well under it. */
 const MAX_REQUEST_CHARS = 1_500_000;
+/**
+ * With the payload store (Baton's default data converter), a large request goes to the store and
+ * history holds its reference: the limit is then the model's, not Temporal's.
+ */
+const MAX_STORED_REQUEST_CHARS = 64_000_000;
+// Runs that started before: a request over MAX_REQUEST_CHARS failed the step.
+const LARGE_REQUEST_PATCH = 'baton-large-requests-by-reference';
 
 const DEFAULTS = {
   timeout: '5 minutes',
@@ -98,11 +105,12 @@ export async function callModel(
   // An activity input over Temporal's 2 MB payload limit cannot even be scheduled; fail the step
   // with a reason instead of failing the workflow task forever.
   const size = JSON.stringify(req).length;
-  if (size > MAX_REQUEST_CHARS) {
+  if (size > MAX_REQUEST_CHARS && (size > MAX_STORED_REQUEST_CHARS || !patched(LARGE_REQUEST_PATCH))) {
+    const limit = size > MAX_STORED_REQUEST_CHARS ? MAX_STORED_REQUEST_CHARS : MAX_REQUEST_CHARS;
     throw ApplicationFailure.create({
       type: 'PromptTooLarge',
       nonRetryable: true,
-      message: `the model request of step '${stepName}' is ${size} characters, over the ${MAX_REQUEST_CHARS} a Temporal payload can carry; shorten its prompt or what flows into it (upstream outputs, tool observations, fan-out lists)`,
+      message: `the model request of step '${stepName}' is ${size} characters, over the ${limit} a model request may carry; shorten its prompt or what flows into it (upstream outputs, tool observations, fan-out lists)`,
     });
   }
   // Zero-cost regression: an unchanged request is answered from the run it replays, no activity.

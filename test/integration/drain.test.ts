@@ -5,7 +5,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatonClient } from '../../src/client';
@@ -47,6 +47,22 @@ interface CliWorker {
   exited: Promise<number | null>;
   /** Resolves once stderr matches. */
   says: (re: RegExp) => Promise<void>;
+  /** The processes `baton worker` started (the worker runs in one it starts, bin/worker-memory.js). */
+  workerPids: number[];
+}
+
+function childPids(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 /** Start `baton worker` from source on `taskQueue`, with the fake as OpenAI, and wait until it polls. */
@@ -88,7 +104,7 @@ async function startCliWorker(taskQueue: string, args: string[] = []): Promise<C
           }),
         ]);
   await says(/polling task queue/);
-  return { child, stderr: () => stderr, exited, says };
+  return { child, stderr: () => stderr, exited, says, workerPids: childPids(child.pid!) };
 }
 
 async function client(taskQueue: string): Promise<BatonClient> {
@@ -145,15 +161,17 @@ test('SIGTERM drains: in-flight model calls finish on the old worker, which exit
   }
   expect(fake.count()).toBe(2 * inputs.length);
   // Who ran what: the first step on the draining worker, the second (started after SIGTERM) on the new one.
-  const oldWorker = `${a.child.pid}@`;
+  // `baton worker` runs its worker in a process it starts (bin/worker-memory.js): either pid is the old worker.
+  const oldPids = [a.child.pid!, ...a.workerPids];
+  const fromOld = (identity: string) => oldPids.some((p) => identity.startsWith(`${p}@`));
   for (const runId of runIds) {
     const events = (await baton.temporal.workflow.getHandle(runId).fetchHistory()).events ?? [];
     const started = events
       .filter((e) => e.activityTaskStartedEventAttributes)
       .map((e) => e.activityTaskStartedEventAttributes!.identity ?? '');
     expect(started).toHaveLength(2);
-    expect(started[0]!.startsWith(oldWorker)).toBe(true);
-    expect(started[1]!.startsWith(oldWorker)).toBe(false);
+    expect(fromOld(started[0]!)).toBe(true);
+    expect(fromOld(started[1]!)).toBe(false);
   }
 });
 

@@ -58,8 +58,10 @@ test('plain payloads pass through decode (histories from before encryption stay 
 
 test('BATON_CODEC_KEYS: unset means no codec; malformed entries are refused naming the entry, never the key', () => {
   expect(codecFromEnv({})).toBeUndefined();
-  expect(dataConverterFromEnv({ BATON_CODEC_KEYS: '' })).toBeUndefined();
-  expect(dataConverterFromEnv({ BATON_CODEC_KEYS: `k1:${k1}` })?.payloadCodecs).toHaveLength(1);
+  expect(dataConverterFromEnv({ BATON_CODEC_KEYS: '', BATON_PAYLOAD_STORE: 'off' })).toBeUndefined();
+  expect(
+    dataConverterFromEnv({ BATON_CODEC_KEYS: `k1:${k1}`, BATON_PAYLOAD_STORE: 'off' })?.payloadCodecs,
+  ).toHaveLength(1);
   const short = randomBytes(16).toString('base64');
   for (const [raw, msg] of [
     [k1, /entry 1 is not '<key id>:<base64/],

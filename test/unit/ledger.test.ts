@@ -22,6 +22,15 @@ describe('worstCaseOf: the reservation of one call', () => {
     expect(worstCaseOf(req)).toEqual({ tokens: Math.ceil(chars / CHARS_PER_TOKEN) + 100, costUsd: 0 });
   });
 
+  it("counts a conversation kept in the payload store (a ReAct agent's) as sent", () => {
+    const req = { profile, messages: [{ role: 'user' as const, content: 'x'.repeat(100) }] };
+    const earlier = { $ref: 'sha256/ab/ab', bytes: 10, sha256: 'ab', messages: 600, chars: 6_000_000 };
+    expect(worstCaseOf({ ...req, earlier }).tokens - worstCaseOf(req).tokens).toBe(
+      Math.ceil((JSON.stringify({ messages: req.messages }).length + 6_000_000) / CHARS_PER_TOKEN) -
+        Math.ceil(JSON.stringify({ messages: req.messages }).length / CHARS_PER_TOKEN),
+    );
+  });
+
   it('counts tool schemas and the response schema, and is deterministic', () => {
     const base = { profile, messages: [{ role: 'user' as const, content: 'hi' }] };
     const tools = [{ name: 'search', description: 'find things', parameters: { type: 'object' } }];

@@ -9,12 +9,12 @@ import {
   isCancellation,
   setHandler,
 } from '@temporalio/workflow';
-import type { z } from 'zod';
-import { toJSONSchema } from 'zod';
+import type { StructuredSchema } from './shape';
 import { parseJsonReply } from '../../structured-output';
 import type {
   Budget,
   ChatMessage,
+  ConversationRef,
   Duration,
   ModelProfile,
   ModelResponse,
@@ -194,6 +194,10 @@ export interface CallOptions {
   defaultPrompt?: string;
   responseFormat?: ResponseFormat;
   tools?: ToolSpec[];
+  /** A conversation in the payload store that `messages` follow (a ReAct agent's). */
+  earlier?: ConversationRef;
+  /** Store the conversation sent and answer its reference (`res.conversation`). */
+  keepConversation?: boolean;
 }
 
 /** The messages an agent sends for a scope: its system prompt, then its rendered prompt. */
@@ -224,6 +228,8 @@ export async function callAgent(
       messages,
       ...(opts.tools?.length && { tools: opts.tools }),
       ...(opts.responseFormat && { responseFormat: opts.responseFormat }),
+      ...(opts.earlier && { earlier: opts.earlier }),
+      ...(opts.keepConversation && { keepConversation: true }),
     },
     {
       ...(agent.timeout !== undefined && { timeout: agent.timeout }),
@@ -235,9 +241,12 @@ export async function callAgent(
   return res;
 }
 
-/** A JSON Schema for structured output, from a zod schema (zod is pure JS: deterministic in workflows). */
-export function responseFormatOf(name: string, schema: z.ZodType): ResponseFormat {
-  const { $schema: _drop, ...json } = toJSONSchema(schema, { unrepresentable: 'any' }) as Record<
+/**
+ * A JSON Schema for structured output, from a zod schema or a shape (./shape.ts). The schema's own
+ * `toJSONSchema` is called, so zod itself is bundled only with workflows that build zod schemas.
+ */
+export function responseFormatOf(name: string, schema: StructuredSchema<unknown>): ResponseFormat {
+  const { $schema: _drop, ...json } = schema.toJSONSchema({ unrepresentable: 'any' }) as Record<
     string,
     unknown
   >;
@@ -257,8 +266,8 @@ export type Parsed<T> =
       issues?: SchemaIssue[];
     };
 
-/** Check a model's JSON reply against a zod schema; the error says what is wrong, for the model to fix. */
-export function parseStructured<T>(text: string, schema: z.ZodType<T>): Parsed<T> {
+/** Check a model's JSON reply against a zod schema (or a shape); the error says what is wrong, for the model to fix. */
+export function parseStructured<T>(text: string, schema: StructuredSchema<T>): Parsed<T> {
   const json = parseJsonReply(text);
   if (json === undefined)
     return {
@@ -267,9 +276,9 @@ export function parseStructured<T>(text: string, schema: z.ZodType<T>): Parsed<T
       issues: [{ path: '(root)', message: 'the reply is not JSON' }],
     };
   const r = schema.safeParse(json);
-  if (r.success) return { ok: true, value: r.data };
-  const issues = r.error.issues.map((i) => ({
-    path: i.path.length ? i.path.join('.') : '(root)',
+  if (r.success) return { ok: true, value: r.data as T };
+  const issues = (r.error?.issues ?? []).map((i) => ({
+    path: i.path.length ? i.path.map(String).join('.') : '(root)',
     message: i.message,
   }));
   return {
@@ -289,7 +298,7 @@ export async function callStructured<T>(
   ctx: AgentContext,
   agent: Agent,
   scope: TemplateScope,
-  schema: z.ZodType<T>,
+  schema: StructuredSchema<T>,
   opts: CallOptions & { formatName: string },
 ): Promise<{ res: ModelResponse; parsed: Parsed<T> }> {
   const responseFormat = responseFormatOf(opts.formatName, schema);

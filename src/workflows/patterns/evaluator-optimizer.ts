@@ -3,7 +3,7 @@
  * (pass, score, feedback), and the generator revises from the feedback, until a verdict passes
  * or the rounds run out. The best-scored draft is kept either way.
  */
-import { z } from 'zod';
+import { boolean, number, object, string, type Infer } from './shape';
 import { runAgent } from './agent';
 import {
   callStructured,
@@ -16,12 +16,12 @@ import {
 } from './context';
 
 /** The evaluator's verdict. `score` is 0–10 by the default prompt; higher is better. */
-export const verdictSchema = z.object({
-  pass: z.boolean().describe('true when the answer fully accomplishes the task'),
-  score: z.number().describe('quality from 0 (useless) to 10 (perfect)'),
-  feedback: z.string().describe('what to change to make the answer better; empty when nothing'),
+export const verdictSchema = object({
+  pass: boolean().describe('true when the answer fully accomplishes the task'),
+  score: number().describe('quality from 0 (useless) to 10 (perfect)'),
+  feedback: string().describe('what to change to make the answer better; empty when nothing'),
 });
-export type Verdict = z.infer<typeof verdictSchema>;
+export type Verdict = Infer<typeof verdictSchema>;
 
 /** Read a verdict; a reply that is not one becomes a failing verdict (score -1) whose feedback says why. */
 export function parseVerdict(text: string): { verdict: Verdict; valid: boolean } {

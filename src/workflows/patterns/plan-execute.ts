@@ -9,7 +9,7 @@
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import { DEFAULT_OUTPUT_REPAIRS } from '../../structured-output';
 import { STRUCTURED_REPAIR_PATCH, withRepairs } from '../step';
-import { z } from 'zod';
+import { array, enumOf, object, string } from './shape';
 import type { ChatMessage, ToolRef, ToolSpec } from '../../types';
 import type { RoleUsage } from '../api';
 import { runAgent } from './agent';
@@ -61,17 +61,16 @@ export interface RawPlanStep {
 
 /** The planner's structured output for these worker names. */
 export function planSchema(workers: string[]) {
-  return z.object({
-    steps: z
-      .array(
-        z.object({
-          id: z.string().describe('E1 for the first step, E2 for the second, and so on'),
-          description: z.string().describe('what this step finds out, in one sentence'),
-          tool: z.enum(workers as [string, ...string[]]).describe('the worker that runs this step'),
-          input: z.string().describe("the worker's input; write #E1, #E2... where earlier evidence goes"),
-        }),
-      )
-      .min(1),
+  return object({
+    steps: array(
+      object({
+        id: string().describe('E1 for the first step, E2 for the second, and so on'),
+        description: string().describe('what this step finds out, in one sentence'),
+        tool: enumOf(workers).describe('the worker that runs this step'),
+        input: string().describe("the worker's input; write #E1, #E2... where earlier evidence goes"),
+      }),
+      1,
+    ),
   });
 }
 

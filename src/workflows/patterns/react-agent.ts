@@ -4,7 +4,7 @@
  * are registered on the worker (zod input schemas); each agent has an allowlist of them.
  */
 import { ApplicationFailure, patched } from '@temporalio/workflow';
-import type { AgentStep, ChatMessage } from '../../types';
+import type { AgentStep, ChatMessage, ConversationRef, ModelResponse } from '../../types';
 import type { RunOptions } from '../api';
 import type { RunState } from '../run-state';
 import type { TemplateScope } from '../template';
@@ -24,6 +24,51 @@ import { executeToolCall, loadTools, type ToolCallRecord } from './tools';
 export const DEFAULT_MAX_ITERATIONS = 10;
 /** Failure type of an agent that used all its model calls without a final answer. */
 export const MAX_ITERATIONS_EXCEEDED = 'MaxIterationsExceeded';
+
+// Runs that started before: every model call carried the whole conversation in its input.
+const CONVERSATION_BY_REF_PATCH = 'baton-react-conversation-by-ref';
+
+/**
+ * The messages of a ReAct loop. With the conversation kept by reference, each model call sends
+ * only the messages added since the last call (`pending`) after the stored ones (`earlier`), and
+ * answers the new stored conversation; history then grows by a turn, not by the conversation.
+ */
+class Conversation {
+  private earlier?: ConversationRef;
+  private pending: ChatMessage[];
+  private readonly all?: ChatMessage[];
+
+  constructor(
+    first: ChatMessage[],
+    readonly byRef: boolean,
+  ) {
+    this.pending = [...first];
+    if (!byRef) this.all = first;
+  }
+
+  push(m: ChatMessage): void {
+    this.pending.push(m);
+    this.all?.push(m);
+  }
+
+  /** What the next model call sends. */
+  request(): { messages: ChatMessage[]; earlier?: ConversationRef; keepConversation?: boolean } {
+    if (!this.byRef) return { messages: this.all! };
+    return { messages: this.pending, ...(this.earlier && { earlier: this.earlier }), keepConversation: true };
+  }
+
+  /** The whole conversation, to rewrite in place; only when it is not kept by reference. */
+  whole(): ChatMessage[] | undefined {
+    return this.all;
+  }
+
+  /** After a model call: what it stored is now the conversation so far. */
+  sent(res: ModelResponse): void {
+    if (!this.byRef || !res.conversation) return;
+    this.earlier = res.conversation;
+    this.pending = [];
+  }
+}
 
 /** What a ReAct run did: its answer, its model calls and every tool call with its observation. */
 export interface ReactResult {
@@ -114,7 +159,10 @@ export async function reactLoop(
   const role = opts.role;
   const max = agent.maxIterations ?? DEFAULT_MAX_ITERATIONS;
   const tools = await loadTools(agent.tools, ctx.state.mcpServers);
-  const messages: ChatMessage[] = messagesFor(agent, scope);
+  // An agent that summarizes its older turns keeps its (bounded) conversation whole: the summary
+  // rewrites it. Every other agent passes it by reference.
+  const byRef = agent.memory === undefined && patched(CONVERSATION_BY_REF_PATCH);
+  const messages = new Conversation(messagesFor(agent, scope), byRef);
   const records: ToolCallRecord[] = [];
   const settings = {
     ...(agent.toolTimeout !== undefined && { timeout: agent.toolTimeout }),
@@ -140,7 +188,8 @@ export async function reactLoop(
         role: 'user',
         content: 'You have used all your tool calls. Give your final answer now, from what you observed.',
       });
-      const res = await callAgent(ctx, agent, scope, { key, messages, ...(role && { role }) });
+      const res = await callAgent(ctx, agent, scope, { key, ...messages.request(), ...(role && { role }) });
+      messages.sent(res);
       iterations++;
       answer = res.text;
       stoppedBy = 'max-iterations';
@@ -148,13 +197,14 @@ export async function reactLoop(
     }
     // Short-term memory: keep the conversation within its budget (only agents that set one).
     if (agent.memory && patched(CONTEXT_SUMMARY_PATCH))
-      await summarizeOlderTurns(ctx, agent, scope, key, messages, role);
+      await summarizeOlderTurns(ctx, agent, scope, key, messages.whole()!, role);
     const res = await callAgent(ctx, agent, scope, {
       key,
-      messages,
+      ...messages.request(),
       tools: tools.specs,
       ...(role && { role }),
     });
+    messages.sent(res);
     iterations++;
     if (res.toolCalls.length === 0) {
       answer = res.text;
@@ -181,11 +231,13 @@ export async function reactLoop(
     messages.push({ role: 'assistant', content: answer });
     messages.push({ role: 'user', content: 'Give that final answer as JSON matching the required schema.' });
     // Checked against the schema, and asked for again when it does not fit (counted in usage).
+    // Repairs add to these messages; the stored conversation, if any, goes before them.
+    const { keepConversation: _keep, ...req } = messages.request();
     const { output } = await callWithOutputSchema(
       ctx,
       { ...agent, outputSchema: agent.outputSchema },
       scope,
-      { key, messages, ...(role && { role }) },
+      { key, ...req, ...(role && { role }) },
     );
     iterations++;
     answer = output;

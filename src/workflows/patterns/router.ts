@@ -4,7 +4,7 @@
  * route. A reply that names no known route is asked for again with what is wrong (the
  * classifier's `outputRepairs`, default 2), then fails the step with StructuredOutputError.
  */
-import { z } from 'zod';
+import { enumOf, object, string } from './shape';
 import { runAgent } from './agent';
 import {
   callStructured,
@@ -56,11 +56,9 @@ export const DEFAULT_CLASSIFY_PROMPT = [
 
 /** The classifier's structured answer for these route names (`other` for anything else). */
 export function routeSchema(names: string[]) {
-  return z.object({
-    route: z
-      .enum([...names, OTHER_ROUTE] as unknown as [string, ...string[]])
-      .describe(`one route name, or '${OTHER_ROUTE}' when none fits`),
-    reason: z.string().describe('one sentence: why this route'),
+  return object({
+    route: enumOf([...names, OTHER_ROUTE]).describe(`one route name, or '${OTHER_ROUTE}' when none fits`),
+    reason: string().describe('one sentence: why this route'),
   });
 }
 

@@ -5,7 +5,7 @@
  * Temporal as children of the run.
  */
 import { ChildWorkflowFailure, executeChild, workflowInfo, ApplicationFailure } from '@temporalio/workflow';
-import { z } from 'zod';
+import { array, enumOf, object, string, type Infer } from './shape';
 import type { Budget } from '../../types';
 import { acquireAllowance, moneyOf, shareOf, worstCaseOf, type Money } from '../ledger';
 import { SEARCH_ATTRIBUTES, type RunProgress, type RunResult } from '../api';
@@ -56,22 +56,20 @@ export async function batonSubAgent(
 
 /** The supervisor's decision for these sub-agent names. */
 export function decisionSchema(agents: string[]) {
-  return z.object({
-    action: z
-      .enum(['delegate', 'finish'])
-      .describe("'delegate' to hand out tasks, 'finish' when the task is done"),
-    delegations: z
-      .array(
-        z.object({
-          agent: z.enum(agents as [string, ...string[]]).describe('the sub-agent'),
-          task: z.string().describe('what it should do, self-contained: it sees nothing else'),
-        }),
-      )
-      .describe('with delegate: one or more tasks, run at the same time'),
-    answer: z.string().describe('with finish: the final answer to the task'),
+  return object({
+    action: enumOf(['delegate', 'finish'] as const).describe(
+      "'delegate' to hand out tasks, 'finish' when the task is done",
+    ),
+    delegations: array(
+      object({
+        agent: enumOf(agents).describe('the sub-agent'),
+        task: string().describe('what it should do, self-contained: it sees nothing else'),
+      }),
+    ).describe('with delegate: one or more tasks, run at the same time'),
+    answer: string().describe('with finish: the final answer to the task'),
   });
 }
-export type Decision = z.infer<ReturnType<typeof decisionSchema>>;
+export type Decision = Infer<ReturnType<typeof decisionSchema>>;
 
 /** One delegated task and what came of it. */
 export interface Delegation {
