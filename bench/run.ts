@@ -4,11 +4,14 @@
  *
  *   npm run bench                      # chain + fan-out + approvals
  *   npm run bench -- chain fanout      # a subset
+ *   npm run bench -- scale             # issue 12: wide fan-out (with LangGraph), 10,000 items, CPU, throughput
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { chainBench, fanOutBench } from './scenarios';
+import { cpuBench, hugeFanOutBench, throughputBench, wideFanOutBench } from './scale';
 import { machineLine, serverSettingsLine, startBench } from './support';
 import { renderReport } from './report';
 
@@ -38,6 +41,44 @@ async function main(): Promise<void> {
         writeFileSync(join(RESULTS, 'fanout.json'), JSON.stringify({ ...meta, ...r }, null, 2));
         console.log('fanout', JSON.stringify(r));
       }
+    } finally {
+      await b.close();
+    }
+  }
+  if (all || wanted.includes('scale')) {
+    const b = await startBench({ slots: 1000 });
+    const load = () => os.loadavg()[0]!.toFixed(1);
+    try {
+      const before = load();
+      const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+      const wide = await wideFanOutBench(b, {
+        widths: [200, 1000],
+        latencyMs: 1000,
+        iterations: 5,
+        batchSize: 100,
+      });
+      console.log('wide', JSON.stringify(wide));
+      const huge = await hugeFanOutBench(b, {
+        items: 10_000,
+        concurrency: 1000,
+        latencyMs: 1000,
+        batchSize: 100,
+      });
+      console.log('huge', JSON.stringify(huge));
+      const cpu = await cpuBench(b, { width: 1000, batchSize: 100, rounds: 3 });
+      console.log('cpu', JSON.stringify(cpu));
+      const throughput = await throughputBench(b, { runs: 200, rounds: 3 });
+      console.log('throughput', JSON.stringify(throughput));
+      const r = {
+        date: new Date().toISOString(),
+        command,
+        load: { before, after: load() },
+        wide,
+        huge,
+        cpu,
+        throughput,
+      };
+      writeFileSync(join(RESULTS, 'scale.json'), JSON.stringify(r, null, 2));
     } finally {
       await b.close();
     }

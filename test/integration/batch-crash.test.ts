@@ -117,7 +117,7 @@ test('SIGKILL mid-fan-out: calls answered before the durability window are not r
   expect(result.steps.find((s) => s.name === 'each')?.calls).toBe(30);
 });
 
-test('with flush_ms 0 every answer is recorded as it lands: after the window, only calls in flight at the crash run again', async () => {
+test('with flush 0 (BATON_BATCH_FLUSH_MS=0 on the worker) every answer is recorded as it lands: after the window, only calls in flight at the crash run again', async () => {
   const heartbeatTimeoutMs = 2000;
   const windowMs = durabilityWindowMs(0, heartbeatTimeoutMs);
   const t = `z${Math.random().toString(36).slice(2, 7)}`;
@@ -134,7 +134,8 @@ test('with flush_ms 0 every answer is recorded as it lands: after the window, on
       return { text: `done ${item}` };
     },
   );
-  const env = { ...fakeEnv(fake), BATON_TASK_QUEUE: baton.taskQueue };
+  // The worker's default flush interval (the step gives none).
+  const env = { ...fakeEnv(fake), BATON_TASK_QUEUE: baton.taskQueue, BATON_BATCH_FLUSH_MS: '0' };
   const first = await startChildWorker(env);
   children.push(first);
   const def: EnsembleDefinition = {
@@ -147,7 +148,7 @@ test('with flush_ms 0 every answer is recorded as it lands: after the window, on
         dependsOn: ['list'],
         profile,
         prompt: 'Item {{item}}',
-        fanOut: { from: 'list', batch: { size: 20, flushMs: 0 } },
+        fanOut: { from: 'list', batch: { size: 20 } },
       },
     ],
   };

@@ -135,7 +135,7 @@ test('a call answered 429 with Retry-After is retried inside its batch; the batc
   expect(started.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1, 1]);
 });
 
-test('a quota error fails that call at once (no retry) and the step says which instance and why', async () => {
+test('a quota error fails that call at once (no retry), no new batch starts, and the step says which instance and why', async () => {
   const t = `q${Math.random().toString(36).slice(2, 7)}`;
   const list = items(6, t);
   h.fake.on(`List ${t}`, { text: JSON.stringify(list) });
@@ -145,8 +145,9 @@ test('a quota error fails that call at once (no retry) and the step says which i
     errorType: 'insufficient_quota',
     message: 'You exceeded your current quota',
   });
+  // Two batches of 3, one at a time: the failure in the first keeps the second from starting.
   const err = (await h.baton
-    .run(def(t, { size: 6 }), 'go', { runId: uniqueId('batch-quota') })
+    .run(def(t, { size: 3 }, { maxConcurrency: 3 }), 'go', { runId: uniqueId('batch-quota') })
     .catch((e: unknown) => e)) as RunFailedError;
   expect(err).toBeInstanceOf(RunFailedError);
   expect(err.step).toBe('each');
@@ -155,6 +156,8 @@ test('a quota error fails that call at once (no retry) and the step says which i
   expect(err.message).toContain('instance 2');
   expect(err.message).toContain('out of quota');
   expect(h.fake.count(`Item ${list[2]}`)).toBe(1);
+  for (const i of list.slice(0, 3)) expect(h.fake.count(`Item ${i}`)).toBe(1);
+  for (const i of list.slice(3)) expect(h.fake.count(`Item ${i}`)).toBe(0);
 });
 
 test('a 50-wide batch fan-out under a budget for 5 calls makes exactly 5 calls and waits at the budget gate', async () => {

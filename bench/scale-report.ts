@@ -1,0 +1,79 @@
+/** The issue-12 section of docs/benchmarks.md, from bench/results/scale.json. */
+const ms = (x: number) => `${Math.round(x).toLocaleString('en-US')} ms`;
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call */
+export function renderScale(s: any): string[] {
+  if (!s) return [];
+  const out: string[] = [
+    '## Wide fan-out, CPU and throughput (issue 12)',
+    '',
+    `Measured ${s.date} with \`${s.command}\`, all contenders in the same run. The machine has 2 cores,`,
+    `shared during this run with other work (load average ${s.load?.before ?? '?'} before, ${s.load?.after ?? '?'} after):`,
+    'absolute figures are pessimistic; the contenders were interleaved, so drift hits them alike.',
+    '',
+  ];
+  if (s.wide) {
+    out.push(
+      `### Agents fanned out, the model answering after ${s.wide.latencyMs} ms`,
+      '',
+      `Medians of ${s.wide.iterations} runs after 1 warm-up, contenders round-robin.`,
+      '',
+    );
+    for (const [width, rows] of Object.entries<any>(s.wide.widths)) {
+      out.push(`**${Number(width).toLocaleString('en-US')} agents**`, '', '| what | median |', '|---|---|');
+      for (const r of rows) out.push(`| ${r.what} | ${ms(r.median)} |`);
+      const lg = rows.find((r: any) => r.what.startsWith('LangGraph')).median;
+      const bt = rows.find((r: any) => r.what.startsWith('Baton')).median;
+      out.push('', `Baton / LangGraph: **${ratio(bt, lg)}**.`, '');
+    }
+    out.push(
+      'Targets: 1,000 agents in less time than LangGraph; 200 within 5% of LangGraph. Baton runs the fan-out as',
+      `batch activities (\`fan_out: { batch: { size: ${s.wide.batchSize} } }\`, docs/scale.md): the server records a`,
+      "few activities instead of one per agent, and each finished call is kept in the batch's heartbeat details.",
+      '',
+    );
+  }
+  if (s.huge) {
+    const h = s.huge;
+    out.push(
+      `### ${h.items.toLocaleString('en-US')}-item fan_out, max_concurrency ${h.concurrency}, model at ${h.latencyMs} ms`,
+      '',
+      '| what | time |',
+      '|---|---|',
+      `| plain in-process loop, ${h.concurrency} calls at a time | ${ms(h.plainMs)} |`,
+      `| Baton fan_out, \`max_concurrency: ${h.concurrency}\`, \`batch: { size: ${h.batchSize} }\` | ${ms(h.batonMs)} |`,
+      '',
+      `Baton / plain loop: **${ratio(h.batonMs, h.plainMs)}** (target ≤ 1.25x). The run's history: **${h.events.toLocaleString('en-US')} events,`,
+      `${(h.historyBytes / 1e6).toFixed(2)} MB** (Temporal's limits: 51,200 events, 50 MB).`,
+      '',
+    );
+  }
+  if (s.cpu) {
+    const c = s.cpu;
+    out.push(
+      `### CPU seconds per 1,000 model calls (${c.width}-wide fan-outs, ${c.rounds} rounds, model at 0 ms)`,
+      '',
+      '| | worker process | Temporal server |',
+      '|---|---|---|',
+      `| bare Temporal SDK, one activity per call | ${c.bare.worker.toFixed(2)} s | ${c.bare.server.toFixed(2)} s |`,
+      `| Baton fan_out, \`batch: { size: ${c.batchSize} }\` | ${c.baton.worker.toFixed(2)} s | ${c.baton.server.toFixed(2)} s |`,
+      '',
+      'From /proc/<pid>/stat (utime + stime). The "worker process" is the bench process: it holds both workers,',
+      'the clients and the fake model server, which do the same work for both rows.',
+      '',
+    );
+  }
+  if (s.throughput) {
+    const t = s.throughput;
+    out.push(
+      `### Three-step runs per second, one worker, model at 0 ms (${t.runs} runs started at once, median of ${t.rounds})`,
+      '',
+      '| bare Temporal SDK | Baton | Baton / bare |',
+      '|---|---|---|',
+      `| ${t.bare.toFixed(1)} runs/s | ${t.baton.toFixed(1)} runs/s | **${ratio(t.baton, t.bare)}** (target ≥ 0.9x) |`,
+      '',
+    );
+  }
+  return out;
+}
