@@ -2,7 +2,6 @@
 const ms = (x: number) => `${Math.round(x).toLocaleString('en-US')} ms`;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call */
 export function renderScale(s: any): string[] {
   if (!s) return [];
   const out: string[] = [

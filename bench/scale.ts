@@ -103,7 +103,6 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
 
 /** A LangGraph graph that fans `items` out to one node per item (Send), checkpointed to SQLite. */
 function langGraphFanOut(req: NodeRequire, sdk: OpenAI, dbFile: string) {
-  /* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access */
   const lg = req('@langchain/langgraph');
   const { SqliteSaver } = req('@langchain/langgraph-checkpoint-sqlite');
   const State = lg.Annotation.Root({
@@ -132,7 +131,6 @@ function langGraphFanOut(req: NodeRequire, sdk: OpenAI, dbFile: string) {
     );
     if (out.results.length !== width) throw new Error(`LangGraph returned ${out.results.length} of ${width}`);
   };
-  /* eslint-enable */
 }
 
 export interface ScaleRow {

@@ -179,6 +179,11 @@ export async function runBatchFanOut(
           size = { sent: size.sent + c.sent, reply: size.reply + c.reply };
         }
         state.gates.assertRunning(`step '${key}' made no further model call`);
+        if (failed) {
+          // Another batch failed while this one waited for money: it does not start.
+          for (const s of slots) state.ledger.release(s.reservation);
+          return;
+        }
       } catch (error) {
         for (const s of slots) state.ledger.release(s.reservation);
         failed ??= { error };
