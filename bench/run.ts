@@ -65,9 +65,9 @@ async function main(): Promise<void> {
         batchSize: 100,
       });
       console.log('huge', JSON.stringify(huge));
-      const cpu = await cpuBench(b, { width: 1000, batchSize: 100, rounds: 3 });
+      const cpu = await cpuBench(b, { width: 1000, batchSize: 100, rounds: 2 });
       console.log('cpu', JSON.stringify(cpu));
-      const throughput = await throughputBench(b, { runs: 200, rounds: 3 });
+      const throughput = await throughputBench(b, { runs: 200, rounds: 2 });
       console.log('throughput', JSON.stringify(throughput));
       const r = {
         date: new Date().toISOString(),

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
+import { temporal } from '@temporalio/proto';
 import OpenAI from 'openai';
 import { chain } from '../src/define';
 import type { EnsembleDefinition, ModelProfile } from '../src/types';
@@ -224,7 +225,6 @@ export async function hugeFanOutBench(
   );
   const history = await b.baton.temporal.workflow.getHandle(runId).fetchHistory();
   const events = history.events?.length ?? 0;
-  const { temporal } = await import('@temporalio/proto');
   const bytes = temporal.api.history.v1.History.encode(history).finish().length;
   return { ...opts, plainMs: plain, batonMs: baton, events, historyBytes: bytes };
 }
