@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       const wide = await wideFanOutBench(b, {
         widths: [200, 1000],
         latencyMs: 1000,
-        iterations: 5,
+        iterations: 3,
         batchSize: 100,
       });
       console.log('wide', JSON.stringify(wide));
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       console.log('huge', JSON.stringify(huge));
       const cpu = await cpuBench(b, { width: 1000, batchSize: 100, rounds: 2 });
       console.log('cpu', JSON.stringify(cpu));
-      const throughput = await throughputBench(b, { runs: 200, rounds: 2 });
+      const throughput = await throughputBench(b, { runs: 100, rounds: 2 });
       console.log('throughput', JSON.stringify(throughput));
       const r = {
         date: new Date().toISOString(),
