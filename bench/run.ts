@@ -14,6 +14,7 @@ import { chainBench, fanOutBench } from './scenarios';
 import { cpuBench, hugeFanOutBench, throughputBench, wideFanOutBench } from './scale';
 import { machineLine, serverSettingsLine, startBench } from './support';
 import { renderReport } from './report';
+import { renderScale, spliceSection } from './scale-report';
 
 const RESULTS = join(__dirname, 'results');
 
@@ -91,11 +92,19 @@ async function main(): Promise<void> {
     if (r.status !== 0) throw new Error(`bench/approvals.ts exited with ${r.status}`);
   }
 
+  const docs = join(__dirname, '..', 'docs', 'benchmarks.md');
+  mkdirSync(join(__dirname, '..', 'docs'), { recursive: true });
+  if (!all && wanted.length === 1 && wanted[0] === 'scale' && existsSync(docs)) {
+    // Only the scale section was measured: replace (or add) it, keep the other sections as measured then.
+    const section = renderScale(JSON.parse(readFileSync(join(RESULTS, 'scale.json'), 'utf8'))).join('\n');
+    writeFileSync(docs, spliceSection(readFileSync(docs, 'utf8'), section));
+    console.log('updated the issue 12 section of docs/benchmarks.md');
+    return;
+  }
   const report = renderReport(RESULTS, (f) =>
     existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined,
   );
-  mkdirSync(join(__dirname, '..', 'docs'), { recursive: true });
-  writeFileSync(join(__dirname, '..', 'docs', 'benchmarks.md'), report);
+  writeFileSync(docs, report);
   console.log('wrote docs/benchmarks.md');
 }
 

@@ -5,7 +5,7 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 export function renderScale(s: any): string[] {
   if (!s) return [];
   const out: string[] = [
-    '## Wide fan-out, CPU and throughput (issue 12)',
+    HEADING,
     '',
     `Measured ${s.date} with \`${s.command}\`, all contenders in the same run. The machine has 2 cores,`,
     `shared during this run with other work (load average ${s.load?.before ?? '?'} before, ${s.load?.after ?? '?'} after):`,
@@ -75,4 +75,18 @@ export function renderScale(s: any): string[] {
     );
   }
   return out;
+}
+
+const HEADING = '## Wide fan-out, CPU and throughput (issue 12)';
+
+/** `doc` with its issue-12 section replaced by `section` (added before the approvals section, or at the end). */
+export function spliceSection(doc: string, section: string): string {
+  const start = doc.indexOf(HEADING);
+  if (start >= 0) {
+    const end = doc.indexOf('\n## ', start + HEADING.length);
+    return doc.slice(0, start) + section + (end >= 0 ? doc.slice(end) : '\n');
+  }
+  const before = doc.indexOf('\n## Runs parked on approval');
+  if (before >= 0) return doc.slice(0, before + 1) + section + '\n' + doc.slice(before + 1);
+  return doc.trimEnd() + '\n\n' + section + '\n';
 }
