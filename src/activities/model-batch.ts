@@ -5,6 +5,7 @@
  * retry of the batch after a crash runs only the calls whose results the server never got.
  */
 import { Context } from '@temporalio/activity';
+import { setMaxListeners } from 'node:events';
 import { ApplicationFailure } from '@temporalio/common';
 import type {
   BatchCallOutcome,
@@ -64,6 +65,8 @@ export async function runModelBatch(
   workerFlushMs: number = DEFAULT_BATCH_FLUSH_MS,
 ): Promise<ModelBatchResult> {
   const ctx = Context.current();
+  // Every call's own signal listens on the activity's: as many listeners as calls and attempts.
+  setMaxListeners(0, ctx.cancellationSignal);
   const flushMs = input.flushMs ?? workerFlushMs;
   const prior = heartbeatOf(ctx.info.heartbeatDetails);
   // A call in flight when the last attempt died may have been billed: count it as unanswered.
