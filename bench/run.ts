@@ -59,6 +59,16 @@ async function main(): Promise<void> {
         batchSize: 100,
       });
       console.log('wide', JSON.stringify(wide));
+      const save = (part: object) =>
+        writeFileSync(
+          join(RESULTS, 'scale.json'),
+          JSON.stringify(
+            { date: new Date().toISOString(), command, load: { before, after: load() }, ...part },
+            null,
+            2,
+          ),
+        );
+      save({ wide });
       const huge = await hugeFanOutBench(b, {
         items: 10_000,
         concurrency: 1000,
@@ -66,8 +76,10 @@ async function main(): Promise<void> {
         batchSize: 100,
       });
       console.log('huge', JSON.stringify(huge));
+      save({ wide, huge });
       const cpu = await cpuBench(b, { width: 1000, batchSize: 100, rounds: 2 });
       console.log('cpu', JSON.stringify(cpu));
+      save({ wide, huge, cpu });
       const throughput = await throughputBench(b, { runs: 100, rounds: 2 });
       console.log('throughput', JSON.stringify(throughput));
       const r = {
