@@ -16,7 +16,7 @@ export function renderScale(s: any): string[] {
     out.push(
       `### Agents fanned out, the model answering after ${s.wide.latencyMs} ms`,
       '',
-      `Medians of ${s.wide.iterations} runs after 1 warm-up, contenders round-robin.`,
+      `${s.wide.command ? `Measured ${s.wide.date} with \`${s.wide.command}\`. ` : ''}Medians of ${s.wide.iterations} runs after 1 warm-up, contenders round-robin. The in-process contenders' SDK client retries a reset connection twice.`,
       '',
     );
     for (const [width, rows] of Object.entries<any>(s.wide.widths)) {
