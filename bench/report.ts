@@ -1,5 +1,6 @@
 /** Turn bench/results/*.json into docs/benchmarks.md. */
 import { join } from 'node:path';
+import { renderScale } from './scale-report';
 
 type Load = (file: string) => any;
 
@@ -71,6 +72,7 @@ export function renderReport(dir: string, load: Load): string {
       '',
     );
   }
+  out.push(...renderScale(load(join(dir, 'scale.json'))));
   if (approvals) {
     out.push(
       '## Runs parked on approval (issue 4)',

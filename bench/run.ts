@@ -4,13 +4,17 @@
  *
  *   npm run bench                      # chain + fan-out + approvals
  *   npm run bench -- chain fanout      # a subset
+ *   npm run bench -- scale             # issue 12: wide fan-out (with LangGraph), 10,000 items, CPU, throughput
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { chainBench, fanOutBench } from './scenarios';
+import { cpuBench, hugeFanOutBench, throughputBench, wideFanOutBench } from './scale';
 import { machineLine, serverSettingsLine, startBench } from './support';
 import { renderReport } from './report';
+import { renderScale, spliceSection } from './scale-report';
 
 const RESULTS = join(__dirname, 'results');
 
@@ -42,6 +46,61 @@ async function main(): Promise<void> {
       await b.close();
     }
   }
+  // `scale-rest`: every scale part but the wide fan-outs, added to bench/results/scale.json.
+  const rest = wanted.includes('scale-rest');
+  if (all || wanted.includes('scale') || rest) {
+    const b = await startBench({ slots: 1000 });
+    const load = () => os.loadavg()[0]!.toFixed(1);
+    try {
+      const before = load();
+      const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+      const earlier = rest ? JSON.parse(readFileSync(join(RESULTS, 'scale.json'), 'utf8')) : undefined;
+      const wide = earlier
+        ? { ...earlier.wide, command: earlier.command, date: earlier.date }
+        : await wideFanOutBench(b, {
+            widths: [200, 1000],
+            latencyMs: 1000,
+            iterations: 3,
+            batchSize: 100,
+          });
+      console.log('wide', JSON.stringify(wide));
+      const save = (part: object) =>
+        writeFileSync(
+          join(RESULTS, 'scale.json'),
+          JSON.stringify(
+            { date: new Date().toISOString(), command, load: { before, after: load() }, ...part },
+            null,
+            2,
+          ),
+        );
+      save({ wide });
+      const huge = await hugeFanOutBench(b, {
+        items: 10_000,
+        concurrency: 1000,
+        latencyMs: 1000,
+        batchSize: 100,
+      });
+      console.log('huge', JSON.stringify(huge));
+      save({ wide, huge });
+      const cpu = await cpuBench(b, { width: 1000, batchSize: 100, rounds: 2 });
+      console.log('cpu', JSON.stringify(cpu));
+      save({ wide, huge, cpu });
+      const throughput = await throughputBench(b, { runs: 100, rounds: 2 });
+      console.log('throughput', JSON.stringify(throughput));
+      const r = {
+        date: new Date().toISOString(),
+        command,
+        load: { before, after: load() },
+        wide,
+        huge,
+        cpu,
+        throughput,
+      };
+      writeFileSync(join(RESULTS, 'scale.json'), JSON.stringify(r, null, 2));
+    } finally {
+      await b.close();
+    }
+  }
   if ((all || wanted.includes('approvals')) && existsSync(join(__dirname, 'approvals.ts'))) {
     // Its own process: it measures a worker's memory and must not share this one's heap.
     const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'approvals.ts')], {
@@ -50,11 +109,19 @@ async function main(): Promise<void> {
     if (r.status !== 0) throw new Error(`bench/approvals.ts exited with ${r.status}`);
   }
 
+  const docs = join(__dirname, '..', 'docs', 'benchmarks.md');
+  mkdirSync(join(__dirname, '..', 'docs'), { recursive: true });
+  if (!all && wanted.length === 1 && (wanted[0] === 'scale' || rest) && existsSync(docs)) {
+    // Only the scale section was measured: replace (or add) it, keep the other sections as measured then.
+    const section = renderScale(JSON.parse(readFileSync(join(RESULTS, 'scale.json'), 'utf8'))).join('\n');
+    writeFileSync(docs, spliceSection(readFileSync(docs, 'utf8'), section));
+    console.log('updated the issue 12 section of docs/benchmarks.md');
+    return;
+  }
   const report = renderReport(RESULTS, (f) =>
     existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined,
   );
-  mkdirSync(join(__dirname, '..', 'docs'), { recursive: true });
-  writeFileSync(join(__dirname, '..', 'docs', 'benchmarks.md'), report);
+  writeFileSync(docs, report);
   console.log('wrote docs/benchmarks.md');
 }
 

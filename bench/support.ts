@@ -68,7 +68,11 @@ export async function startBench(opts: { slots: number }): Promise<BenchEnv> {
     maxConcurrentWorkflowTaskExecutions: 100,
   });
   const runs = [batonWorker.run(), bareWorker.run()];
-  const client = await Connection.connect(temporal.connectionOptions);
+  // A 10,000-item run's result is larger than gRPC's default 4 MB message.
+  const client = await Connection.connect({
+    ...temporal.connectionOptions,
+    channelArgs: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
+  });
   const baton = await BatonClient.connect({
     connection: client,
     namespace: temporal.namespace,

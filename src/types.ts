@@ -185,6 +185,47 @@ export interface FanOut {
   from: string;
   /** How many instances may run at once (default: all). */
   maxConcurrency?: number;
+  /**
+   * Run the instances' model calls in batch activities of `size` calls each (docs/scale.md):
+   * fewer server round trips per call; each finished call is recorded in the batch's heartbeat
+   * at most `flushMs` after it lands (default: the worker's BATON_BATCH_FLUSH_MS, else 1000).
+   */
+  batch?: FanOutBatch;
+}
+
+/** Batch settings of a wide fan-out (YAML `fan_out: { batch: { size, flush_ms } }`). */
+export interface FanOutBatch {
+  size: number;
+  flushMs?: number;
+}
+
+/** A batch of a fan-out's model calls, as the batch activity takes it. */
+export interface ModelBatchInput {
+  calls: ModelRequest[];
+  /** Calls of this batch running at once. */
+  concurrency: number;
+  /** How often finished calls are recorded in heartbeat details (0: at each landing); default the worker's. */
+  flushMs?: number;
+  /** One attempt of one call may take this long. */
+  callTimeoutMs: number;
+  /** Retries of each call inside the batch (the step's retry policy). */
+  retry: {
+    initialIntervalMs: number;
+    backoffCoefficient: number;
+    maximumIntervalMs: number;
+    maximumAttempts: number;
+  };
+}
+
+/** How one call of a batch ended: its answer, or the failure no retry fixed (and its unanswered attempts, for billing). */
+export type BatchCallOutcome =
+  | { ok: true; res: ModelResponse }
+  | { ok: false; error: { type: string; message: string }; unansweredAttempts: number };
+
+/** Every call's outcome in the batch's order; `resumed`: outcomes taken from an earlier attempt's heartbeat. */
+export interface ModelBatchResult {
+  outcomes: BatchCallOutcome[];
+  resumed: number;
 }
 
 /** A tool an agent may call; the tool itself is registered on the worker. */

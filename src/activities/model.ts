@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ModelRequest, ModelResponse } from '../types';
+import type { ModelBatchInput, ModelBatchResult, ModelRequest, ModelResponse } from '../types';
 import { classifyProviderError, toApplicationFailure, type ProviderErrorLike } from './errors';
 import { costOf } from './cost';
 import { keepAlive } from './heartbeat';
@@ -8,6 +8,7 @@ import { EndpointPolicy, type AllowedEndpoint } from './endpoints';
 import { checkReply, schemaProblem } from './json-schema';
 import { ProviderRegistry } from './providers';
 import { ConversationStore } from './conversation';
+import { batchFlushMsFromEnv, runModelBatch } from './model-batch';
 
 /**
  * The model-call activities. `env` is the worker's environment, where keys and base URLs live;
@@ -28,8 +29,16 @@ export function createModelActivities(
   const providers = new ProviderRegistry(env, EndpointPolicy.fromEnv(env, opts.allowedEndpoints));
   let conversations = opts.conversations;
   const conversationStore = () => (conversations ??= ConversationStore.fromEnv(env));
+  const batchFlushMs = batchFlushMsFromEnv(env);
 
   return {
+    /**
+     * A batch of a wide fan-out's model calls run at once inside one activity (docs/scale.md):
+     * each call with its own retries; finished calls recorded in heartbeat details.
+     */
+    async callModelBatch(input: ModelBatchInput): Promise<ModelBatchResult> {
+      return runModelBatch(providers, input, batchFlushMs);
+    },
     /**
      * One model call: the step's messages in, text, tool calls, usage and cost out. With a
      * response format the reply is checked against its schema here (`structured`), and the

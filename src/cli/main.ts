@@ -34,6 +34,7 @@ Environment:
   BATON_MAX_CONCURRENT_WORKFLOW_TASKS                      worker: workflow tasks at once (default 100)
   BATON_MAX_CACHED_WORKFLOWS                               worker: runs kept in memory between tasks (default 50)
   BATON_SHUTDOWN_GRACE                                     worker: how long SIGTERM lets running calls finish (default 10m, as --shutdown-grace)
+  BATON_BATCH_FLUSH_MS                                     worker: how often a batch fan-out records finished calls, in ms (default 1000; docs/scale.md)
   BATON_LOG_LEVEL                                          SDK log level: TRACE, DEBUG, INFO, WARN, ERROR (default: INFO for worker, else ERROR)
   BATON_ALLOWED_ENDPOINTS                                  worker: endpoints model calls may use, each with its key variables (see \`baton worker --help\`)
   BATON_API_TOKEN                                          \`baton api\`: bearer token every request must carry

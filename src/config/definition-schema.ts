@@ -133,7 +133,16 @@ const commonShape = {
   dependsOn: z.array(z.string(), { error: 'expected a list of step names' }),
   when: conditionSchema.optional(),
   fanOut: z
-    .looseObject({ from: z.string(), maxConcurrency: z.number().int().min(1).max(10_000).optional() })
+    .looseObject({
+      from: z.string(),
+      maxConcurrency: z.number().int().min(1).max(10_000).optional(),
+      batch: z
+        .looseObject({
+          size: z.number().int().min(1).max(1000),
+          flushMs: z.number().int().min(0).max(3_600_000).optional(),
+        })
+        .optional(),
+    })
     .optional(),
   timeout: durationSchema.optional(),
   retry: retrySchema.optional(),

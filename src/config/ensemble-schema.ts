@@ -150,9 +150,16 @@ const toolSchema = z.union([toolName, z.object(toolShape).strict()], {
   error: 'expected a tool name, or { name, requires_approval, idempotent }',
 });
 
-const fanOutShape = { max_concurrency: z.number().int().min(1).max(10_000).optional() };
+const batchShape = {
+  size: z.number().int().min(1).max(1000),
+  flush_ms: z.number().int().min(0).max(3_600_000).optional(),
+};
+const fanOutShape = {
+  max_concurrency: z.number().int().min(1).max(10_000).optional(),
+  batch: z.object(batchShape, { error: 'expected { size: N, flush_ms?: M }' }).strict().optional(),
+};
 const fanOutSchema = z.union([z.boolean(), z.object(fanOutShape).strict()], {
-  error: 'expected true, or { max_concurrency: N }',
+  error: 'expected true, or { max_concurrency: N, batch: { size: N, flush_ms: M } }',
 });
 
 /** A JSON Schema as YAML gives it: only JSON values (no binary, sets, infinities), not absurdly deep. */
@@ -507,6 +514,7 @@ type Place =
   | 'tool'
   | 'condition'
   | 'fan_out'
+  | 'batch'
   | 'free';
 
 const PLACE_FIELDS: Partial<Record<Place, string[]>> = {
@@ -519,6 +527,7 @@ const PLACE_FIELDS: Partial<Record<Place, string[]>> = {
   tool: keys(toolShape),
   condition: keys(conditionObjectShape),
   fan_out: keys(fanOutShape),
+  batch: keys(batchShape),
 };
 
 /** What the fields of the mapping at `path` are, given the parsed YAML. */
@@ -569,6 +578,7 @@ export function knownFieldsAt(
     ensemble: 'an ensemble',
     config: 'a config file',
     condition: 'a condition',
+    batch: 'a fan_out batch',
   };
   return fields ? { what: names[place] ?? place, fields } : undefined;
 }
@@ -596,6 +606,8 @@ function nextPlace(place: Place, seg: PropertyKey): Place {
       return seg === 'pricing' ? 'pricing' : 'free';
     case 'tools':
       return typeof seg === 'number' ? 'tool' : 'free';
+    case 'fan_out':
+      return seg === 'batch' ? 'batch' : 'free';
     default:
       return 'free';
   }

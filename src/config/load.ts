@@ -667,6 +667,11 @@ function resolveAgent(a: AgentConfig, ctx: ResolveContext): AgentStep {
     step.fanOut = { from: deps[0]! };
     if (typeof a.fan_out === 'object' && a.fan_out.max_concurrency !== undefined)
       step.fanOut.maxConcurrency = a.fan_out.max_concurrency;
+    if (typeof a.fan_out === 'object' && a.fan_out.batch)
+      step.fanOut.batch = {
+        size: a.fan_out.batch.size,
+        ...(a.fan_out.batch.flush_ms !== undefined && { flushMs: a.fan_out.batch.flush_ms }),
+      };
   }
   if (a.timeout !== undefined) step.timeout = a.timeout;
   if (a.retry) step.retry = resolveRetry(a.retry);

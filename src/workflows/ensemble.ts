@@ -15,6 +15,7 @@ import type { AgentStep, Condition, EnsembleStep, LoopStep, StepDefinition } fro
 import { RUN_STOPPED, type RunInput, type RunOptions, type RunResult } from './api';
 import { evaluateCondition, splitItems } from './conditions';
 import { StepError, describeError } from './errors';
+import { BATCH_FAN_OUT_PATCH, runBatchFanOut } from './batch-fan-out';
 import { approvalDraft, runApprovalStep } from './approval';
 import { gateDigest } from './digest';
 import { MEMORY_PATCH, withMemory } from './memory';
@@ -343,6 +344,11 @@ async function runFanOut(
 ): Promise<string> {
   const items = splitItems(scope.steps[s.fanOut!.from] ?? '');
   const limit = s.fanOut!.maxConcurrency;
+  // Batch activities (docs/scale.md); asked only of steps with `batch`, so other runs get no marker.
+  if (s.fanOut!.batch && !s.tools?.length && patched(BATCH_FAN_OUT_PATCH)) {
+    const scopes = items.map((item) => ({ ...scope, item }));
+    return JSON.stringify(await runBatchFanOut(ctx.state, key, s, scopes, ctx.options, limit));
+  }
   const results = await parallel(
     items,
     // Each instance's model call is `review[3]` in the Temporal UI: metadata only, not compared on replay.

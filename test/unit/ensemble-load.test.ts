@@ -199,6 +199,41 @@ describe('valid ensembles resolve field by field', () => {
     expect((def.steps[1] as AgentStep).prompt).toBe('{{item}}');
   });
 
+  it('fan_out.batch gives the batch size and flush interval of a batch fan-out (docs/scale.md)', () => {
+    const def = loadEnsembleText(
+      yaml(
+        'name: x',
+        'agents:',
+        ...agent('a'),
+        ...agent(
+          'b',
+          'depends_on: [a]',
+          'fan_out: { max_concurrency: 100, batch: { size: 50, flush_ms: 250 } }',
+        ),
+      ),
+      'e.yaml',
+      NO_CONFIG,
+    );
+    expect((def.steps[1] as AgentStep).fanOut).toEqual({
+      from: 'a',
+      maxConcurrency: 100,
+      batch: { size: 50, flushMs: 250 },
+    });
+  });
+
+  it('a bad fan_out.batch is refused, naming the field', () => {
+    const error = refusal(
+      yaml(
+        'name: x',
+        'agents:',
+        ...agent('a'),
+        ...agent('b', 'depends_on: [a]', 'fan_out: { batch: { size: 0, flush_ms: 10, flsh: 1 } }'),
+      ),
+    );
+    expect(error.message).toMatch(/agents\[1\]\.fan_out\.batch/);
+    expect(error.message).toMatch(/flsh/);
+  });
+
   it.each(['code-review', 'triage-router', 'refine-loop', 'minimal'])('%s is plain JSON', (name) => {
     const def = load(name);
     expect(JSON.parse(JSON.stringify(def))).toStrictEqual(def);
