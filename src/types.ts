@@ -67,6 +67,8 @@ export interface ModelRequest {
   messages: ChatMessage[];
   tools?: ToolSpec[];
   responseFormat?: ResponseFormat;
+  /** The step the call belongs to as the Temporal UI names it (`draft`, `review[3]`): streamed events carry it. */
+  step?: string;
 }
 
 export interface Usage {

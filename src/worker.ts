@@ -7,6 +7,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type AllowedEndpoint, type Notifier, type ToolDefinition } from './activities';
 import { dataConverterFromEnv } from './codec';
+import type { EventBus } from './streams';
 import { tracingFromEnv, tracingWorkerOptions, type Tracing } from './telemetry';
 import { metricsActivityInterceptors } from './telemetry/metrics';
 
@@ -37,6 +38,8 @@ export interface BatonWorkerOptions {
   tools?: ToolDefinition[];
   /** Where escalated approval gates are announced. */
   notifier?: Notifier;
+  /** Where model calls stream deltas and step events: default Redis Streams at BATON_REDIS_URL / REDIS_URL, else this process's memory (docs/streaming.md). */
+  events?: EventBus;
   /** Your own workflows module (it should re-export Baton's: `export * from 'baton/workflows'`). */
   workflowsPath?: string;
   /** A prebuilt workflow bundle (tests build one and share it); default: bundle src/workflows. */
@@ -129,6 +132,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       ...(opts.allowedEndpoints && { allowedEndpoints: opts.allowedEndpoints }),
       ...(opts.tools && { tools: opts.tools }),
       ...(opts.notifier && { notifier: opts.notifier }),
+      ...(opts.events && { events: opts.events }),
     }),
     maxConcurrentActivityTaskExecutions: slots,
     // Model calls run as local activities with `localActivities: true`: same slot count (the SDK's default is 100).

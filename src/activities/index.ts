@@ -2,6 +2,7 @@
  * All activities the worker registers. Everything that touches the world (model APIs, tools)
  * lives here, never in workflow code.
  */
+import type { EventBus } from '../streams';
 import type { AllowedEndpoint } from './endpoints';
 import { createModelActivities } from './model';
 import { createNotifyActivities, type Notifier } from './notify';
@@ -20,6 +21,8 @@ export interface ActivityDeps {
   tools?: ToolDefinition[];
   /** Where escalated approval gates are announced (default: the worker's log). */
   notifier?: Notifier;
+  /** Where model calls stream their deltas and step events (default: eventBusFromEnv, docs/streaming.md). */
+  events?: EventBus;
 }
 
 /** Build the activity implementations for a worker. */
@@ -28,6 +31,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     ...createModelActivities({
       ...(deps.env && { env: deps.env }),
       ...(deps.allowedEndpoints && { allowedEndpoints: deps.allowedEndpoints }),
+      ...(deps.events && { events: deps.events }),
     }),
     ...createToolActivities(deps.tools),
     ...createNotifyActivities(deps.notifier),
