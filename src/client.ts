@@ -690,7 +690,10 @@ export class BatonClient {
    * @example
    * for await (const ev of baton.events(runId)) if (ev.type === 'text.delta') process.stdout.write(ev.text!);
    */
-  events(runId: string, opts: { after?: string; signal?: AbortSignal; pollMs?: number } = {}): AsyncGenerator<StreamEvent> {
+  events(
+    runId: string,
+    opts: { after?: string; signal?: AbortSignal; pollMs?: number } = {},
+  ): AsyncGenerator<StreamEvent> {
     const handle = this.handle(runId);
     return followRun({
       bus: this.eventBus,

@@ -94,7 +94,9 @@ export function createModelActivities(
         if (final) {
           stream.emit('step.failed', {
             error: {
-              type: ctx.cancellationSignal.aborted ? 'Cancelled' : (errorType(err, req.profile.provider) ?? 'Error'),
+              type: ctx.cancellationSignal.aborted
+                ? 'Cancelled'
+                : (errorType(err, req.profile.provider) ?? 'Error'),
               message: err instanceof Error ? err.message : String(err),
             },
           });

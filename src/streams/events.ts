@@ -72,6 +72,11 @@ export interface EventBus {
   /** Appends events of one run, in order. Resolves once they are stored (readers can see them). */
   publish(runId: string, events: NewStreamEvent[]): Promise<void>;
   /**
+   * Appends an event unless one with this `key` was appended to the run's stream before (several
+   * readers may see the same gate open or the run end; the stream records it once).
+   */
+  publishOnce(runId: string, key: string, event: NewStreamEvent): Promise<void>;
+  /**
    * Events of `runId` after cursor `after` ('0' or undefined: from the start), at most waiting
    * `blockMs` for the first one; [] when none came (or `signal` aborted).
    */

@@ -1,18 +1,18 @@
-import type { EventBus, StreamEvent } from './events';
+import type { EventBus, NewStreamEvent, StreamEvent } from './events';
 
 /** What the follower needs to know about a run besides its stream, read by the client. */
 export interface RunWatch {
   /** Temporal's status: RUNNING, COMPLETED, FAILED, CANCELED, TERMINATED, TIMED_OUT, ... */
   status: string;
   /** Gates waiting now. */
-  pending: { gate: string; step: string; kind: string; summary: string; deadline: string }[];
+  pending: { gate: string; step: string; kind: string; summary: string; since: string; deadline: string }[];
 }
 
-/** How an ended run and a decided gate are described; read once, when it happens. */
+/** How an ended run and its decided gates are described; read when a gate closes or the run ends. */
 export interface RunDetails {
   output?: string;
   error?: { type: string; message: string };
-  decisions?: { gate: string; outcome: string; by: string }[];
+  decisions?: { gate: string; step: string; outcome: string; by: string; decidedAt: string }[];
 }
 
 export interface FollowOptions {
@@ -27,99 +27,85 @@ export interface FollowOptions {
   details: () => Promise<RunDetails>;
 }
 
-const END = 'end';
+const RUN_END = new Set(['run.completed', 'run.failed', 'run.cancelled']);
 
 /**
- * A run's events as they happen: what its model calls publish (from the bus), and gate and run
- * events derived from the run's state, so that the workflow itself never writes an event (history
- * stays as it is without streaming). Ends after the run's run.completed / run.failed /
- * run.cancelled, or when `signal` aborts.
- *
- * Ids: a transport id, or for a derived event `<last transport id>~<what>`; resuming after either
- * continues after that transport id. A gate still waiting is announced again after a resume.
+ * A run's events as they happen. Model calls publish theirs from the worker; gate and run-end
+ * events are derived from the run's state (its memo, status and progress) by whoever follows the
+ * run, and recorded in the same stream once (EventBus.publishOnce), so the workflow never writes an
+ * event (its history is the same as without streaming) and every event has a transport id to
+ * resume after. Ends after run.completed / run.failed / run.cancelled, or when `signal` aborts.
  */
 export async function* followRun(o: FollowOptions): AsyncGenerator<StreamEvent> {
   const pollMs = o.pollMs ?? 250;
-  const [base, derived] = splitCursor(o.after);
-  if (derived === END) return;
-  let cursor = base;
-  const known = new Map<string, RunWatch['pending'][number]>();
+  let cursor = o.after || undefined;
+  let known = new Map<string, RunWatch['pending'][number]>();
   let lastWatch = 0;
-  const derivedEvent = (e: Omit<StreamEvent, 'id' | 'runId' | 'ts'>, what: string): StreamEvent => ({
-    ...e,
-    id: `${cursor ?? '0'}~${what}`,
-    runId: o.runId,
-    ts: Date.now(),
-  });
+  let decisionsChecked = false;
+  let endRecorded = false;
+  const record = (key: string, e: Omit<NewStreamEvent, 'runId' | 'ts'>) =>
+    o.bus.publishOnce(o.runId, key, { ...e, runId: o.runId, ts: Date.now() } as NewStreamEvent);
+  const recordDecisions = async (details: RunDetails) => {
+    for (const d of details.decisions ?? [])
+      await record(`gate.decided:${d.gate}:${d.decidedAt}`, {
+        type: 'gate.decided',
+        gate: d.gate,
+        step: d.step,
+        decision: d.outcome,
+        by: d.by,
+      });
+  };
   while (!o.signal?.aborted) {
-    const events = await o.bus.read(o.runId, cursor, { blockMs: pollMs, ...(o.signal && { signal: o.signal }) });
+    const events = await o.bus.read(o.runId, cursor, {
+      blockMs: pollMs,
+      ...(o.signal && { signal: o.signal }),
+    });
     for (const e of events) {
       cursor = e.id;
       yield e;
+      if (RUN_END.has(e.type)) return;
     }
     if (o.signal?.aborted) return;
+    // The end is recorded and nothing follows the cursor: this reader resumed after the end.
+    if (endRecorded && !events.length) return;
     if (events.length && Date.now() - lastWatch < pollMs) continue;
     lastWatch = Date.now();
     const state = await o.watch();
-    const now = new Map(state.pending.map((p) => [p.gate, p]));
-    let details: RunDetails | undefined;
-    for (const [gate, p] of known) {
-      if (now.has(gate)) continue;
-      known.delete(gate);
-      details ??= await o.details().catch(() => ({}));
-      const d = [...(details.decisions ?? [])].reverse().find((x) => x.gate === gate);
-      yield derivedEvent(
-        {
-          type: 'gate.decided',
-          gate,
-          step: p.step,
-          kind: p.kind,
-          ...(d && { decision: d.outcome, by: d.by }),
-        },
-        `gate.decided:${gate}`,
-      );
-    }
-    for (const [gate, p] of now) {
-      if (known.has(gate)) continue;
-      known.set(gate, p);
-      yield derivedEvent(
-        { type: 'gate.waiting', gate, step: p.step, kind: p.kind, summary: p.summary, deadline: p.deadline },
-        `gate.waiting:${gate}`,
-      );
-    }
-    if (state.status === 'RUNNING' || state.status === 'CONTINUED_AS_NEW') continue;
-    // Ended: whatever its calls published before is already stored (they publish before they
-    // return), so one more read takes the rest.
-    for (;;) {
-      const rest = await o.bus.read(o.runId, cursor, { blockMs: 0 });
-      if (!rest.length) break;
-      for (const e of rest) {
-        cursor = e.id;
-        yield e;
-      }
-    }
-    details ??= await o.details().catch(() => ({}));
+    const now = new Map(state.pending.map((p) => [`${p.gate}:${p.since}`, p]));
+    for (const [key, p] of now)
+      await record(`gate.waiting:${key}`, {
+        type: 'gate.waiting',
+        gate: p.gate,
+        step: p.step,
+        kind: p.kind,
+        summary: p.summary,
+        deadline: p.deadline,
+      });
+    const ended = state.status !== 'RUNNING' && state.status !== 'CONTINUED_AS_NEW';
+    // A gate closed since the last look (or before this reader came): its decision, once.
+    const closed = [...known.keys()].some((k) => !now.has(k));
+    known = now;
+    if (!ended && !closed && decisionsChecked) continue;
+    decisionsChecked = true;
+    const details = await o.details().catch((): RunDetails => ({}));
+    await recordDecisions(details);
+    if (!ended) continue;
     const type =
-      state.status === 'COMPLETED' ? 'run.completed' : state.status === 'CANCELED' ? 'run.cancelled' : 'run.failed';
-    yield derivedEvent(
-      {
-        type,
-        ...(type === 'run.completed' && details.output !== undefined && { output: details.output.slice(0, 2000) }),
-        ...(type !== 'run.completed' && {
-          error: details.error ?? { type: state.status, message: `run ${state.status.toLowerCase()}` },
-        }),
-      },
-      END,
-    );
-    return;
+      state.status === 'COMPLETED'
+        ? 'run.completed'
+        : state.status === 'CANCELED' || state.status === 'CANCELLED'
+          ? 'run.cancelled'
+          : 'run.failed';
+    // Whatever the run's calls published is already stored (they publish before they return), so
+    // the end goes after it; the next read yields the rest and the end.
+    endRecorded = true;
+    await record('run.end', {
+      type,
+      ...(type === 'run.completed' &&
+        details.output !== undefined && { output: details.output.slice(0, 2000) }),
+      ...(type !== 'run.completed' && {
+        error: details.error ?? { type: state.status, message: `run ${state.status.toLowerCase()}` },
+      }),
+    });
   }
-}
-
-/** A cursor's transport id and derived part (`<id>~<what>`). */
-export function splitCursor(after: string | undefined): [string | undefined, string | undefined] {
-  if (!after) return [undefined, undefined];
-  const i = after.indexOf('~');
-  if (i < 0) return [after, undefined];
-  const base = after.slice(0, i);
-  return [base === '0' ? undefined : base, after.slice(i + 1)];
 }

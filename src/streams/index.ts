@@ -12,8 +12,15 @@ export * from './events';
 export { MemoryEventBus, InvalidCursorError } from './memory';
 export { RedisEventBus, streamKey } from './redis';
 export { CallPublisher } from './publisher';
-export { followRun, splitCursor, type FollowOptions, type RunWatch, type RunDetails } from './follow';
-export { acquireRedis, redisUrlFromEnv, findRedisServer, startRedisServer, RedisUnavailableError, type RedisHandle } from './redis-server';
+export { followRun, type FollowOptions, type RunWatch, type RunDetails } from './follow';
+export {
+  acquireRedis,
+  redisUrlFromEnv,
+  findRedisServer,
+  startRedisServer,
+  RedisUnavailableError,
+  type RedisHandle,
+} from './redis-server';
 
 /** A stream setting from the environment is not usable; the message names it. */
 export class StreamSettingsError extends Error {
@@ -26,7 +33,8 @@ export function retentionFromEnv(env: NodeJS.ProcessEnv = process.env): Retentio
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n <= 0) throw new StreamSettingsError(`${name}=${raw} is not a positive whole number`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new StreamSettingsError(`${name}=${raw} is not a positive whole number`);
     return n;
   };
   return {
@@ -34,7 +42,6 @@ export function retentionFromEnv(env: NodeJS.ProcessEnv = process.env): Retentio
     maxLen: int('BATON_STREAM_MAXLEN', DEFAULT_RETENTION.maxLen),
   };
 }
-
 
 let local: MemoryEventBus | undefined;
 const shared = new Map<string, RedisEventBus>();

@@ -1,4 +1,10 @@
-import { DEFAULT_RETENTION, type EventBus, type NewStreamEvent, type Retention, type StreamEvent } from './events';
+import {
+  DEFAULT_RETENTION,
+  type EventBus,
+  type NewStreamEvent,
+  type Retention,
+  type StreamEvent,
+} from './events';
 
 interface RunLog {
   events: StreamEvent[];
@@ -6,6 +12,7 @@ interface RunLog {
   seq: number;
   lastAt: number;
   waiters: Set<() => void>;
+  once?: Set<string>;
 }
 
 /**
@@ -33,6 +40,13 @@ export class MemoryEventBus implements EventBus {
     for (const w of waiters) w();
   }
 
+  async publishOnce(runId: string, key: string, event: NewStreamEvent): Promise<void> {
+    const log = this.runs.get(runId);
+    if (log?.once?.has(key)) return;
+    await this.publish(runId, [event]);
+    (this.runs.get(runId)!.once ??= new Set()).add(key);
+  }
+
   async read(
     runId: string,
     after: string | undefined,
@@ -50,8 +64,7 @@ export class MemoryEventBus implements EventBus {
     const now = take();
     if (now.length || opts.blockMs <= 0 || opts.signal?.aborted) return now;
     let log = this.runs.get(runId);
-    if (!log)
-      this.runs.set(runId, (log = { events: [], seq: 0, lastAt: Date.now(), waiters: new Set() }));
+    if (!log) this.runs.set(runId, (log = { events: [], seq: 0, lastAt: Date.now(), waiters: new Set() }));
     const waiters = log.waiters;
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -79,7 +92,9 @@ function cursorNumber(after: string | undefined): number {
   if (!after) return 0;
   const n = Number(after);
   if (!Number.isInteger(n) || n < 0)
-    throw new InvalidCursorError(`'${after}' is not an event id of this stream (in-process ids are whole numbers)`);
+    throw new InvalidCursorError(
+      `'${after}' is not an event id of this stream (in-process ids are whole numbers)`,
+    );
   return n;
 }
 

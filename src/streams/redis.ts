@@ -1,5 +1,11 @@
 import Redis from 'ioredis';
-import { DEFAULT_RETENTION, type EventBus, type NewStreamEvent, type Retention, type StreamEvent } from './events';
+import {
+  DEFAULT_RETENTION,
+  type EventBus,
+  type NewStreamEvent,
+  type Retention,
+  type StreamEvent,
+} from './events';
 import { InvalidCursorError } from './memory';
 
 /** The Redis key of a run's stream. */
@@ -37,6 +43,17 @@ export class RedisEventBus implements EventBus {
     if (failed) throw failed[0];
   }
 
+  async publishOnce(runId: string, key: string, event: NewStreamEvent): Promise<void> {
+    const first = await this.writer.set(
+      `${streamKey(runId)}:once:${key}`,
+      '1',
+      'EX',
+      this.retention.ttlSeconds,
+      'NX',
+    );
+    if (first === 'OK') await this.publish(runId, [event]);
+  }
+
   async read(
     runId: string,
     after: string | undefined,
@@ -44,7 +61,9 @@ export class RedisEventBus implements EventBus {
   ): Promise<StreamEvent[]> {
     const from = after && after !== '0' ? after : '0-0';
     if (!/^\d+-\d+$/.test(from))
-      throw new InvalidCursorError(`'${after}' is not an event id of this stream (Redis stream ids look like 1700000000000-0)`);
+      throw new InvalidCursorError(
+        `'${after}' is not an event id of this stream (Redis stream ids look like 1700000000000-0)`,
+      );
     const count = String(opts.count ?? 1000);
     const key = streamKey(runId);
     if (opts.signal?.aborted) return [];

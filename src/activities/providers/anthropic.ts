@@ -113,7 +113,13 @@ export function createAnthropicProvider(opts: { apiKey: string; baseURL?: string
             if (format && b.name === format.name) asText.add(ev.index);
             else {
               toolIndex.set(ev.index, toolIndex.size);
-              call.onDelta?.({ type: 'tool_call', index: toolIndex.get(ev.index)!, id: b.id, name: b.name, arguments: '' });
+              call.onDelta?.({
+                type: 'tool_call',
+                index: toolIndex.get(ev.index)!,
+                id: b.id,
+                name: b.name,
+                arguments: '',
+              });
             }
           } else if (ev.type === 'content_block_delta') {
             const d = ev.delta;
@@ -121,7 +127,11 @@ export function createAnthropicProvider(opts: { apiKey: string; baseURL?: string
             else if (d.type === 'input_json_delta' && d.partial_json) {
               if (asText.has(ev.index)) call.onDelta?.({ type: 'text', text: d.partial_json });
               else if (toolIndex.has(ev.index))
-                call.onDelta?.({ type: 'tool_call', index: toolIndex.get(ev.index)!, arguments: d.partial_json });
+                call.onDelta?.({
+                  type: 'tool_call',
+                  index: toolIndex.get(ev.index)!,
+                  arguments: d.partial_json,
+                });
             }
           }
         }

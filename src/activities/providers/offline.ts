@@ -145,7 +145,13 @@ export function createOfflineProvider(opts: { wordDelayMs?: number } = {}): Mode
           call.onDelta({ type: 'text', text: piece });
         }
         toolCalls.forEach((c, index) =>
-          call.onDelta!({ type: 'tool_call', index, id: c.id, name: c.name, arguments: JSON.stringify(c.arguments) }),
+          call.onDelta!({
+            type: 'tool_call',
+            index,
+            id: c.id,
+            name: c.name,
+            arguments: JSON.stringify(c.arguments),
+          }),
         );
       }
       return {
