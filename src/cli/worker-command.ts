@@ -1,3 +1,4 @@
+import { closeSharedEventBuses, redisUrlFromEnv } from '../streams';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { Worker } from '@temporalio/worker';
@@ -50,6 +51,12 @@ export async function runWorkerCommand(o: {
       `polling task queue '${taskQueue}' at ${address}${toolNote}; Ctrl-C or SIGTERM drains (up to ${formatDuration(graceMs)})`,
     );
     note(`model calls may go to ${policy.summary()}`);
+    const redisUrl = redisUrlFromEnv(process.env);
+    note(
+      redisUrl
+        ? `streaming events through Redis at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')} (BATON_REDIS_URL)`
+        : 'streaming events in this process only (set BATON_REDIS_URL for clients elsewhere)',
+    );
     stopOnSignals = reportDrain(worker, graceMs);
     await worker.run();
     note('stopped');
@@ -60,6 +67,7 @@ export async function runWorkerCommand(o: {
       ?.shutdown()
       .catch(() => undefined);
     await connection.close();
+    await closeSharedEventBuses();
   }
 }
 
