@@ -702,7 +702,13 @@ export class BatonClient {
       ...(opts.signal && { signal: opts.signal }),
       ...(opts.pollMs !== undefined && { pollMs: opts.pollMs }),
       watch: async () => {
-        const { status, memo } = await handle.describe();
+        // A reader may come before the run starts: it waits for it.
+        const described = await handle.describe().catch((err: unknown) => {
+          if (err instanceof WorkflowNotFoundError) return undefined;
+          throw err;
+        });
+        if (!described) return { status: 'RUNNING', pending: [] };
+        const { status, memo } = described;
         const listed = memo?.[PENDING_APPROVALS_MEMO];
         return {
           status: status.name,

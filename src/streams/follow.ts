@@ -40,7 +40,8 @@ export async function* followRun(o: FollowOptions): AsyncGenerator<StreamEvent> 
   const pollMs = o.pollMs ?? 250;
   let cursor = o.after || undefined;
   let known = new Map<string, RunWatch['pending'][number]>();
-  let lastWatch = 0;
+  // The first look at the run's state waits one period: the first tokens are not held up by it.
+  let lastWatch = Date.now();
   let decisionsChecked = false;
   let endRecorded = false;
   const record = (key: string, e: Omit<NewStreamEvent, 'runId' | 'ts'>) =>
