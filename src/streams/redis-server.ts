@@ -23,9 +23,9 @@ export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError';
 }
 
-/** `redis-server` on PATH (or Debian's /usr/bin/redis-server), if there is one. */
+/** `redis-server` on PATH, if there is one. */
 export function findRedisServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const dirs = [...(env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/sbin'];
+  const dirs = (env.PATH ?? '').split(delimiter).filter(Boolean);
   for (const dir of dirs) {
     const path = join(dir, 'redis-server');
     try {

@@ -40,7 +40,7 @@ export class RedisEventBus implements EventBus {
     p.expire(key, this.retention.ttlSeconds);
     const results = (await p.exec()) ?? [];
     const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
+    if (failed?.[0]) throw failed[0];
   }
 
   async publishOnce(runId: string, key: string, event: NewStreamEvent): Promise<void> {

@@ -3,6 +3,8 @@
  * queue publish, a client in this process reads (docs/streaming.md). Redis is found or started
  * like the Temporal server (acquireRedis).
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import Redis from 'ioredis';
 import { BatonClient } from '../../src/client';
@@ -11,12 +13,17 @@ import {
   acquireRedis,
   RedisEventBus,
   streamKey,
+  closeSharedEventBuses,
   type RedisHandle,
   type StreamEvent,
 } from '../../src/streams';
 import { FakeModelServer } from '../support/fake-model-server';
 import { startCliWorker, type CliWorker } from '../support/cli-worker';
 import { testTemporal } from '../support/temporal-env';
+import { fakeEnv, startHarness } from '../support/harness';
+
+const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
+const oa = { name: 'oa', provider: 'openai' as const, model: 'gpt-test' };
 
 let fake: FakeModelServer;
 let redis: RedisHandle;
@@ -28,7 +35,7 @@ const taskQueue = `stream-redis-${Date.now()}`;
 
 beforeAll(async () => {
   fake = await FakeModelServer.start();
-  redis = await acquireRedis({ env: {} });
+  redis = await acquireRedis({ env: { PATH: process.env.PATH } });
   bus = new RedisEventBus(redis.url);
   workers = await Promise.all(
     [1, 2].map(() =>
@@ -102,6 +109,69 @@ test('worker processes on one task queue stream through Redis to a client in ano
     expect(ttl).toBeLessThanOrEqual(24 * 3600);
   } finally {
     r.disconnect();
+  }
+});
+
+test("baton status --follow --events prints the run's events as JSON lines, read from Redis", async () => {
+  fake.on('cli events', { text: 'alpha beta gamma' });
+  const runId = `stream-redis-cli-${Date.now()}`;
+  await baton.run(
+    fanOutJoin('stream-redis-cli', [{ name: 'one', profile: oa, prompt: 'cli events {{input}}' }], {
+      name: 'two',
+      profile: oa,
+      prompt: 'cli events again {{one}}',
+    }),
+    'x',
+    { runId },
+  );
+  const { address, namespace } = testTemporal();
+  const r = spawnSync(process.execPath, [BIN, 'status', runId, '--follow', '--events'], {
+    env: {
+      PATH: process.env.PATH,
+      BATON_FROM_SOURCE: '1',
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: namespace,
+      BATON_REDIS_URL: redis.url,
+    },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  expect(r.status).toBe(0);
+  const events = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StreamEvent);
+  expect(
+    events
+      .filter((e) => e.step === 'one' && e.type === 'text.delta')
+      .map((e) => e.text)
+      .join(''),
+  ).toBe('alpha beta gamma');
+  expect(events.at(-1)).toMatchObject({ type: 'run.completed', runId });
+});
+
+test('with Redis unreachable, model calls go on and the run completes as without streaming', async () => {
+  fake.on('no redis', { text: 'still answered' });
+  const h = await startHarness({
+    env: (f) => ({ ...fakeEnv(f), BATON_REDIS_URL: 'redis://127.0.0.1:1' }),
+  });
+  try {
+    h.fake.on('no redis', { text: 'still answered' });
+    const res = await h.baton.run(
+      fanOutJoin('stream-no-redis', [{ name: 'one', profile: oa, prompt: 'no redis {{input}}' }], {
+        name: 'two',
+        profile: oa,
+        prompt: 'no redis {{one}}',
+      }),
+      'x',
+      { runId: `no-redis-${Date.now()}` },
+    );
+    expect(res.status).toBe('completed');
+    expect(res.output).toBe('still answered');
+  } finally {
+    await h.close();
+    // The worker's bus for the dead address keeps reconnecting until closed.
+    await closeSharedEventBuses();
   }
 });
 

@@ -87,6 +87,8 @@ test('a step streaming 5,000 deltas adds no more history events than a one-delta
   ]);
   expect(seen[0]).toMatchObject({ runId: longId, step: 'say', attempt: 1 });
   expect(await historyLength(longId)).toBe(await historyLength(shortId));
+  // Read again after the end, from the start: the same events.
+  expect((await collect(h.baton.events(longId))).map((e) => e.id)).toEqual(seen.map((e) => e.id));
   const history = JSON.stringify(await h.baton.handle(longId).fetchHistory());
   expect(history).not.toContain('text.delta');
 });
@@ -255,6 +257,8 @@ agents:
   // Resumed after step.completed: the gate (still waiting or just decided), the next step, the end.
   expect(types.filter((t) => t === 'step.started')).toHaveLength(1);
   expect(types).toContain('gate.decided');
+  // Recorded once, though both readers saw the gate.
+  expect(types.filter((t) => t === 'gate.waiting')).toHaveLength(1);
   expect(rest.find((f) => f.event === 'gate.decided')!.data).toMatchObject({
     decision: 'approved',
     by: 'alice',

@@ -179,7 +179,7 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal.reason ?? new Error('aborted'));
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
