@@ -14,6 +14,7 @@ export function renderReport(dir: string, load: Load): string {
   const chain = load(join(dir, 'chain.json'));
   const fan = load(join(dir, 'fanout.json'));
   const approvals = load(join(dir, 'approvals.json'));
+  const ttft = load(join(dir, 'ttft.json'));
   const out: string[] = [
     '# Benchmarks',
     '',
@@ -80,6 +81,18 @@ export function renderReport(dir: string, load: Load): string {
       `Measured with \`${approvals.command ?? 'npm run bench'}\` (or \`npx tsx bench/approvals.ts\` alone).`,
       '',
       approvals.markdown ?? '```\n' + JSON.stringify(approvals, null, 2) + '\n```',
+      '',
+    );
+  }
+  if (ttft) {
+    out.push(
+      '## Time to first token, streamed (issue 11)',
+      '',
+      'A client starts a one-step run and reads its events (docs/streaming.md); the worker calls the fake model',
+      "with OpenAI's streaming API and publishes each delta to Redis Streams; the client's first `text.delta` is",
+      'timed. Beside it, the same streamed call made directly with the OpenAI SDK.',
+      '',
+      ttft.markdown,
       '',
     );
   }

@@ -2,7 +2,7 @@
  * `npm run bench`: Baton beside bare Temporal SDK code and a plain loop, on the same tuned dev
  * server in the same run. Writes bench/results/*.json and docs/benchmarks.md.
  *
- *   npm run bench                      # chain + fan-out + approvals
+ *   npm run bench                      # chain + fan-out + approvals + time to first token (ttft)
  *   npm run bench -- chain fanout      # a subset
  *   npm run bench -- scale             # issue 12: wide fan-out (with LangGraph), 10,000 items, CPU, throughput
  */
@@ -107,6 +107,14 @@ async function main(): Promise<void> {
       stdio: 'inherit',
     });
     if (r.status !== 0) throw new Error(`bench/approvals.ts exited with ${r.status}`);
+  }
+
+  if (all || wanted.includes('ttft')) {
+    // Its own process: it starts Redis and its own worker.
+    const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'ttft.ts')], {
+      stdio: 'inherit',
+    });
+    if (r.status !== 0) throw new Error(`bench/ttft.ts exited with ${r.status}`);
   }
 
   const docs = join(__dirname, '..', 'docs', 'benchmarks.md');

@@ -39,11 +39,11 @@ export function serverSettingsLine(temporal: TemporalHandle): string {
 }
 
 /** Start everything a benchmark needs; workers get `slots` activity slots each. */
-export async function startBench(opts: { slots: number }): Promise<BenchEnv> {
+export async function startBench(opts: { slots: number; env?: NodeJS.ProcessEnv }): Promise<BenchEnv> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const temporal = await acquireTemporal();
   const fake = await FakeModelServer.start();
-  const env = { OPENAI_API_KEY: 'sk-bench', OPENAI_BASE_URL: fake.openaiBaseURL };
+  const env = { OPENAI_API_KEY: 'sk-bench', OPENAI_BASE_URL: fake.openaiBaseURL, ...opts.env };
   Object.assign(process.env, env); // the bare activities read them, as hand-written ones do
   const native = await NativeConnection.connect(temporal.connectionOptions);
   const batonQueue = `bench-baton-${process.pid}`;

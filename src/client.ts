@@ -49,7 +49,9 @@ import {
   type RunResult,
 } from './workflows/api';
 import type { Money } from './workflows/ledger';
+import { eventBusFromEnv, followRun, type EventBus, type StreamEvent } from './streams';
 
+export type { StreamEvent, StreamEventType, EventBus } from './streams';
 export type {
   ResumeState,
   RunInput,
@@ -230,6 +232,8 @@ export interface BatonClientOptions {
   searchAttributes?: boolean;
   /** Default: an encrypting one when BATON_CODEC_KEYS is set (see docs/encryption.md), else the SDK's. */
   dataConverter?: DataConverter;
+  /** Where run events are read from (default: eventBusFromEnv: Redis at BATON_REDIS_URL / REDIS_URL, else this process's memory). */
+  events?: EventBus;
   /**
    * Where the span of each start goes (docs/observability.md). Default: OTLP/HTTP when
    * OTEL_EXPORTER_OTLP_ENDPOINT is set, else no tracing. `false`: none.
@@ -318,6 +322,16 @@ export interface RunHandle {
 export class BatonClient {
   readonly taskQueue: string;
   private searchAttributesReady?: Promise<boolean>;
+  private bus?: EventBus;
+
+  /** Where {@link events} reads from: BatonClientOptions.events, else eventBusFromEnv (made on first use). */
+  get eventBus(): EventBus {
+    return (this.bus ??= eventBusFromEnv());
+  }
+
+  set eventBus(bus: EventBus) {
+    this.bus = bus;
+  }
 
   constructor(
     readonly temporal: Client,
@@ -353,7 +367,7 @@ export class BatonClient {
       ...(dataConverter && { dataConverter }),
       ...(tracing && { interceptors: { workflow: clientInterceptors(tracing) } }),
     });
-    return new BatonClient(
+    const baton = new BatonClient(
       client,
       {
         ...(opts.taskQueue && { taskQueue: opts.taskQueue }),
@@ -362,6 +376,8 @@ export class BatonClient {
       opts.connection ? undefined : connection,
       tracing,
     );
+    if (opts.events) baton.eventBus = opts.events;
+    return baton;
   }
 
   /** Start a run. With a `runId` that already names a run, returns that run instead of starting another. */
@@ -694,6 +710,52 @@ export class BatonClient {
    */
   async stepOutput(runId: string, step: string): Promise<string | undefined> {
     return (await this.handle(runId).query(stepOutputQuery, step)) ?? undefined;
+  }
+
+  /**
+   * A run's events as they happen (docs/streaming.md): its model calls' text and tool-call deltas
+   * and step events, its gates waiting and decided, and its end. Ends after `run.completed`,
+   * `run.failed` or `run.cancelled`, or when `signal` aborts. `after` is the `id` of the last event
+   * you saw: the stream goes on right after it, nothing missed or repeated (a gate still waiting is
+   * announced again). Throws InvalidCursorError for an `after` this transport never gave out.
+   *
+   * @example
+   * for await (const ev of baton.events(runId)) if (ev.type === 'text.delta') process.stdout.write(ev.text!);
+   */
+  events(
+    runId: string,
+    opts: { after?: string; signal?: AbortSignal; pollMs?: number } = {},
+  ): AsyncGenerator<StreamEvent> {
+    const handle = this.handle(runId);
+    return followRun({
+      bus: this.eventBus,
+      runId,
+      ...(opts.after !== undefined && { after: opts.after }),
+      ...(opts.signal && { signal: opts.signal }),
+      ...(opts.pollMs !== undefined && { pollMs: opts.pollMs }),
+      watch: async () => {
+        // A reader may come before the run starts: it waits for it.
+        const described = await handle.describe().catch((err: unknown) => {
+          if (err instanceof WorkflowNotFoundError) return undefined;
+          throw err;
+        });
+        if (!described) return { status: 'RUNNING', pending: [] };
+        const { status, memo } = described;
+        const listed = memo?.[PENDING_APPROVALS_MEMO];
+        return {
+          status: status.name,
+          pending: Array.isArray(listed) ? (listed as PendingApprovalSummary[]) : [],
+        };
+      },
+      details: async () => {
+        const p = await this.progress(runId);
+        return {
+          ...(p.output !== undefined && { output: p.output }),
+          ...(p.error && { error: { type: p.error.type, message: p.error.message } }),
+          ...(p.decisions && { decisions: p.decisions }),
+        };
+      },
+    });
   }
 
   /** Ask a run to stop; running model calls are cancelled. */

@@ -90,6 +90,8 @@ export interface ModelRequest {
   earlier?: ConversationRef;
   /** Store `earlier` + `messages` and answer its reference as `conversation` (the next call's `earlier`). */
   keepConversation?: boolean;
+  /** The step the call belongs to as the Temporal UI names it (`draft`, `review[3]`): streamed events carry it. */
+  step?: string;
 }
 
 /**

@@ -19,6 +19,7 @@ import {
 import { EndpointPolicy } from './activities/endpoints';
 import { McpHub } from './activities/mcp';
 import { dataConverterFromEnv } from './codec';
+import type { EventBus } from './streams';
 import { tracingFromEnv, tracingWorkerOptions, type Tracing } from './telemetry';
 import { metricsActivityInterceptors, STEP_WORKFLOW_MODULE } from './telemetry/metrics';
 
@@ -58,6 +59,8 @@ export interface BatonWorkerOptions {
   mcpServers?: Record<string, McpServerConfig>;
   /** Long-term memory store (docs/memory.md); default: BATON_MEMORY_URL (postgres://) or the file store in BATON_MEMORY_DIR. */
   memoryStore?: MemoryStore;
+  /** Where model calls stream deltas and step events: default Redis Streams at BATON_REDIS_URL / REDIS_URL, else this process's memory (docs/streaming.md). */
+  events?: EventBus;
   /** Your own workflows module (it should re-export Baton's: `export * from 'baton/workflows'`). */
   workflowsPath?: string;
   /** A prebuilt workflow bundle (tests build one and share it); default: bundle src/workflows. */
@@ -165,6 +168,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       ...(opts.scripts && { scripts: opts.scripts }),
       mcp,
       ...(opts.memoryStore && { memoryStore: opts.memoryStore }),
+      ...(opts.events && { events: opts.events }),
     }),
     maxConcurrentActivityTaskExecutions: slots,
     // Model calls run as local activities with `localActivities: true`: same slot count (the SDK's default is 100).

@@ -2,6 +2,7 @@
  * All activities the worker registers. Everything that touches the world (model APIs, tools)
  * lives here, never in workflow code.
  */
+import type { EventBus } from '../streams';
 import type { AllowedEndpoint } from './endpoints';
 import { createMemoryActivities, type MemoryStore } from './memory';
 import { createModelActivities } from './model';
@@ -34,6 +35,8 @@ export interface ActivityDeps {
   mcp?: McpHub;
   /** Long-term memory store (default: BATON_MEMORY_URL's PostgreSQL, else the file store in BATON_MEMORY_DIR). */
   memoryStore?: MemoryStore;
+  /** Where model calls stream their deltas and step events (default: eventBusFromEnv, docs/streaming.md). */
+  events?: EventBus;
 }
 
 /** Build the activity implementations for a worker. */
@@ -42,6 +45,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     ...createModelActivities({
       ...(deps.env && { env: deps.env }),
       ...(deps.allowedEndpoints && { allowedEndpoints: deps.allowedEndpoints }),
+      ...(deps.events && { events: deps.events }),
     }),
     ...createToolActivities(deps.tools, deps.mcp),
     ...createScriptActivities(deps.scripts, deps.env),

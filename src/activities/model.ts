@@ -6,9 +6,10 @@ import { costOf } from './cost';
 import { keepAlive } from './heartbeat';
 import { EndpointPolicy, type AllowedEndpoint } from './endpoints';
 import { checkReply, schemaProblem } from './json-schema';
-import { ProviderRegistry } from './providers';
+import { ProviderRegistry, type ReplyDelta } from './providers';
 import { ConversationStore } from './conversation';
 import { batchFlushMsFromEnv, runModelBatch } from './model-batch';
+import { CallPublisher, eventBusFromEnv, type EventBus } from '../streams';
 
 /**
  * The model-call activities. `env` is the worker's environment, where keys and base URLs live;
@@ -23,9 +24,13 @@ export function createModelActivities(
     allowedEndpoints?: AllowedEndpoint[];
     /** Where ReAct conversations are kept (default: the payload store `env` configures). */
     conversations?: ConversationStore;
+    events?: EventBus;
   } = {},
 ) {
   const env = opts.env ?? process.env;
+  // Where deltas and step events go (docs/streaming.md): Redis Streams when the environment names a
+  // Redis, else this process's memory.
+  const events = opts.events ?? eventBusFromEnv(env);
   const providers = new ProviderRegistry(env, EndpointPolicy.fromEnv(env, opts.allowedEndpoints));
   let conversations = opts.conversations;
   const conversationStore = () => (conversations ??= ConversationStore.fromEnv(env));
@@ -68,20 +73,43 @@ export function createModelActivities(
       };
       if (!ctx.info.isLocal) ctx.heartbeat(billing);
       const stopHeartbeat = keepAlive(ctx, () => billing);
+      // Out of band, never in history: the next attempt of a call announces itself as retrying, so
+      // watchers drop the text the failed attempt streamed.
+      const attempt = ctx.info.attempt;
+      const stream = new CallPublisher(
+        events,
+        ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId,
+        { ...(req.step && { step: req.step }), attempt, call: ctx.info.activityId },
+        (m) => ctx.log.warn(m),
+      );
+      stream.emit(attempt > 1 ? 'step.retrying' : 'step.started');
+      const onDelta = (d: ReplyDelta) =>
+        d.type === 'text'
+          ? stream.emit('text.delta', { text: d.text })
+          : stream.emit('tool_call.delta', {
+              index: d.index,
+              ...(d.id && { toolCallId: d.id }),
+              ...(d.name && { name: d.name }),
+              arguments: d.arguments,
+            });
       try {
         // A stored conversation is read here: the request is whole, history holds its reference.
         const { earlier, keepConversation, ...plain } = req;
         const sent = earlier
           ? { ...plain, messages: [...(await conversationStore().load(earlier)), ...req.messages] }
           : plain;
-        const reply = await provider.complete(sent, { signal: ctx.cancellationSignal });
+        const reply = await provider.complete(sent, { signal: ctx.cancellationSignal, onDelta });
         const conversation = keepConversation
           ? await conversationStore().keep(earlier, req.messages)
           : undefined;
+        const costUsd = costOf(reply.usage, req.profile.pricing);
+        stream.emit('step.completed', { usage: reply.usage, costUsd, finishReason: reply.finishReason });
+        // Stored before the workflow hears of the result, so a watcher that sees the run end has every event.
+        await stream.flush();
         return {
           ...reply,
           ...(conversation && { conversation }),
-          costUsd: costOf(reply.usage, req.profile.pricing),
+          costUsd,
           provider: req.profile.provider,
           profile: req.profile.name,
           timing: { startedAt, endedAt: Date.now(), attempt: ctx.info.attempt },
@@ -89,6 +117,19 @@ export function createModelActivities(
           ...(billing.unanswered > 0 && { unansweredAttempts: billing.unanswered }),
         };
       } catch (err) {
+        // A failure no retry can fix ends the step; a retryable one is announced by the next attempt.
+        const final = ctx.cancellationSignal.aborted || !isRetryable(err, req.profile.provider);
+        if (final) {
+          stream.emit('step.failed', {
+            error: {
+              type: ctx.cancellationSignal.aborted
+                ? 'Cancelled'
+                : (errorType(err, req.profile.provider) ?? 'Error'),
+              message: err instanceof Error ? err.message : String(err),
+            },
+          });
+          await stream.flush();
+        }
         // A cancelled activity reports the cancellation, not the SDK's abort error.
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
         const e = err as ProviderErrorLike;
@@ -130,4 +171,19 @@ function billingOf(details: unknown): AttemptBilling {
     unanswered: typeof d?.unanswered === 'number' ? d.unanswered : 0,
     inFlight: d?.inFlight === true,
   };
+}
+
+/** Whether Temporal will try a failed call again (as far as this attempt can tell). */
+function isRetryable(err: unknown, provider: ModelRequest['profile']['provider']): boolean {
+  if (err instanceof ApplicationFailure) return !err.nonRetryable;
+  const e = err as ProviderErrorLike;
+  if (e?.status === undefined) return true;
+  return !toApplicationFailure(classifyProviderError(e, provider)).nonRetryable;
+}
+
+function errorType(err: unknown, provider: ModelRequest['profile']['provider']): string | undefined {
+  if (err instanceof ApplicationFailure) return err.type ?? undefined;
+  const e = err as ProviderErrorLike;
+  if (e?.status === undefined) return (err as Error | undefined)?.name;
+  return toApplicationFailure(classifyProviderError(e, provider)).type ?? undefined;
 }

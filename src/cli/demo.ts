@@ -9,6 +9,7 @@ import { acquireTemporal, type TemporalHandle } from '../server';
 import type { RunProgress } from '../workflows/api';
 import { closeAll, startLocalWorker, trapInterrupt, type LocalWorker } from './lifecycle';
 import { preview, stepLine, usageLine } from './output';
+import { printTokens } from './tokens';
 
 /** Pick the demo's model from the keys present; without any, the offline provider. */
 export function demoProfile(env: NodeJS.ProcessEnv): { profile: string; note: string } {
@@ -29,6 +30,8 @@ export async function runDemo(
   opts: { topic?: string; log?: (line: string) => void } = {},
 ): Promise<RunProgress> {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
+  // The offline model streams word by word, paced so that a person sees the stream.
+  process.env.BATON_OFFLINE_WORD_DELAY_MS ??= '40';
   const { profile, note } = demoProfile(process.env);
   log(`baton demo: ${note}`);
 
@@ -77,7 +80,8 @@ export async function runDemo(
     const { runId } = await until(baton.start(definition, topic));
     log(`run ${runId} started: ${definition.steps.map((s) => s.name).join(' -> ')}`);
 
-    // Print each step as it completes, from the run's progress query.
+    // Each step's text as it streams, then its line as it completes (from the run's progress query).
+    const streaming = printTokens(baton, runId, (t) => void process.stdout.write(t)).catch(() => {});
     const shown = new Set<string>();
     const resultPromise = baton.result(runId);
     let done = false;
@@ -86,15 +90,12 @@ export async function runDemo(
       await until(new Promise((r) => setTimeout(r, 100)));
       const p = await baton.progress(runId).catch(() => undefined);
       for (const s of p?.steps ?? []) {
-        if (s.status === 'completed' && !shown.has(s.name)) {
-          shown.add(s.name);
-          log(`${stepLine(s)}\n    ${preview(s.output ?? '')}`);
-        }
+        if (s.status === 'completed' && !shown.has(s.name)) shown.add(s.name);
       }
     }
     const result = await until(resultPromise);
-    for (const s of result.steps)
-      if (!shown.has(s.name)) log(`${stepLine(s)}\n    ${preview(s.output ?? '')}`);
+    await until(streaming);
+    for (const s of result.steps) log(stepLine(s));
     log(`output: ${preview(result.output, 400)}`);
     log(usageLine(result));
     return result;

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { commandGroups } from './commands';
 import { runDemo } from './demo';
 import { EXIT, exitCodeFor, oneLine } from './exit-codes';
+import { closeSharedEventBuses } from '../streams';
 import { InterruptedError } from './lifecycle';
 import { endQuietlyOnClosedPipe } from './output';
 import { runtimeOptions } from './runtime';
@@ -147,6 +148,8 @@ async function main(): Promise<void> {
     // Cleanup is done; a wait the interrupt cut short (a long-poll) must not keep the process alive.
     if (err instanceof InterruptedError) process.exit();
   } finally {
+    // Redis connections of the event bus (BATON_REDIS_URL) must not keep the command alive.
+    await closeSharedEventBuses().catch(() => {});
     await releaseRuntime();
   }
 }

@@ -1,3 +1,4 @@
+import { closeSharedEventBuses, redisUrlFromEnv } from '../streams';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { Runtime, type Worker } from '@temporalio/worker';
@@ -72,6 +73,12 @@ export async function runWorkerCommand(o: {
       ...Object.keys(resources.mcpServers).map((n) => `MCP server ${n}`),
     ];
     if (allowed.length) note(`runs may use: ${allowed.join(', ')}`);
+    const redisUrl = redisUrlFromEnv(process.env);
+    note(
+      redisUrl
+        ? `streaming events through Redis at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')} (BATON_REDIS_URL)`
+        : 'streaming events in this process only (set BATON_REDIS_URL for clients elsewhere)',
+    );
     stopOnSignals = reportDrain(worker, graceMs);
     if (metrics) gauge = await startGateGauges(namespace, taskQueue, gaugeInterval);
     await worker.run();
@@ -85,6 +92,7 @@ export async function runWorkerCommand(o: {
       ?.shutdown()
       .catch(() => undefined);
     await connection.close();
+    await closeSharedEventBuses();
   }
 }
 

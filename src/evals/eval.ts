@@ -357,7 +357,8 @@ export async function recordedAnswers(
       requests.set(Number(e.eventId), await decode(s.input.payloads[0]));
     const c = e.activityTaskCompletedEventAttributes;
     if (c?.result?.payloads?.[0] && requests.has(Number(c.scheduledEventId))) {
-      const req = requests.get(Number(c.scheduledEventId)) as ModelRequest;
+      // The activity's input also names the step for streamed events; the workflow digests the request without it.
+      const { step: _step, ...req } = requests.get(Number(c.scheduledEventId)) as ModelRequest;
       answers[modelRequestDigest(req)] = (await decode(c.result.payloads[0])) as ModelResponse;
     }
   }

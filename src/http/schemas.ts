@@ -42,6 +42,17 @@ export const listQuery = z
   })
   .strict();
 
+/** GET /runs/{id}/events */
+export const eventsQuery = z
+  .object({
+    after: z
+      .string()
+      .max(300, { message: "query 'after' is an event id (at most 300 characters)" })
+      .optional()
+      .describe('Resume after this event id (what Last-Event-ID does; the header wins when both are sent).'),
+  })
+  .strict();
+
 /** POST /runs */
 export const startBody = z
   .strictObject({

@@ -15,6 +15,8 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { streamSSE } from 'hono/streaming';
+import { InvalidCursorError } from '../streams';
 import { createServer, type Server } from 'node:http';
 import * as os from 'node:os';
 import type { z } from 'zod';
@@ -37,6 +39,7 @@ import {
   decisionBody,
   errorBody,
   forkBody,
+  eventsQuery,
   listQuery,
   retryBody,
   runParams,
@@ -107,7 +110,9 @@ interface RouteSpec {
   body?: z.ZodType;
   /** Status of a success. */
   status: number;
-  handle: (c: Ctx, args: { params: any; query: any; body: any }) => Promise<[number, unknown]>;
+  /** Content type of a success (default JSON); a route that streams answers with its own Response. */
+  contentType?: string;
+  handle: (c: Ctx, args: { params: any; query: any; body: any }) => Promise<[number, unknown] | Response>;
 }
 
 /** Parse `value` with `schema`, or a 400 naming each bad field under `where`. */
@@ -208,6 +213,38 @@ function routes(baton: BatonClient, opts: ApiOptions): RouteSpec[] {
         const progress = await baton.progress(params.id);
         const startedBy = await baton.startedBy(params.id);
         return [200, { ...progress, ...(startedBy && { startedBy }) }];
+      },
+    },
+    {
+      method: 'get',
+      path: '/runs/{id}/events',
+      scope: 'read',
+      summary:
+        "A run's live events as Server-Sent Events (docs/streaming.md): event = type, data = the event's JSON, id = its cursor; resume with Last-Event-ID or ?after=",
+      params: runParams,
+      query: eventsQuery,
+      status: 200,
+      contentType: 'text/event-stream',
+      handle: async (c, { params, query }) => {
+        const after: string | undefined = c.req.header('last-event-id') || query.after || undefined;
+        // A run that does not exist is a 404, and a cursor this stream never gave out a 400, before the stream opens.
+        await baton.handle(params.id).describe();
+        try {
+          await baton.eventBus.read(params.id, after, { blockMs: 0, count: 1 });
+        } catch (err) {
+          if (err instanceof InvalidCursorError)
+            throw new HttpError(
+              400,
+              `${c.req.header('last-event-id') ? 'Last-Event-ID' : 'after'}: ${err.message}`,
+            );
+          throw err;
+        }
+        return streamSSE(c, async (stream) => {
+          const stop = new AbortController();
+          stream.onAbort(() => stop.abort());
+          for await (const ev of baton.events(params.id, { ...(after && { after }), signal: stop.signal }))
+            await stream.writeSSE({ id: ev.id, event: ev.type, data: JSON.stringify(ev) });
+        });
       },
     },
     {
@@ -538,9 +575,9 @@ export function createApi(baton: BatonClient, opts: ApiOptions = {}): OpenAPIHon
       if (r.body) body = parse(r.body, raw ?? {}, 'body');
       else if (raw !== undefined)
         throw new HttpError(400, `${r.method.toUpperCase()} ${r.path} takes no body`);
-      const [status, answer] = await baton.actingAs(c.get('principal'), () =>
-        r.handle(c, { params, query, body }),
-      );
+      const out = await baton.actingAs(c.get('principal'), () => r.handle(c, { params, query, body }));
+      if (out instanceof Response) return out;
+      const [status, answer] = out;
       return c.json(answer as object, status as 200);
     });
     app.openAPIRegistry.registerPath({
@@ -557,7 +594,12 @@ export function createApi(baton: BatonClient, opts: ApiOptions = {}): OpenAPIHon
         ...(r.body && { body: { required: true, content: { 'application/json': { schema: r.body } } } }),
       },
       responses: {
-        [r.status]: { description: 'Success', content: { 'application/json': { schema: anyObject } } },
+        [r.status]: {
+          description: 'Success',
+          content: {
+            [r.contentType ?? 'application/json']: { schema: r.contentType ? { type: 'string' } : anyObject },
+          },
+        },
         400: {
           description: 'Bad input; `issues` name each field',
           content: { 'application/json': { schema: errorBody } },

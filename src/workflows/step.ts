@@ -147,7 +147,8 @@ export async function callModel(
   const legacy = reservation === undefined;
   let res: ModelResponse;
   try {
-    res = await acts.callModel(req);
+    // The step's name travels with the call so its streamed events say whose tokens they are.
+    res = await acts.callModel({ ...req, step: options.summary ?? stepName });
   } catch (err) {
     if (!legacy) state.ledger.settle(reservation, unansweredCost(unansweredAttemptsOf(err), worst));
     throw err;

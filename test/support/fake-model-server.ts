@@ -49,6 +49,10 @@ export interface FakeReply {
   body?: string;
   /** Destroy the socket without answering (after `delayMs`). */
   cut?: boolean;
+  /** A streamed reply: send this many events (role, text and tool-call chunks), then destroy the socket mid-stream. */
+  cutAfterEvents?: number;
+  /** A streamed reply: wait this long between events (stops if the client goes away). */
+  eventDelayMs?: number;
 }
 
 /**
@@ -385,12 +389,26 @@ export class FakeModelServer {
           : api === 'anthropic'
             ? anthropicStream(request, answer)
             : geminiStream(request, answer);
-      return send(
-        res,
-        status,
-        { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...headers },
-        events,
-      );
+      const sse = {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        ...headers,
+      };
+      if (reply.cutAfterEvents === undefined && !reply.eventDelayMs)
+        return send(res, status, sse, events.join(''));
+      // Event by event: paced, and possibly cut off after some of them.
+      res.writeHead(status, sse);
+      for (const [i, event] of events.entries()) {
+        if (reply.cutAfterEvents !== undefined && i >= reply.cutAfterEvents) {
+          res.destroy();
+          return;
+        }
+        if (reply.eventDelayMs && (await clientLeft(res, reply.eventDelayMs))) return;
+        if (res.destroyed) return;
+        res.write(event);
+      }
+      res.end();
+      return;
     }
     const json =
       api === 'openai'
@@ -637,7 +655,7 @@ function openaiCompletion(req: FakeRequest, a: Answer) {
   };
 }
 
-function openaiStream(req: FakeRequest, a: Answer): string {
+function openaiStream(req: FakeRequest, a: Answer): string[] {
   const id = newId('chatcmpl-');
   const created = now();
   // Like the real API, usage comes only when asked for, in a last chunk with no choices.
@@ -665,7 +683,7 @@ function openaiStream(req: FakeRequest, a: Answer): string {
   });
   chunks.push(chunk({}, a.finish));
   if (withUsage) chunks.push({ ...chunk({}), choices: [], usage: openaiUsage(a) });
-  return chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`).join('') + 'data: [DONE]\n\n';
+  return [...chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`), 'data: [DONE]\n\n'];
 }
 
 const OPENAI_ERRORS: Record<number, { type: string; code: string | null; message: string }> = {
@@ -740,7 +758,7 @@ function anthropicMessage(req: FakeRequest, a: Answer) {
   };
 }
 
-function anthropicStream(req: FakeRequest, a: Answer): string {
+function anthropicStream(req: FakeRequest, a: Answer): string[] {
   const events: string[] = [];
   // Anthropic names every SSE event after its payload's type; the SDK skips events without a name.
   const emit = (data: { type: string; [key: string]: unknown }) =>
@@ -778,7 +796,7 @@ function anthropicStream(req: FakeRequest, a: Answer): string {
   const { input_tokens, output_tokens, cache_read_input_tokens } = usage;
   emit({ type: 'message_delta', delta, usage: { input_tokens, output_tokens, cache_read_input_tokens } });
   emit({ type: 'message_stop' });
-  return events.join('');
+  return events;
 }
 
 const ANTHROPIC_ERROR_TYPES: Record<number, string> = {
@@ -852,7 +870,7 @@ function geminiResponse(req: FakeRequest, a: Answer) {
 }
 
 /** `:streamGenerateContent?alt=sse`: one `data:` event per chunk; the last has the finish reason and usage. */
-function geminiStream(req: FakeRequest, a: Answer): string {
+function geminiStream(req: FakeRequest, a: Answer): string[] {
   const texts = pieces(a.text);
   const chunks: object[] = texts.map((text) => ({
     candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0 }],
@@ -869,7 +887,7 @@ function geminiStream(req: FakeRequest, a: Answer): string {
     usageMetadata: geminiUsage(a),
     modelVersion: req.model || 'fake-model',
   });
-  return chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`).join('');
+  return chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`);
 }
 
 const GEMINI_STATUS: Record<number, string> = {

@@ -1,11 +1,11 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type {
-  MessageCreateParamsNonStreaming,
+  MessageCreateParamsBase,
   MessageParam,
   ContentBlockParam,
 } from '@anthropic-ai/sdk/resources/messages';
 import type { ChatMessage, FinishReason, ModelRequest } from '../../types';
-import { type CallOptions, type ModelProvider, type ProviderReply } from './types';
+import { type CallOptions, type ModelProvider, type ProviderReply, streamError } from './types';
 
 const DEFAULT_MAX_TOKENS = 4096;
 
@@ -72,7 +72,7 @@ export function createAnthropicProvider(opts: { apiKey: string; baseURL?: string
     async complete(req: ModelRequest, call: CallOptions): Promise<ProviderReply> {
       const p = req.profile;
       const { system, messages } = toAnthropic(req.messages);
-      const params: MessageCreateParamsNonStreaming = {
+      const params: MessageCreateParamsBase = {
         model: p.model,
         max_tokens: p.maxTokens ?? DEFAULT_MAX_TOKENS,
         messages,
@@ -96,10 +96,49 @@ export function createAnthropicProvider(opts: { apiKey: string; baseURL?: string
       }
       if (tools.length) params.tools = tools;
 
-      const res = await client.messages.create(params, {
-        signal: call.signal,
-        ...(call.timeoutMs !== undefined && { timeout: call.timeoutMs }),
-      });
+      // Streamed: the SDK puts the final message together from the events, the same message the
+      // non-streamed call returns, and the deltas reach watchers on the way.
+      let res: Anthropic.Message;
+      try {
+        const stream = client.messages.stream(params, {
+          signal: call.signal,
+          ...(call.timeoutMs !== undefined && { timeout: call.timeoutMs }),
+        });
+        /** Content block index -> tool call index (the structured-output tool streams as text). */
+        const toolIndex = new Map<number, number>();
+        const asText = new Set<number>();
+        for await (const ev of stream) {
+          if (ev.type === 'content_block_start' && ev.content_block.type === 'tool_use') {
+            const b = ev.content_block;
+            if (format && b.name === format.name) asText.add(ev.index);
+            else {
+              toolIndex.set(ev.index, toolIndex.size);
+              call.onDelta?.({
+                type: 'tool_call',
+                index: toolIndex.get(ev.index)!,
+                id: b.id,
+                name: b.name,
+                arguments: '',
+              });
+            }
+          } else if (ev.type === 'content_block_delta') {
+            const d = ev.delta;
+            if (d.type === 'text_delta') call.onDelta?.({ type: 'text', text: d.text });
+            else if (d.type === 'input_json_delta' && d.partial_json) {
+              if (asText.has(ev.index)) call.onDelta?.({ type: 'text', text: d.partial_json });
+              else if (toolIndex.has(ev.index))
+                call.onDelta?.({
+                  type: 'tool_call',
+                  index: toolIndex.get(ev.index)!,
+                  arguments: d.partial_json,
+                });
+            }
+          }
+        }
+        res = await stream.finalMessage();
+      } catch (err) {
+        throw streamError(err, call.signal);
+      }
       let text = '';
       const toolCalls: ProviderReply['toolCalls'] = [];
       for (const block of res.content) {

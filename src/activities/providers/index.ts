@@ -7,7 +7,7 @@ import { createOfflineProvider } from './offline';
 import { createOpenAIProvider } from './openai';
 import type { ModelProvider } from './types';
 
-export type { ModelProvider, ProviderReply, CallOptions } from './types';
+export type { ModelProvider, ProviderReply, CallOptions, ReplyDelta } from './types';
 
 /**
  * Builds SDK clients from the worker's environment, once per provider, endpoint and key.
@@ -46,7 +46,8 @@ export class ProviderRegistry {
     let provider: ModelProvider;
     switch (profile.provider) {
       case 'offline':
-        provider = createOfflineProvider();
+        // BATON_OFFLINE_WORD_DELAY_MS paces its stream (the demo sets it so the stream is visible).
+        provider = createOfflineProvider({ wordDelayMs: Number(this.env.BATON_OFFLINE_WORD_DELAY_MS) || 0 });
         break;
       case 'anthropic':
         provider = createAnthropicProvider({ apiKey: apiKey!, ...(baseURL && { baseURL }) });

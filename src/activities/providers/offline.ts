@@ -99,7 +99,8 @@ export function offlinePlan(
  * no tool result yet, it calls the first tool (string arguments: the question); with tool
  * results, it answers from them. Asked for a ReWOO plan, it writes a small valid one.
  */
-export function createOfflineProvider(): ModelProvider {
+export function createOfflineProvider(opts: { wordDelayMs?: number } = {}): ModelProvider {
+  const wordDelayMs = opts.wordDelayMs ?? 0;
   return {
     name: 'offline',
     async complete(req: ModelRequest, call: CallOptions): Promise<ProviderReply> {
@@ -137,6 +138,22 @@ export function createOfflineProvider(): ModelProvider {
         const words = asked.split(/\s+/).filter(Boolean).length;
         text = `[offline #${(seed % 10000).toString().padStart(4, '0')}] ${gist} (${words} words read)`;
       }
+      // Streamed word by word like a real model (`wordDelayMs` apart, so the demo visibly streams).
+      if (call.onDelta) {
+        for (const piece of text ? text.split(/(?<=\s)/) : []) {
+          if (wordDelayMs > 0) await abortableSleep(wordDelayMs, call.signal);
+          call.onDelta({ type: 'text', text: piece });
+        }
+        toolCalls.forEach((c, index) =>
+          call.onDelta!({
+            type: 'tool_call',
+            index,
+            id: c.id,
+            name: c.name,
+            arguments: JSON.stringify(c.arguments),
+          }),
+        );
+      }
       return {
         text,
         toolCalls,
@@ -152,4 +169,19 @@ export function createOfflineProvider(): ModelProvider {
       };
     },
   };
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -1,11 +1,17 @@
 import OpenAI from 'openai';
 import type {
-  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import type { ChatMessage, FinishReason, ModelRequest, ProviderName } from '../../types';
 import { strictSchemaAllowed } from './strict-schema';
-import { type CallOptions, type ModelProvider, type ProviderReply, parseToolArguments } from './types';
+import {
+  type CallOptions,
+  type ModelProvider,
+  type ProviderReply,
+  parseToolArguments,
+  streamError,
+} from './types';
 
 /** Map our messages onto Chat Completions messages. */
 function toOpenAIMessages(messages: ChatMessage[]): ChatCompletionMessageParam[] {
@@ -68,9 +74,13 @@ export function createOpenAIProvider(opts: {
     name,
     async complete(req: ModelRequest, call: CallOptions): Promise<ProviderReply> {
       const p = req.profile;
-      const params: ChatCompletionCreateParamsNonStreaming = {
+      // Streamed, with usage in the last chunk: the reply is put together from the chunks, the same
+      // as the non-streamed one, and the deltas reach watchers on the way.
+      const params: ChatCompletionCreateParamsStreaming = {
         model: p.model,
         messages: toOpenAIMessages(req.messages),
+        stream: true,
+        stream_options: { include_usage: true },
       };
       if (p.temperature !== undefined) params.temperature = p.temperature;
       // OpenAI's newer models take max_completion_tokens; compatible servers mostly know only max_tokens.
@@ -95,22 +105,53 @@ export function createOpenAIProvider(opts: {
           },
         };
       }
-      const res = await client.chat.completions.create(params, {
-        signal: call.signal,
-        ...(call.timeoutMs !== undefined && { timeout: call.timeoutMs }),
-      });
-      const choice = res.choices[0];
-      const toolCalls = (choice?.message.tool_calls ?? []).flatMap((c) =>
-        c.type === 'function'
-          ? [{ id: c.id, name: c.function.name, arguments: parseToolArguments(c.function.arguments) }]
-          : [],
-      );
-      const usage = res.usage;
+      let text = '';
+      let model: string | undefined;
+      let finish: string | null | undefined;
+      let usage: OpenAI.CompletionUsage | undefined;
+      const calls: { id: string; name: string; args: string; function: boolean }[] = [];
+      try {
+        const stream = await client.chat.completions.create(params, {
+          signal: call.signal,
+          ...(call.timeoutMs !== undefined && { timeout: call.timeoutMs }),
+        });
+        for await (const chunk of stream) {
+          model ??= chunk.model;
+          if (chunk.usage) usage = chunk.usage;
+          const choice = chunk.choices[0];
+          if (!choice) continue;
+          if (choice.finish_reason) finish = choice.finish_reason;
+          const delta = choice.delta;
+          if (delta?.content) {
+            text += delta.content;
+            call.onDelta?.({ type: 'text', text: delta.content });
+          }
+          for (const d of delta?.tool_calls ?? []) {
+            const c = (calls[d.index] ??= { id: '', name: '', args: '', function: true });
+            if (d.type && d.type !== 'function') c.function = false;
+            if (d.id) c.id = d.id;
+            if (d.function?.name) c.name += d.function.name;
+            if (d.function?.arguments) c.args += d.function.arguments;
+            call.onDelta?.({
+              type: 'tool_call',
+              index: d.index,
+              ...(d.id && { id: d.id }),
+              ...(d.function?.name && { name: d.function.name }),
+              arguments: d.function?.arguments ?? '',
+            });
+          }
+        }
+      } catch (err) {
+        throw streamError(err, call.signal);
+      }
+      const toolCalls = calls
+        .filter((c) => c && c.function)
+        .map((c) => ({ id: c.id, name: c.name, arguments: parseToolArguments(c.args) }));
       return {
-        text: choice?.message.content ?? '',
+        text,
         toolCalls,
-        finishReason: finishReason(choice?.finish_reason),
-        model: res.model ?? p.model,
+        finishReason: finishReason(finish),
+        model: model || p.model,
         usage: {
           inputTokens: usage?.prompt_tokens ?? 0,
           outputTokens: usage?.completion_tokens ?? 0,

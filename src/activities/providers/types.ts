@@ -10,9 +10,16 @@ export interface ProviderReply {
   model: string;
 }
 
+/** A piece of a reply as it streams in: new text, or a piece of a tool call (id and name when first seen). */
+export type ReplyDelta =
+  | { type: 'text'; text: string }
+  | { type: 'tool_call'; index: number; id?: string; name?: string; arguments: string };
+
 export interface CallOptions {
   /** Aborts the HTTP request when the activity is cancelled or times out. */
   signal: AbortSignal;
+  /** Called with each delta as the provider streams it; the returned reply is the same either way. */
+  onDelta?: (delta: ReplyDelta) => void;
   /** Per-request timeout for the SDK, in milliseconds. */
   timeoutMs?: number;
 }
@@ -34,4 +41,24 @@ export function parseToolArguments(json: string | undefined | null): Record<stri
   } catch {
     return { _raw: json };
   }
+}
+
+/**
+ * The provider's stream broke off after it began (a cut connection): the call may have been
+ * billed, like any connection error. Its name matches what the model activity counts as unanswered.
+ */
+export class StreamConnectionError extends Error {
+  override name = 'StreamConnectionError';
+}
+
+/** A stream's error as the model activity classifies it: HTTP errors as they are, anything else mid-stream as a cut connection. */
+export function streamError(err: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted) return err;
+  const e = err as { status?: number; name?: string } | undefined;
+  if (e?.status !== undefined) return err;
+  const kind = `${e?.name ?? ''} ${(err as object | undefined)?.constructor?.name ?? ''}`;
+  if (/Connection|Timeout/.test(kind)) return err;
+  return new StreamConnectionError(
+    `the provider's stream broke off: ${err instanceof Error ? err.message : String(err)}`,
+  );
 }

@@ -28,6 +28,7 @@ import { loadToolsModule } from '../tools-module';
 import { loadWorkerResources } from '../../activities/worker-allows';
 import { err, out, outputOption, preview, stepLine, usageLine, type Output } from '../output';
 import { followRun, richStep } from '../watch';
+import { printTokens } from '../tokens';
 import { decisionLine, pendingLines } from './approvals';
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -88,6 +89,7 @@ interface RunFlags {
   workerConfig?: string;
   memoryUser?: string;
   memoryThread?: string;
+  tokens?: boolean;
 }
 
 /** Warn when nothing polls the task queue: the run would wait for a worker that never comes. */
@@ -237,17 +239,26 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     if (f.detach)
       return out(f.output === 'json' ? JSON.stringify({ runId, started: handle.started }) : runId);
 
+    // Rich output on a terminal (or --tokens) prints each model call's text as it streams.
+    const tokens = f.tokens ?? (f.output === 'rich' && process.stderr.isTTY === true);
+    const streaming = tokens
+      ? printTokens(baton, runId, (t) => void process.stderr.write(t), { signal: trap.signal }).catch(
+          (e: unknown) => err(`(token stream stopped: ${e instanceof Error ? e.message : String(e)})`),
+        )
+      : undefined;
     try {
       const result = await until(
         followRun(
           baton,
           runId,
           (s) => {
-            if (f.output === 'rich') err(richStep(s));
+            // With tokens shown, a completed step gets its status line only (its text just streamed).
+            if (f.output === 'rich') err(tokens ? stepLine(s) : richStep(s));
           },
           { signal: trap.signal },
         ),
       );
+      await streaming;
       if (f.output === 'json') out(JSON.stringify({ runId, ...result }, null, 2));
       else if (f.output === 'text') out(result.output);
       else {
@@ -347,6 +358,11 @@ export function registerRunCommands(program: Command): void {
     )
     .option('--memory-user <id>', "long-term memory: the user this run's memories belong to (docs/memory.md)")
     .option('--memory-thread <id>', "long-term memory: the conversation thread this run's memories belong to")
+    .option(
+      '--tokens',
+      "print each model call's text to stderr as it streams (default: rich output on a terminal)",
+    )
+    .option('--no-tokens', 'do not print streamed text')
     .addHelpText(
       'after',
       '\nAn llm-orc ensemble (a file under .llm-orc/, or of its shape) runs directly when every field it uses maps to Baton; see `baton import llm-orc --help`.\n\nExamples:\n  baton run examples/ensembles/code-review.yaml --input-file src/client.ts\n  cat code.ts | baton run code-review -o json',
@@ -358,14 +374,34 @@ export function registerRunCommands(program: Command): void {
     .description("Show a run's steps: status, output, tokens, cost and timing")
     .argument('<run>', 'run id')
     .addOption(outputOption())
-    .action(async (runId: string, o: { output: Output }) => {
-      const baton = await connectExisting();
-      try {
-        printProgress(runId, await baton.progress(runId), o.output);
-      } finally {
-        await baton.close();
-      }
-    });
+    .option(
+      '--follow',
+      "follow the run to its end, printing each model call's text as it streams (rich output)",
+    )
+    .option(
+      '--events',
+      'with --follow: print every event as one JSON line on stdout instead (docs/streaming.md)',
+    )
+    .option('--after <id>', 'with --follow: resume after this event id')
+    .action(
+      async (runId: string, o: { output: Output; follow?: boolean; events?: boolean; after?: string }) => {
+        const baton = await connectExisting();
+        try {
+          if (o.events && !o.follow) throw new BadInputError('--events needs --follow');
+          if (o.follow && o.events) {
+            for await (const ev of baton.events(runId, { ...(o.after && { after: o.after }) }))
+              out(JSON.stringify(ev));
+            return;
+          }
+          if (o.follow && o.output === 'rich')
+            await printTokens(baton, runId, (t) => void process.stderr.write(t));
+          else if (o.follow) await baton.result(runId).catch(() => undefined);
+          printProgress(runId, await baton.progress(runId), o.output);
+        } finally {
+          await baton.close();
+        }
+      },
+    );
 
   program
     .command('result')
