@@ -4,6 +4,8 @@
  * without it still replay.
  */
 import { defaultPayloadConverter } from '@temporalio/common';
+import { z } from 'zod';
+import { createTool } from '../../src/activities/tools';
 import type { temporal } from '@temporalio/proto';
 import { chain } from '../../src/define';
 import { fetchRunHistory, replayHistory } from '../../src/replay';
@@ -11,9 +13,15 @@ import type { EnsembleDefinition, ModelProfile } from '../../src/types';
 import { startHarness, workflowBundle, type Harness } from '../support/harness';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
+const echo = createTool({
+  name: 'echo',
+  description: 'Say it back.',
+  input: z.object({ text: z.string() }),
+  run: ({ text }) => text,
+});
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ tools: [echo] });
 });
 afterAll(async () => {
   await h?.close();
@@ -71,4 +79,42 @@ test('activities carry their step as summary; fan-out instances their instance (
   }
   const report = await replayHistory(history, runId, { workflowBundle: await workflowBundle() });
   expect(report).toMatchObject({ ok: true });
+});
+
+test('a fan-out of a tool-using agent: its model and tool calls carry the instance (check[1], check[1]: echo)', async () => {
+  h.fake.on('Items to check', { text: JSON.stringify(['a', 'b']) });
+  // Each instance: one reply asking for the tool, then its answer.
+  h.fake.on('Check', { text: 'checked' });
+  for (const item of ['a', 'b'])
+    h.fake.on(`Check ${item}`, { toolCalls: [{ name: 'echo', arguments: { text: item } }] }, { times: 1 });
+  const def: EnsembleDefinition = {
+    name: 'summaries-tool-fan-out',
+    steps: [
+      { kind: 'agent', name: 'items', dependsOn: [], profile, prompt: 'Items to check {{input}}' },
+      {
+        kind: 'agent',
+        name: 'check',
+        dependsOn: ['items'],
+        profile,
+        prompt: 'Check {{item}}',
+        tools: [{ name: 'echo' }],
+        maxIterations: 3,
+        fanOut: { from: 'items', maxConcurrency: 1 },
+      },
+    ],
+  };
+  const runId = `summaries-tool-fan-${Date.now()}`;
+  const result = await h.baton.run(def, 'x', { runId });
+  expect(result.status).toBe('completed');
+  const history = await fetchRunHistory(h.baton.temporal, runId);
+  const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
+  expect(scheduled.map(summaryOf).sort()).toEqual([
+    'check[0]',
+    'check[0]',
+    'check[0]: echo',
+    'check[1]',
+    'check[1]',
+    'check[1]: echo',
+    'items',
+  ]);
 });

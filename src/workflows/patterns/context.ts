@@ -40,6 +40,8 @@ export interface AgentContext {
   budget?: Budget;
   /** Put before every step name in progress, so a pattern nested in another stays apart. */
   prefix?: string;
+  /** What the Temporal UI names this agent's calls when not its step (a fan-out instance's `review[3]`). */
+  summary?: string;
 }
 
 /**
@@ -235,6 +237,7 @@ export async function callAgent(
       ...(agent.timeout !== undefined && { timeout: agent.timeout }),
       ...(agent.retry && { retry: agent.retry }),
       ...(ctx.options && { options: ctx.options }),
+      ...(ctx.summary && { summary: ctx.summary }),
     },
   );
   if (opts.role) ctx.state.recordRole(opts.role, res);

@@ -277,8 +277,9 @@ export async function runToolAgent(
   step: AgentStep,
   scope: TemplateScope,
   options?: RunOptions,
+  summary?: string,
 ): Promise<string> {
-  const ctx: AgentContext = { state, ...(options && { options }) };
+  const ctx: AgentContext = { state, ...(options && { options }), ...(summary && { summary }) };
   const agent: Agent = {
     name: step.name,
     profile: step.profile,

@@ -249,7 +249,7 @@ async function runToolCall(
   const options = {
     startToCloseTimeout: (settings.timeout ?? '2 minutes') as TemporalDuration,
     heartbeatTimeout: (ctx.options?.heartbeatTimeout ?? '30 seconds') as TemporalDuration,
-    summary: `${key}: ${call.name}`,
+    summary: `${ctx.summary ?? key}: ${call.name}`,
   };
   const backoff = {
     initialInterval: '1 second',
