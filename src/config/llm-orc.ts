@@ -75,6 +75,8 @@ export function looksLikeLlmOrc(value: unknown, file?: string): boolean {
   if (file && file.split(/[\\/]/).includes('.llm-orc')) return true;
   if (!isObj(value) || !Array.isArray(value.agents)) return false;
   if ('default_task' in value || 'task' in value) return true;
+  // llm-orc agents have no `kind`; a Baton step does (a script step shares parameters, output_format, ...).
+  if (value.agents.some((a) => isObj(a) && 'kind' in a)) return false;
   return value.agents.some(
     (a) =>
       isObj(a) &&

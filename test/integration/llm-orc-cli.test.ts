@@ -68,7 +68,7 @@ test('a whole .llm-orc tree: every ensemble reported and written but the one tha
   const out = join(dir, '.baton');
   const r = await baton(['import', 'llm-orc', FIXTURE, '--out', out]);
   expect(r.code).toBe(2);
-  expect(r.stdout).toMatch(/10 of 11 ensembles converted, 3 profiles/);
+  expect(r.stdout).toMatch(/10 of 11 ensembles converted, 4 profiles/);
   expect(r.stdout).toMatch(/unsupported +agents\[0\]\.loop +a loop over a body ensemble/);
   expect(r.stderr).toMatch(/1 of 11 llm-orc ensembles could not be converted/);
   expect(existsSync(join(out, 'config.yaml'))).toBe(true);
