@@ -32,8 +32,12 @@ beforeAll(async () => {
     taskQueue: `batch-crash-${process.pid}-${Date.now()}`,
   });
 });
+// Each test's workers stop with it: a worker left polling the shared task queue would take the next
+// test's batch, and killing that test's own worker would then crash nothing.
+afterEach(async () => {
+  for (const c of children.splice(0)) await killHard(c);
+});
 afterAll(async () => {
-  for (const c of children) await killHard(c);
   await connection?.close();
   await fake?.close();
 });
