@@ -65,7 +65,8 @@ test('`baton run -o json` prints only JSON on stdout, while the core logs (forwa
 test('a core WARN (payload over the size warning limit) stays off stdout: `-o json` still parses', async () => {
   const file = join(dir, 'offline-big.yaml');
   writeFileSync(file, 'name: offline-big\nagents:\n  - name: answer\n    model_profile: offline\n');
-  // A 600 kB input makes the core warn (TMPRL1103) that a payload exceeds its 512 kB warning limit.
+  // A 600 kB input makes the core warn (TMPRL1103) that a payload exceeds its 512 kB warning limit
+  // (with the payload store off: otherwise history holds only a reference to it).
   const input = join(dir, 'big.txt');
   writeFileSync(input, 'word '.repeat(120_000));
   for (const level of [undefined, 'WARN']) {
@@ -81,7 +82,7 @@ test('a core WARN (payload over the size warning limit) stays off stdout: `-o js
         '-o',
         'json',
       ],
-      { env: level ? { BATON_LOG_LEVEL: level } : {} },
+      { env: { BATON_PAYLOAD_STORE: 'off', ...(level && { BATON_LOG_LEVEL: level }) } },
     );
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as { status: string }).status).toBe('completed');

@@ -5,6 +5,7 @@
  * started without Baton's client are listed with their ensemble.
  */
 import { spawn } from 'node:child_process';
+import { payloadStoreFromEnv } from '../../src/payloads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -575,6 +576,8 @@ function batonCli(args: string[]): Promise<{ code: number | null; stdout: string
         PATH: process.env.PATH,
         HOME: tmpdir(),
         BATON_FROM_SOURCE: '1',
+        // Payloads over the threshold (a list of 500 gates) are in the workers' payload store: the same one.
+        BATON_PAYLOAD_STORE: payloadStoreFromEnv()!.store.location,
         TEMPORAL_ADDRESS: address,
         TEMPORAL_NAMESPACE: namespace,
         USER: 'cli-user',

@@ -62,7 +62,62 @@ export class CaptureServer {
               choices: [{ index: 0, message: { role: 'assistant', content: reply }, finish_reason: 'stop' }],
               usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
             };
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+        let streamed = false;
+        try {
+          streamed = (JSON.parse(body) as { stream?: boolean }).stream === true;
+        } catch {
+          streamed = false;
+        }
+        if (!streamed) {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+          return;
+        }
+        // Providers stream their calls: the same reply as Server-Sent Events.
+        const sse = (event: string | undefined, data: unknown) =>
+          `${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+        const events = anthropic
+          ? [
+              sse('message_start', {
+                type: 'message_start',
+                message: { ...json, content: [], stop_reason: null },
+              }),
+              sse('content_block_start', {
+                type: 'content_block_start',
+                index: 0,
+                content_block: { type: 'text', text: '' },
+              }),
+              sse('content_block_delta', {
+                type: 'content_block_delta',
+                index: 0,
+                delta: { type: 'text_delta', text: reply },
+              }),
+              sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
+              sse('message_delta', {
+                type: 'message_delta',
+                delta: { stop_reason: 'end_turn' },
+                usage: { output_tokens: 1 },
+              }),
+              sse('message_stop', { type: 'message_stop' }),
+            ]
+          : [
+              sse(undefined, {
+                id: 'chatcmpl-capture',
+                object: 'chat.completion.chunk',
+                created: 0,
+                model: 'capture',
+                choices: [{ index: 0, delta: { role: 'assistant', content: reply }, finish_reason: 'stop' }],
+              }),
+              sse(undefined, {
+                id: 'chatcmpl-capture',
+                object: 'chat.completion.chunk',
+                created: 0,
+                model: 'capture',
+                choices: [],
+                usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+              }),
+              sse(undefined, '[DONE]'),
+            ];
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end(events.join(''));
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { configFailure } from '../errors';
 import type {
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
@@ -109,6 +110,7 @@ export function createOpenAIProvider(opts: {
       let model: string | undefined;
       let finish: string | null | undefined;
       let usage: OpenAI.CompletionUsage | undefined;
+      let seen = 0;
       const calls: { id: string; name: string; args: string; function: boolean }[] = [];
       try {
         const stream = await client.chat.completions.create(params, {
@@ -116,6 +118,7 @@ export function createOpenAIProvider(opts: {
           ...(call.timeoutMs !== undefined && { timeout: call.timeoutMs }),
         });
         for await (const chunk of stream) {
+          seen++;
           model ??= chunk.model;
           if (chunk.usage) usage = chunk.usage;
           const choice = chunk.choices[0];
@@ -144,6 +147,12 @@ export function createOpenAIProvider(opts: {
       } catch (err) {
         throw streamError(err, call.signal);
       }
+      // A server that ignores `stream: true` and answers plain JSON streams nothing: say so instead
+      // of recording an empty reply.
+      if (seen === 0)
+        throw configFailure(
+          `${p.baseURL ?? 'the endpoint'} answered a streamed chat completion with no stream chunks; it must support stream: true (Server-Sent Events)`,
+        );
       const toolCalls = calls
         .filter((c) => c && c.function)
         .map((c) => ({ id: c.id, name: c.name, arguments: parseToolArguments(c.args) }));
