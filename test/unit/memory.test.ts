@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cosine, localEmbedding, rank } from '../../src/activities/memory';
@@ -125,8 +125,13 @@ describe('the embedded LanceDB store', () => {
 
   test('keeps LanceDB tables named by hash, whatever the namespace holds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'baton-mem-unit-'));
-    const store = new LanceMemoryStore(dir);
+    // A JSON Lines file the file store of earlier versions wrote is not read.
     const odd = "../../etc/it's \\ ünï";
+    writeFileSync(
+      join(dir, `${Buffer.from(odd, 'utf8').toString('hex')}.jsonl`),
+      `${JSON.stringify(mem('old', { namespace: odd }))}\n`,
+    );
+    const store = new LanceMemoryStore(dir);
     await Promise.all([
       store.add(mem('a', { namespace: odd })),
       store.add(mem('b', { namespace: odd })),
