@@ -11,6 +11,9 @@ import { Field, FixedSizeList, Float32, Schema, Utf8 } from 'apache-arrow';
 import type { RecalledMemory } from '../types';
 import type { MemoryFilter, MemoryStore, StoredMemory } from './memory';
 
+/** Adds to one table between compactions (LanceDB `optimize`) in one process. */
+export const COMPACT_EVERY = 64;
+
 /** A string as a SQL literal (single quotes doubled), for LanceDB filters. */
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
@@ -44,6 +47,8 @@ interface Row {
 export class LanceMemoryStore implements MemoryStore {
   private db?: Promise<lancedb.Connection>;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Adds per table since this process last compacted it. */
+  private readonly adds = new Map<string, number>();
 
   constructor(readonly dir: string) {}
 
@@ -94,6 +99,10 @@ export class LanceMemoryStore implements MemoryStore {
         ? await db.openTable(name)
         : await db.createEmptyTable(name, schema(m.vector.length), { mode: 'create', existOk: true });
       await table.add([row as unknown as Record<string, unknown>]);
+      // Each add writes a small data file; searches slow down as they pile up. Compact now and then.
+      const n = (this.adds.get(name) ?? 0) + 1;
+      this.adds.set(name, n % COMPACT_EVERY);
+      if (n >= COMPACT_EVERY) await table.optimize();
     });
   }
 

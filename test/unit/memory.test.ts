@@ -1,8 +1,9 @@
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from '@lancedb/lancedb';
 import { join } from 'node:path';
 import { cosine, localEmbedding, rank } from '../../src/activities/memory';
-import { LanceMemoryStore } from '../../src/activities/memory-lance';
+import { COMPACT_EVERY, LanceMemoryStore } from '../../src/activities/memory-lance';
 import { loadEnsembleText } from '../../src/config';
 import type { MemoryScope } from '../../src/types';
 import { memoryBlock } from '../../src/workflows/memory';
@@ -207,4 +208,26 @@ describe('the embedded LanceDB store', () => {
     expect(await store.search({ namespace: n }, localEmbedding('green tea'), 10)).toEqual([]);
     await store.close();
   });
+});
+
+test('the LanceDB store compacts a table every COMPACT_EVERY adds, so searches do not read one file per memory', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-mem-unit-'));
+  const store = new LanceMemoryStore(dir);
+  for (let i = 0; i < COMPACT_EVERY + 3; i++)
+    await store.add({
+      id: `m${i}`,
+      text: `memory ${i}`,
+      vector: localEmbedding(`memory ${i}`),
+      scope: { namespace: 'c' },
+      createdAt: '2026-01-01T00:00:00Z',
+    });
+  const db = await connect(dir);
+  const [name] = await db.tableNames();
+  const stats = await (await db.openTable(name!)).stats();
+  expect(stats.numRows).toBe(COMPACT_EVERY + 3);
+  // One compacted fragment plus the three adds since.
+  expect(stats.fragmentStats.numFragments).toBe(4);
+  expect((await store.search({ namespace: 'c' }, localEmbedding('memory 7'), 1))[0]!.id).toBe('m7');
+  db.close();
+  await store.close();
 });
