@@ -57,7 +57,7 @@ export interface BatonWorkerOptions {
   scripts?: Record<string, ScriptConfig>;
   /** MCP servers whose tools agents call as `<server>.<tool>` (docs/tools.md#mcp-servers). */
   mcpServers?: Record<string, McpServerConfig>;
-  /** Long-term memory store (docs/memory.md); default: BATON_MEMORY_URL (postgres://) or the file store in BATON_MEMORY_DIR. */
+  /** Long-term memory store (docs/memory.md); default: BATON_MEMORY_URL (postgres://) or the embedded LanceDB store in BATON_MEMORY_DIR. */
   memoryStore?: MemoryStore;
   /** Where model calls stream deltas and step events: default Redis Streams at BATON_REDIS_URL / REDIS_URL, else this process's memory (docs/streaming.md). */
   events?: EventBus;

@@ -33,7 +33,7 @@ export interface ActivityDeps {
   scripts?: Record<string, ScriptConfig>;
   /** The worker's MCP connections and the servers it allows. */
   mcp?: McpHub;
-  /** Long-term memory store (default: BATON_MEMORY_URL's PostgreSQL, else the file store in BATON_MEMORY_DIR). */
+  /** Long-term memory store (default: BATON_MEMORY_URL's PostgreSQL, else the embedded LanceDB store in BATON_MEMORY_DIR). */
   memoryStore?: MemoryStore;
   /** Where model calls stream their deltas and step events (default: eventBusFromEnv, docs/streaming.md). */
   events?: EventBus;

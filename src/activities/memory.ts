@@ -1,13 +1,10 @@
 /**
- * Long-term memory: embeddings from the step's provider, a store behind one interface (an embedded
- * file store by default, PostgreSQL for clusters), and the activities that write, read and forget
+ * Long-term memory: embeddings from the step's provider, a store behind one interface (embedded
+ * LanceDB by default, PostgreSQL for clusters), and the activities that write, read and forget
  * memories. Reads and writes are activities, so their results are in history and a replay sees
  * the memories the run saw.
  */
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
@@ -35,7 +32,7 @@ export interface MemoryFilter {
   thread?: string;
 }
 
-/** Where memories live. Implementations: FileMemoryStore (embedded), PgMemoryStore (PostgreSQL). */
+/** Where memories live. Implementations: LanceMemoryStore (embedded, memory-lance.ts), PgMemoryStore (PostgreSQL). */
 export interface MemoryStore {
   add(m: StoredMemory): Promise<void>;
   /** The `topK` memories closest to `vector` (cosine) among those the filter covers, closest first. */
@@ -57,89 +54,6 @@ export function cosine(a: number[], b: number[]): number {
     nb += b[i]! * b[i]!;
   }
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
-}
-
-/** Whether a stored memory falls under a filter (namespace always; user and thread when the filter names them). */
-export function covers(f: MemoryFilter, s: MemoryScope): boolean {
-  return (
-    s.namespace === f.namespace &&
-    (f.user === undefined || s.user === f.user) &&
-    (f.thread === undefined || s.thread === f.thread)
-  );
-}
-
-/**
- * The embedded store: one JSON Lines file per namespace under `dir`, searched in memory (exact
- * cosine over the namespace). For one worker, or workers sharing a disk one at a time; several
- * workers on several machines need PgMemoryStore.
- */
-export class FileMemoryStore implements MemoryStore {
-  private queue: Promise<unknown> = Promise.resolve();
-
-  constructor(readonly dir: string) {}
-
-  /** The store BATON_MEMORY_DIR names, else `~/.local/share/baton/memory`. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): FileMemoryStore {
-    return new FileMemoryStore(
-      env.BATON_MEMORY_DIR || path.join(os.homedir(), '.local', 'share', 'baton', 'memory'),
-    );
-  }
-
-  private file(namespace: string): string {
-    // Namespaces are free text; the file name is their hex, so no name can leave the directory.
-    return path.join(this.dir, `${Buffer.from(namespace, 'utf8').toString('hex')}.jsonl`);
-  }
-
-  private read(namespace: string): StoredMemory[] {
-    let text: string;
-    try {
-      text = fs.readFileSync(this.file(namespace), 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    return text
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as StoredMemory);
-  }
-
-  /** One change at a time in this process: a read-modify-write never loses another's write. */
-  private serial<T>(fn: () => T): Promise<T> {
-    const next = this.queue.then(fn);
-    this.queue = next.catch(() => {});
-    return next;
-  }
-
-  add(m: StoredMemory): Promise<void> {
-    return this.serial(() => {
-      fs.mkdirSync(this.dir, { recursive: true });
-      fs.appendFileSync(this.file(m.scope.namespace), `${JSON.stringify(m)}\n`);
-    });
-  }
-
-  search(filter: MemoryFilter, vector: number[], topK: number): Promise<RecalledMemory[]> {
-    return this.serial(() =>
-      rank(
-        this.read(filter.namespace).filter((m) => covers(filter, m.scope)),
-        vector,
-        topK,
-      ),
-    );
-  }
-
-  forget(filter: MemoryFilter): Promise<number> {
-    return this.serial(() => {
-      const all = this.read(filter.namespace);
-      const kept = all.filter((m) => !covers(filter, m.scope));
-      if (kept.length === all.length) return 0;
-      const file = this.file(filter.namespace);
-      const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
-      fs.renameSync(tmp, file);
-      return all.length - kept.length;
-    });
-  }
 }
 
 /** Memories ordered by cosine similarity to `vector` (ties: newer first), the first `topK`. */
@@ -267,7 +181,7 @@ export function filterFor(scope: MemoryScope, level: MemoryScopeLevel): MemoryFi
 }
 
 /**
- * The memory activities. `store` defaults to the embedded file store (BATON_MEMORY_DIR), or
+ * The memory activities. `store` defaults to the embedded LanceDB store (BATON_MEMORY_DIR), or
  * PostgreSQL when BATON_MEMORY_URL is a postgres:// URL (see memory-pg.ts).
  */
 export function createMemoryActivities(
@@ -282,7 +196,10 @@ export function createMemoryActivities(
     if (url && /^postgres(ql)?:\/\//.test(url)) {
       const { PgMemoryStore } = await import('./memory-pg');
       store = new PgMemoryStore(url);
-    } else store = FileMemoryStore.fromEnv(env);
+    } else {
+      const { LanceMemoryStore } = await import('./memory-lance');
+      store = LanceMemoryStore.fromEnv(env);
+    }
     return store;
   };
   const signal = () => {

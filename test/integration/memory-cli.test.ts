@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileMemoryStore } from '../../src/activities/memory';
+import { LanceMemoryStore } from '../../src/activities/memory-lance';
 import { startHarness, type Harness } from '../support/harness';
 
 // Each command starts from source on a shared machine: give the tests room.
@@ -15,7 +15,7 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'baton-memory-cli-'));
   // The worker (and its store) is this process's; the commands talk to it through Temporal.
-  h = await startHarness({ memoryStore: new FileMemoryStore(join(dir, 'store')) });
+  h = await startHarness({ memoryStore: new LanceMemoryStore(join(dir, 'store')) });
 });
 afterAll(async () => {
   await h?.close();

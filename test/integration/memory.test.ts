@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { z } from 'zod';
 import { createTool } from '../../src/activities/tools';
-import { createMemoryActivities, FileMemoryStore, localEmbedding } from '../../src/activities/memory';
+import { createMemoryActivities, localEmbedding } from '../../src/activities/memory';
+import { LanceMemoryStore } from '../../src/activities/memory-lance';
 import { RunFailedError } from '../../src/client';
 import type { AgentStep, EnsembleDefinition, ModelProfile } from '../../src/types';
 import { startHarness, workflowBundle, type Harness } from '../support/harness';
@@ -14,9 +15,9 @@ const embedding: ModelProfile = { name: 'emb', provider: 'openai', model: 'text-
 const offline: ModelProfile = { name: 'offline', provider: 'offline', model: 'offline' };
 
 let h: Harness;
-let store: FileMemoryStore;
+let store: LanceMemoryStore;
 beforeAll(async () => {
-  store = new FileMemoryStore(mkdtempSync(join(tmpdir(), 'baton-memory-')));
+  store = new LanceMemoryStore(mkdtempSync(join(tmpdir(), 'baton-memory-')));
   h = await startHarness({
     memoryStore: store,
     tools: [
@@ -162,11 +163,11 @@ test('embeddings go only where the worker allows, and never to anthropic', async
   expect(h.fake.embeddingRequests).toHaveLength(0);
 });
 
-test('BATON_MEMORY_DIR chooses the file store directory', async () => {
+test('BATON_MEMORY_DIR chooses the LanceDB store directory', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baton-memory-env-'));
   const acts = createMemoryActivities({ env: { BATON_MEMORY_DIR: dir } });
   await acts.rememberMemory({ scope: { namespace: 'env' }, text: 'kept here', embedding: offline });
-  const found = await new FileMemoryStore(dir).search({ namespace: 'env' }, localEmbedding('kept'), 1);
+  const found = await new LanceMemoryStore(dir).search({ namespace: 'env' }, localEmbedding('kept'), 1);
   expect(found.map((m) => m.text)).toEqual(['kept here']);
   expect(
     (

@@ -1,8 +1,11 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from '@lancedb/lancedb';
 import { join } from 'node:path';
-import { cosine, FileMemoryStore, localEmbedding, rank } from '../../src/activities/memory';
+import { cosine, localEmbedding, rank } from '../../src/activities/memory';
+import { COMPACT_EVERY, LanceMemoryStore } from '../../src/activities/memory-lance';
 import { loadEnsembleText } from '../../src/config';
+import type { MemoryScope } from '../../src/types';
 import { memoryBlock } from '../../src/workflows/memory';
 
 const NO_CONFIG = { config: { profiles: {}, files: [] } };
@@ -105,22 +108,126 @@ describe('embeddings and ranking', () => {
   });
 });
 
-test('the file store keeps one file per namespace, whatever the namespace holds', async () => {
+describe('the embedded LanceDB store', () => {
+  const at = (minute: number) => `2026-01-01T00:${String(minute).padStart(2, '0')}:00Z`;
+  const mem = (
+    id: string,
+    scope: MemoryScope,
+    text = id,
+    createdAt = at(0),
+    vector = localEmbedding(text),
+  ) => ({
+    id,
+    text,
+    vector,
+    scope,
+    createdAt,
+  });
+
+  test('keeps LanceDB tables named by hash, whatever the namespace holds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-mem-unit-'));
+    // A JSON Lines file the file store of earlier versions wrote is not read.
+    const odd = "../../etc/it's \\ ünï";
+    writeFileSync(
+      join(dir, `${Buffer.from(odd, 'utf8').toString('hex')}.jsonl`),
+      `${JSON.stringify(mem('old', { namespace: odd }))}\n`,
+    );
+    const store = new LanceMemoryStore(dir);
+    await Promise.all([
+      store.add(mem('a', { namespace: odd })),
+      store.add(mem('b', { namespace: odd })),
+      store.add(mem('c', { namespace: 'x/y' })),
+    ]);
+    const entries = readdirSync(dir)
+      .filter((e) => e.endsWith('.lance'))
+      .sort();
+    expect(entries).toHaveLength(2);
+    for (const e of entries) expect(e).toMatch(/^ns_[0-9a-f]{64}_d256\.lance$/);
+    expect((await store.search({ namespace: odd }, localEmbedding('a'), 5)).map((m) => m.id).sort()).toEqual([
+      'a',
+      'b',
+    ]);
+    expect(await store.forget({ namespace: odd })).toBe(2);
+    expect(await store.forget({ namespace: odd })).toBe(0);
+    expect((await store.search({ namespace: 'x/y' }, localEmbedding('c'), 5)).map((m) => m.id)).toEqual([
+      'c',
+    ]);
+    await store.close();
+  });
+
+  test('ranks by cosine (ties newest first), filters by user and thread, forgets by scope', async () => {
+    const store = new LanceMemoryStore(mkdtempSync(join(tmpdir(), 'baton-mem-unit-')));
+    const n = 'ns';
+    await store.add({
+      ...mem('t1', { namespace: n, user: "o'neil", thread: 't' }, 'green tea', at(1)),
+      source: { runId: 'r', step: 's' },
+    });
+    await store.add(mem('t2', { namespace: n, user: "o'neil", thread: 'u' }, 'green tea', at(2)));
+    await store.add(mem('b', { namespace: n, user: 'bob' }, 'blue bikes', at(3)));
+    await store.add(mem('n', { namespace: n }, 'green bikes', at(4)));
+    const all = await store.search({ namespace: n }, localEmbedding('green tea'), 3);
+    expect(all.map((m) => m.id)).toEqual(['t2', 't1', 'n']);
+    expect(all[0]!.score).toBeCloseTo(1, 5);
+    expect(all[2]!.score).toBeCloseTo(cosine(localEmbedding('green tea'), localEmbedding('green bikes')), 5);
+    expect(all[1]).toEqual({
+      id: 't1',
+      text: 'green tea',
+      score: all[1]!.score,
+      scope: { namespace: n, user: "o'neil", thread: 't' },
+      source: { runId: 'r', step: 's' },
+      createdAt: at(1),
+    });
+    expect(all[2]!.scope).toEqual({ namespace: n });
+    expect(
+      (await store.search({ namespace: n, user: "o'neil" }, localEmbedding('bikes'), 10))
+        .map((m) => m.id)
+        .sort(),
+    ).toEqual(['t1', 't2']);
+    expect(
+      (await store.search({ namespace: n, user: "o'neil", thread: 'u' }, localEmbedding('x'), 10)).map(
+        (m) => m.id,
+      ),
+    ).toEqual(['t2']);
+    // A query with no words (a zero vector) scores everything 0, newest first.
+    expect(
+      (await store.search({ namespace: n }, localEmbedding('!!'), 2)).map((m) => [m.id, m.score]),
+    ).toEqual([
+      ['n', 0],
+      ['b', 0],
+    ]);
+    // Vectors of another length live in their own table and are not compared with this query.
+    await store.add(mem('wide', { namespace: n }, 'green tea', at(5), [1, 0, 0]));
+    expect(
+      (await store.search({ namespace: n }, localEmbedding('green tea'), 10)).map((m) => m.id),
+    ).not.toContain('wide');
+    expect((await store.search({ namespace: n }, [1, 0, 0], 10)).map((m) => m.id)).toEqual(['wide']);
+    expect(await store.forget({ namespace: n, user: "o'neil", thread: 't' })).toBe(1);
+    expect(await store.forget({ namespace: n, user: "o'neil" })).toBe(1);
+    expect(await store.forget({ namespace: 'other' })).toBe(0);
+    expect(await store.forget({ namespace: n })).toBe(3);
+    expect(await store.search({ namespace: n }, localEmbedding('green tea'), 10)).toEqual([]);
+    await store.close();
+  });
+});
+
+test('the LanceDB store compacts a table every COMPACT_EVERY adds, so searches do not read one file per memory', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'baton-mem-unit-'));
-  const store = new FileMemoryStore(dir);
-  const add = (id: string, namespace: string) =>
-    store.add({
-      id,
-      text: id,
-      vector: localEmbedding(id),
-      scope: { namespace },
+  const store = new LanceMemoryStore(dir);
+  for (let i = 0; i < COMPACT_EVERY + 3; i++)
+    await store.add({
+      id: `m${i}`,
+      text: `memory ${i}`,
+      vector: localEmbedding(`memory ${i}`),
+      scope: { namespace: 'c' },
       createdAt: '2026-01-01T00:00:00Z',
     });
-  await Promise.all([add('a', '../../etc'), add('b', '../../etc'), add('c', 'x/y')]);
-  expect(readdirSync(dir).sort()).toHaveLength(2);
-  expect(
-    (await store.search({ namespace: '../../etc' }, localEmbedding('a'), 5)).map((m) => m.id).sort(),
-  ).toEqual(['a', 'b']);
-  expect(await store.forget({ namespace: '../../etc' })).toBe(2);
-  expect(await store.forget({ namespace: '../../etc' })).toBe(0);
+  const db = await connect(dir);
+  const [name] = await db.tableNames();
+  const stats = await (await db.openTable(name!)).stats();
+  expect(stats.numRows).toBe(COMPACT_EVERY + 3);
+  // One compacted fragment plus the three adds since.
+  expect(stats.fragmentStats.numFragments).toBe(4);
+  expect((await store.search({ namespace: 'c' }, localEmbedding('memory 7'), 1))[0]!.id).toBe('m7');
+  db.close();
+  await store.close();
 });
