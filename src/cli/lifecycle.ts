@@ -4,8 +4,10 @@
  * cleanup where one failing step does not skip the others.
  */
 import type { NativeConnectionOptions, Worker } from '@temporalio/worker';
+import { BatonClient } from '../client';
+import { acquireTemporal, type TemporalConnectionOptions, type TemporalHandle } from '../server';
 import { createWorker, type BatonWorkerOptions } from '../worker';
-import { connectNative } from './connect';
+import { configuredTemporal, connectExisting, connectNative } from './connect';
 
 /** The command was stopped by SIGINT or SIGTERM (exit code 130). */
 export class InterruptedError extends Error {
@@ -127,5 +129,70 @@ export async function closeAll(
     } catch (e) {
       process.stderr.write(`baton: warning: ${what}: ${(e as Error).message}\n`);
     }
+  }
+}
+
+/**
+ * What `baton run` and `baton eval` open and must let go of: a Temporal server (an existing one
+ * when TEMPORAL_ADDRESS is set, else a dev server for this command), a client, and maybe a worker
+ * in this process. `until` ends a wait early on Ctrl-C or when the local worker crashes (a run
+ * would wait for it forever); `close` lets go of whatever was opened, in order.
+ */
+export class CommandSession {
+  readonly trap = trapInterrupt();
+  temporal?: TemporalHandle;
+  worker?: LocalWorker;
+  private client?: BatonClient;
+
+  until<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.trap.interrupted, ...(this.worker ? [this.worker.crashed] : [])]);
+  }
+
+  /** Connect: to TEMPORAL_ADDRESS's server when `external`, else to a dev server started here. */
+  async connect(o: {
+    external: boolean;
+    taskQueue?: string;
+    log: (line: string) => void;
+    /** Told once a dev server was started for this command. */
+    onDevServer?: (temporal: TemporalHandle) => void;
+  }): Promise<BatonClient> {
+    if (o.external) {
+      this.client = await this.until(connectExisting(o.taskQueue ? { taskQueue: o.taskQueue } : {}));
+      return this.client;
+    }
+    const temporal = (this.temporal = await this.until(acquireTemporal({ log: o.log })));
+    o.onDevServer?.(temporal);
+    this.client = await this.until(
+      BatonClient.connect({
+        address: temporal.address,
+        namespace: temporal.namespace,
+        ...(o.taskQueue && { taskQueue: o.taskQueue }),
+      }),
+    );
+    return this.client;
+  }
+
+  /** A worker in this process on the client's task queue (call after `connect`). */
+  async startWorker(opts: Omit<BatonWorkerOptions, 'connection' | 'namespace' | 'taskQueue'>): Promise<void> {
+    const baton = this.client!;
+    const connectionOptions =
+      this.temporal?.connectionOptions ?? (configuredTemporal().options as TemporalConnectionOptions);
+    this.worker = await this.until(
+      startLocalWorker(connectionOptions, {
+        namespace: this.temporal?.namespace ?? baton.temporal.options.namespace,
+        taskQueue: baton.taskQueue,
+        ...opts,
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    const { worker, client, temporal } = this;
+    await closeAll([
+      ['stopping the local worker', worker?.stop],
+      ['closing the Temporal connection', client && (() => client.close())],
+      ['stopping the dev server', temporal && (() => temporal.stop())],
+    ]);
+    this.trap.dispose();
   }
 }

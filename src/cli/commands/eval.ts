@@ -1,7 +1,6 @@
 /** `baton eval`: score an ensemble on a dataset, or replay recorded runs at zero cost for unchanged steps. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { BatonClient } from '../../client';
 import { findConfigDirs, loadConfig, missingKeysMessage } from '../../config';
 import { resolveProfile } from '../../config/profiles';
 import { parseDataset } from '../../evals/dataset';
@@ -14,11 +13,9 @@ import {
   runEval,
   type EvalReport,
 } from '../../evals/eval';
-import { acquireTemporal, type TemporalConnectionOptions, type TemporalHandle } from '../../server';
 import type { EnsembleDefinition } from '../../types';
-import { configuredTemporal, connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
-import { closeAll, startLocalWorker, trapInterrupt, type LocalWorker } from '../lifecycle';
+import { CommandSession } from '../lifecycle';
 import { err, out } from '../output';
 import { loadToolsModule } from '../tools-module';
 import { loadEnsemble } from './runs';
@@ -117,29 +114,11 @@ async function evalCommand(ensemble: string | undefined, f: EvalFlags): Promise<
     const missing = missingKeysMessage(definition, process.env);
     if (missing) throw new BadInputError(missing);
   }
-  const trap = trapInterrupt();
-  let temporal: TemporalHandle | undefined;
-  let baton: BatonClient | undefined;
-  let worker: LocalWorker | undefined;
-  const until = <T>(p: Promise<T>): Promise<T> =>
-    Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
+  const session = new CommandSession();
+  const until = <T>(p: Promise<T>): Promise<T> => session.until(p);
   try {
-    if (external) baton = await until(connectExisting());
-    else {
-      temporal = await until(acquireTemporal({ log: err }));
-      baton = await until(BatonClient.connect({ address: temporal.address, namespace: temporal.namespace }));
-    }
-    if (localWorker) {
-      const connectionOptions =
-        temporal?.connectionOptions ?? (configuredTemporal().options as TemporalConnectionOptions);
-      worker = await until(
-        startLocalWorker(connectionOptions, {
-          namespace: temporal?.namespace ?? baton.temporal.options.namespace,
-          taskQueue: baton.taskQueue,
-          tools,
-        }),
-      );
-    }
+    const baton = await session.connect({ external, log: err });
+    if (localWorker) await session.startWorker({ tools });
     const report = async (r: object, text: string) => {
       if (f.out) writeFileSync(f.out, `${JSON.stringify(r, null, 2)}\n`);
       out(f.json ? JSON.stringify(r, null, 2) : text);
@@ -176,13 +155,7 @@ async function evalCommand(ensemble: string | undefined, f: EvalFlags): Promise<
         `pass rate ${(r.summary.passRate * 100).toFixed(1)}% is below ${(minPassRate * 100).toFixed(1)}% (${r.summary.cases - r.summary.passed} of ${r.summary.cases} cases did not pass)`,
       );
   } finally {
-    const [client, server] = [baton, temporal];
-    await closeAll([
-      ['stopping the local worker', worker?.stop],
-      ['closing the Temporal connection', client && (() => client.close())],
-      ['stopping the dev server', server && (() => server.stop())],
-    ]);
-    trap.dispose();
+    await session.close();
   }
 }
 

@@ -16,14 +16,13 @@ import {
   loadEnsembleFile,
   missingKeysMessage,
 } from '../../config';
-import { acquireTemporal, type TemporalConnectionOptions, type TemporalHandle } from '../../server';
 import type { EnsembleDefinition } from '../../types';
 import { workerSettingsFromEnv } from '../../worker';
 import type { RunProgress } from '../../workflows/api';
-import { configuredTemporal, connectExisting } from '../connect';
+import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
 import { resolveInput } from '../input';
-import { closeAll, InterruptedError, startLocalWorker, trapInterrupt, type LocalWorker } from '../lifecycle';
+import { CommandSession, InterruptedError } from '../lifecycle';
 import { loadToolsModule } from '../tools-module';
 import { loadWorkerResources } from '../../activities/worker-allows';
 import { err, out, outputOption, preview, stepLine, usageLine, type Output } from '../output';
@@ -174,44 +173,28 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     allowedEndpoints = [...allowedEndpoints, ...loadWorkerConfig(f.workerConfig).allowedEndpoints];
 
   // From here on, Ctrl-C stops following, and the finally block lets go of what was opened.
-  const trap = trapInterrupt();
-  let temporal: TemporalHandle | undefined;
-  let baton: BatonClient | undefined;
-  let worker: LocalWorker | undefined;
+  const session = new CommandSession();
   let runId: string | undefined;
-  // Waits end early on Ctrl-C, or when the local worker crashes (the run would wait for it forever).
-  const until = <T>(p: Promise<T>): Promise<T> =>
-    Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
+  const until = <T>(p: Promise<T>): Promise<T> => session.until(p);
   try {
-    if (external) {
-      baton = await until(connectExisting(f.taskQueue ? { taskQueue: f.taskQueue } : {}));
-    } else {
-      temporal = await until(acquireTemporal({ log: err }));
-      if (f.output === 'rich')
-        err(
-          `temporal: dev server for this run at ${temporal.address} (its runs end with this command; \`baton server\` keeps them)`,
-        );
-      baton = await until(
-        BatonClient.connect({
-          address: temporal.address,
-          namespace: temporal.namespace,
-          ...(f.taskQueue && { taskQueue: f.taskQueue }),
-        }),
-      );
-    }
+    const baton = await session.connect({
+      external,
+      ...(f.taskQueue && { taskQueue: f.taskQueue }),
+      log: err,
+      onDevServer: (temporal) => {
+        if (f.output === 'rich')
+          err(
+            `temporal: dev server for this run at ${temporal.address} (its runs end with this command; \`baton server\` keeps them)`,
+          );
+      },
+    });
 
     if (localWorker) {
-      const connectionOptions =
-        temporal?.connectionOptions ?? (configuredTemporal().options as TemporalConnectionOptions);
-      worker = await until(
-        startLocalWorker(connectionOptions, {
-          namespace: temporal?.namespace ?? baton.temporal.options.namespace,
-          taskQueue: baton.taskQueue,
-          tools,
-          allowedEndpoints,
-          ...(resources && { scripts: resources.scripts, mcpServers: resources.mcpServers }),
-        }),
-      );
+      await session.startWorker({
+        tools,
+        allowedEndpoints,
+        ...(resources && { scripts: resources.scripts, mcpServers: resources.mcpServers }),
+      });
     } else {
       await warnWithoutWorkers(baton);
     }
@@ -242,7 +225,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
     // Rich output on a terminal (or --tokens) prints each model call's text as it streams.
     const tokens = f.tokens ?? (f.output === 'rich' && process.stderr.isTTY === true);
     const streaming = tokens
-      ? printTokens(baton, runId, (t) => void process.stderr.write(t), { signal: trap.signal }).catch(
+      ? printTokens(baton, runId, (t) => void process.stderr.write(t), { signal: session.trap.signal }).catch(
           (e: unknown) => err(`(token stream stopped: ${e instanceof Error ? e.message : String(e)})`),
         )
       : undefined;
@@ -255,7 +238,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
             // With tokens shown, a completed step gets its status line only (its text just streamed).
             if (f.output === 'rich') err(tokens ? stepLine(s) : richStep(s));
           },
-          { signal: trap.signal },
+          { signal: session.trap.signal },
         ),
       );
       await streaming;
@@ -276,13 +259,7 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
       e.message += `; run ${runId} stays on the server (\`baton status ${runId}\`)`;
     throw e;
   } finally {
-    const [client, server] = [baton, temporal];
-    await closeAll([
-      ['stopping the local worker', worker?.stop],
-      ['closing the Temporal connection', client && (() => client.close())],
-      ['stopping the dev server', server && (() => server.stop())],
-    ]);
-    trap.dispose();
+    await session.close();
   }
 }
 
