@@ -1,33 +1,13 @@
 /** `baton run --worker-config`: the local worker runs the scripts its config file allows. */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testTemporal } from '../support/temporal-env';
+import { runBaton } from '../support/cli';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
 const dir = mkdtempSync(join(tmpdir(), 'baton-cli-scripts-'));
 
 function baton(args: string[]) {
-  const { address, namespace } = testTemporal();
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: dir,
-        BATON_FROM_SOURCE: '1',
-        TEMPORAL_ADDRESS: address,
-        TEMPORAL_NAMESPACE: namespace,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end('');
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBaton(args, { cwd: dir });
 }
 
 const ensemble = join(dir, 'count.yaml');

@@ -1,14 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeModelServer } from '../support/fake-model-server';
-import { testTemporal } from '../support/temporal-env';
+import { runBaton } from '../support/cli';
 
 // Each command starts from source on a shared machine: give the tests room.
 jest.setTimeout(600_000);
 
-const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
 let fake: FakeModelServer;
 let dir: string;
 const taskQueue = `eval-cli-${process.pid}-${Date.now()}`;
@@ -28,27 +26,9 @@ afterAll(async () => {
 beforeEach(() => fake.reset());
 
 function baton(args: string[]) {
-  const { address, namespace } = testTemporal();
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: dir,
-        BATON_FROM_SOURCE: '1',
-        TEMPORAL_ADDRESS: address,
-        TEMPORAL_NAMESPACE: namespace,
-        BATON_TASK_QUEUE: taskQueue,
-        OPENAI_API_KEY: 'sk-test',
-        OPENAI_BASE_URL: fake.openaiBaseURL,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end('');
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  return runBaton(args, {
+    cwd: dir,
+    env: { BATON_TASK_QUEUE: taskQueue, OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.openaiBaseURL },
   });
 }
 

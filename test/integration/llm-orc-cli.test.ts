@@ -1,13 +1,10 @@
 /** `baton import llm-orc` and `baton run <llm-orc file>` as a user runs them. */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeModelServer } from '../support/fake-model-server';
-import { testTemporal } from '../support/temporal-env';
+import { runBaton } from '../support/cli';
 
-const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'baton.js');
 const FIXTURE = join(__dirname, '..', 'fixtures', 'llm-orc');
 const ENSEMBLES = join(FIXTURE, '.llm-orc', 'ensembles');
 let fake: FakeModelServer;
@@ -22,27 +19,7 @@ afterAll(async () => {
 });
 
 function baton(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const { address, namespace } = testTemporal();
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: dir,
-        BATON_FROM_SOURCE: '1',
-        TEMPORAL_ADDRESS: address,
-        TEMPORAL_NAMESPACE: namespace,
-        OLLAMA_HOST: fake.url,
-        ...env,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end('');
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBaton(args, { cwd: dir, env: { OLLAMA_HOST: fake.url, ...env } });
 }
 
 test('baton import llm-orc --help says what it reads, writes and reports', async () => {

@@ -1,14 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LanceMemoryStore } from '../../src/activities/memory-lance';
 import { startHarness, type Harness } from '../support/harness';
+import { runBaton } from '../support/cli';
 
 // Each command starts from source on a shared machine: give the tests room.
 jest.setTimeout(600_000);
 
-const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
 let h: Harness;
 let dir: string;
 
@@ -22,26 +21,15 @@ afterAll(async () => {
 });
 
 function baton(args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: dir,
-        BATON_FROM_SOURCE: '1',
-        TEMPORAL_ADDRESS: h.address,
-        TEMPORAL_NAMESPACE: h.namespace,
-        BATON_TASK_QUEUE: h.taskQueue,
-        OPENAI_API_KEY: 'sk-test',
-        OPENAI_BASE_URL: h.fake.openaiBaseURL,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end('');
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  return runBaton(args, {
+    cwd: dir,
+    env: {
+      TEMPORAL_ADDRESS: h.address,
+      TEMPORAL_NAMESPACE: h.namespace,
+      BATON_TASK_QUEUE: h.taskQueue,
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: h.fake.openaiBaseURL,
+    },
   });
 }
 

@@ -1,12 +1,10 @@
 /** The CLI prints tokens as they stream: `baton run --tokens` and `baton demo` (what `npm start` runs). */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeModelServer } from '../support/fake-model-server';
-import { testTemporal } from '../support/temporal-env';
+import { runBaton } from '../support/cli';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
 let fake: FakeModelServer;
 let dir: string;
 beforeAll(async () => {
@@ -18,27 +16,9 @@ afterAll(async () => {
 });
 
 function baton(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const { address, namespace } = testTemporal();
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: dir,
-        BATON_FROM_SOURCE: '1',
-        TEMPORAL_ADDRESS: address,
-        TEMPORAL_NAMESPACE: namespace,
-        OPENAI_API_KEY: 'sk-test',
-        OPENAI_BASE_URL: fake.openaiBaseURL,
-        ...env,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end('');
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  return runBaton(args, {
+    cwd: dir,
+    env: { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.openaiBaseURL, ...env },
   });
 }
 
