@@ -9,11 +9,15 @@ const HISTORIES = join(ROOT, 'test', 'histories');
 /** Run `npm run record-histories -- <args>` as the script it is; resolves with its exit code and output. */
 async function record(args: string[]): Promise<{ code: number; stderr: string }> {
   try {
-    await promisify(execFile)(process.execPath, ['-r', 'tsx/cjs', join(HISTORIES, 'record.ts'), ...args], {
-      cwd: ROOT,
-      // Never reach a server: the refusal must come before anything runs.
-      env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1' },
-    });
+    await promisify(execFile)(
+      process.execPath,
+      ['-r', 'tsx/cjs', join(ROOT, 'test', 'support', 'record-histories.ts'), ...args],
+      {
+        cwd: ROOT,
+        // Never reach a server: the refusal must come before anything runs.
+        env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1' },
+      },
+    );
     return { code: 0, stderr: '' };
   } catch (e) {
     const err = e as { code: number; stderr: string };
