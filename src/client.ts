@@ -323,6 +323,8 @@ export class BatonClient {
   readonly taskQueue: string;
   private searchAttributesReady?: Promise<boolean>;
   private bus?: EventBus;
+  /** Stops every open {@link events} follower; aborted by {@link close}. */
+  private readonly following = new Set<AbortController>();
 
   /** Where {@link events} reads from: BatonClientOptions.events, else eventBusFromEnv (made on first use). */
   get eventBus(): EventBus {
@@ -727,15 +729,24 @@ export class BatonClient {
     opts: { after?: string; signal?: AbortSignal; pollMs?: number } = {},
   ): AsyncGenerator<StreamEvent> {
     const handle = this.handle(runId);
-    return followRun({
+    // One signal for this follower: the caller's, or close(). Its Temporal calls run under it, so
+    // stopping cancels a state read in flight instead of leaving it to outlive the connection.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) stop.abort();
+    const scoped = <T>(fn: () => Promise<T>) => this.temporal.connection.withAbortSignal(stop.signal, fn);
+    const following = this.following;
+    following.add(stop);
+    const inner = followRun({
       bus: this.eventBus,
       runId,
       ...(opts.after !== undefined && { after: opts.after }),
-      ...(opts.signal && { signal: opts.signal }),
+      signal: stop.signal,
       ...(opts.pollMs !== undefined && { pollMs: opts.pollMs }),
       watch: async () => {
         // A reader may come before the run starts: it waits for it.
-        const described = await handle.describe().catch((err: unknown) => {
+        const described = await scoped(() => handle.describe()).catch((err: unknown) => {
           if (err instanceof WorkflowNotFoundError) return undefined;
           throw err;
         });
@@ -748,7 +759,7 @@ export class BatonClient {
         };
       },
       details: async () => {
-        const p = await this.progress(runId);
+        const p = await scoped(() => this.progress(runId));
         return {
           ...(p.output !== undefined && { output: p.output }),
           ...(p.error && { error: { type: p.error.type, message: p.error.message } }),
@@ -756,6 +767,17 @@ export class BatonClient {
         };
       },
     });
+    return (async function* () {
+      try {
+        yield* inner;
+      } catch (err) {
+        // A read cut short by stopping is the end of the stream, not an error.
+        if (!stop.signal.aborted) throw err;
+      } finally {
+        following.delete(stop);
+        opts.signal?.removeEventListener('abort', onAbort);
+      }
+    })();
   }
 
   /** Ask a run to stop; running model calls are cancelled. */
@@ -987,8 +1009,10 @@ export class BatonClient {
     return this.temporal.workflow.getHandle(runId);
   }
 
-  /** Close the connection this client opened (a connection passed in is left open). */
+  /** End open {@link events} streams and close the connection this client opened (a connection passed in is left open). */
   async close(): Promise<void> {
+    // Open event streams end (their readers see the stream finish) before the connection goes.
+    for (const stop of this.following) stop.abort();
     await this.tracing?.forceFlush().catch(() => undefined);
     await this.ownedConnection?.close();
   }

@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { BatonClient } from '../../src/client';
 import { chain } from '../../src/define';
 import { createHttpServer } from '../../src/http/server';
 import type { StreamEvent } from '../../src/streams';
@@ -271,4 +272,29 @@ agents:
   });
   expect(bad.status).toBe(400);
   expect(((await bad.json()) as { error: string }).error).toContain("after: 'nonsense' is not an event id");
+});
+
+test('closing a client ends its open event streams without an error, and the run goes on', async () => {
+  h.fake.on('close stream', { text: words(400, 'c'), eventDelayMs: 10 });
+  const other = await BatonClient.connect({
+    connection: h.connection,
+    namespace: h.namespace,
+    taskQueue: h.taskQueue,
+  });
+  other.eventBus = h.baton.eventBus;
+  const runId = id('close');
+  await h.baton.start(
+    chain('stream-close', [{ name: 'say', profile: openai, prompt: 'close stream {{input}}', retry }]),
+    'x',
+    { runId, options },
+  );
+  const seen: StreamEvent[] = [];
+  for await (const ev of other.events(runId, { pollMs: 20 })) {
+    seen.push(ev);
+    if (ev.type === 'text.delta') await other.close();
+  }
+  expect(seen.some((e) => e.type === 'text.delta')).toBe(true);
+  expect(seen.some((e) => e.type.startsWith('run.'))).toBe(false);
+  // Only the reader stopped: the run completes with the whole text.
+  expect((await h.baton.result(runId)).output).toBe(words(400, 'c'));
 });

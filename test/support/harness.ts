@@ -148,6 +148,9 @@ export async function startHarness(
     namespace,
     worker,
     async close() {
+      // Event streams a test (or an HTTP server on this client) left open stop first: none of
+      // their state reads may still be in flight when the connection closes.
+      await baton.close();
       worker.shutdown();
       await running;
       await nativeConnection.close();
