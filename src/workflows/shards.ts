@@ -169,7 +169,8 @@ export async function runShards(
       state.gates.assertRunning(`step '${key}' started no further shard`);
       // The shard's allowance: at least its first call's worst case, else an equal part of what
       // is left among the shards about to run. Waits at the run's budget gate when nothing fits.
-      const need = worstCaseOf(requestOf(s, { ...scope, item: items[remaining[0]!]! }));
+      const at = remaining[0]!;
+      const need = worstCaseOf(requestOf(s, { ...scope, item: items[at]!, chunk: { index: at, total: n } }));
       const wanting = Math.max(1, Math.min(lanes, count - done) - holding);
       const allowance = await acquireAllowance(state, key, need, shareOf(state.ledger, wanting));
       if (failed) {
