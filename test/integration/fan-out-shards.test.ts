@@ -105,6 +105,32 @@ test('a 250-wide batch fan-out with shard size 100 runs in 3 shard workflows: ev
   await replays(runId);
 });
 
+test('by default a fan-out shards only over 1000 items: 1000 run in the run, 1001 in 2 shards', async () => {
+  const t = `d${Math.random().toString(36).slice(2, 7)}`;
+  const list = items(1001, t);
+  h.fake.on(`List ${t}`, { text: JSON.stringify(list) });
+  h.fake.on(`List1000 ${t}`, { text: JSON.stringify(list.slice(0, 1000)) });
+  answerItems(t);
+  const wide = uniqueId('shards-default');
+  const result = await h.baton.run(def(t, { batch: { size: 500 } }), 'go', { runId: wide });
+  expect(JSON.parse(result.output)).toEqual(list.map((i) => `done ${i}`));
+  const started = (await historyOf(wide)).filter(
+    (e) => e.startChildWorkflowExecutionInitiatedEventAttributes,
+  );
+  expect(started.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes!.workflowId)).toEqual([
+    `${wide}/each/shard-0`,
+    `${wide}/each/shard-1`,
+  ]);
+  const narrow = uniqueId('shards-default-1000');
+  const d1000 = def(t, { batch: { size: 500 } });
+  (d1000.steps[0] as { prompt: string }).prompt = `List1000 ${t} {{input}}`;
+  const r1000 = await h.baton.run(d1000, 'go', { runId: narrow });
+  expect(JSON.parse(r1000.output)).toHaveLength(1000);
+  const events = await historyOf(narrow);
+  expect(events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)).toHaveLength(0);
+  expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(3);
+});
+
 test('without batch, each shard runs one activity per instance, and {{chunk_index}} / {{total_chunks}} count over all items', async () => {
   const t = `u${Math.random().toString(36).slice(2, 7)}`;
   const list = items(25, t);
