@@ -99,6 +99,10 @@ test('a 250-wide batch fan-out with shard size 100 runs in 3 shard workflows: ev
     .filter((a) => a !== null && a !== undefined);
   expect(started.map((a) => a.workflowId)).toEqual([0, 1, 2].map((k) => `${runId}/each/shard-${k}`));
   expect(started.every((a) => a.workflowType?.name === 'batonFanOutShard')).toBe(true);
+  // A shard's input holds its own items, not the whole list they came from.
+  const input0 = Buffer.from(started[0]!.input!.payloads![0]!.data!).toString('utf8');
+  expect(input0).toContain(list[99]);
+  expect(input0).not.toContain(list[100]);
   // Each shard ran its 100 (or 50) items as batch activities of 25.
   const shard2 = (await fetchRunHistory(h.client, `${runId}/each/shard-2`)).events ?? [];
   expect(shard2.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(2);
@@ -121,6 +125,13 @@ test('by default a fan-out shards only over 1000 items: 1000 run in the run, 100
     `${wide}/each/shard-0`,
     `${wide}/each/shard-1`,
   ]);
+  // Shard 0's result (1000 outputs) is over the payload store's threshold: the run records its reference.
+  const results = (await historyOf(wide))
+    .map((e) => e.childWorkflowExecutionCompletedEventAttributes)
+    .filter((a) => a !== null && a !== undefined);
+  const encoding = (k: number) =>
+    Buffer.from(results[k]!.result!.payloads![0]!.metadata!.encoding!).toString('utf8');
+  expect(results.map((_, k) => encoding(k)).sort()).toEqual(['json/baton-payload-ref', 'json/plain']);
   const narrow = uniqueId('shards-default-1000');
   const d1000 = def(t, { batch: { size: 500 } });
   (d1000.steps[0] as { prompt: string }).prompt = `List1000 ${t} {{input}}`;
@@ -157,6 +168,29 @@ test('without batch, each shard runs one activity per instance, and {{chunk_inde
   const shard0 = (await fetchRunHistory(h.client, `${runId}/each/shard-0`)).events ?? [];
   expect(shard0.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(10);
   await replays(runId);
+});
+
+test('max_concurrency caps calls in flight across shards: 20 with shards of 10 runs 2 shards at once', async () => {
+  const t = `m${Math.random().toString(36).slice(2, 7)}`;
+  const list = items(40, t);
+  let now = 0;
+  let peak = 0;
+  h.fake.on(`List ${t}`, { text: JSON.stringify(list) });
+  h.fake.on(
+    (r: FakeRequest) => r.lastUserText.startsWith(`Item ${t}-`),
+    async (r) => {
+      peak = Math.max(peak, ++now);
+      await sleep(1000);
+      now--;
+      return { text: `done ${r.lastUserText.slice('Item '.length)}` };
+    },
+  );
+  const result = await h.baton.run(def(t, { shard: { size: 10 }, maxConcurrency: 20 }), 'go', {
+    runId: uniqueId('shards-limit'),
+  });
+  expect(JSON.parse(result.output)).toEqual(list.map((i) => `done ${i}`));
+  expect(peak).toBeLessThanOrEqual(20);
+  expect(peak).toBeGreaterThan(10);
 });
 
 test('a quota error in one shard fails the step with its type, naming the instance by its place among all items', async () => {
@@ -214,6 +248,12 @@ test('a 50-wide sharded fan-out under a budget for 5 calls makes exactly 5 calls
   expect(JSON.parse(result.output)).toEqual(list.map((i) => `done Item ${i}`));
   for (const i of list) expect(h.fake.count(`Item ${i}`)).toBe(1);
   expect(result.budget).toMatchObject({ spent: { tokens: 2 + 50 * worst.tokens }, reserved: { tokens: 0 } });
+  // Shards that ran out of allowance went on as shard-<k>.<n>.
+  const ids = (await historyOf(runId))
+    .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)
+    .filter((id): id is string => typeof id === 'string');
+  expect(ids).toContain(`${runId}/each/shard-0.1`);
+  expect(ids.every((id) => /\/each\/shard-[0-2](\.\d+)?$/.test(id))).toBe(true);
   await replays(runId);
 });
 
@@ -253,6 +293,11 @@ test('cancelling the run cancels its shard workflows: their calls in flight are 
     options: { heartbeatTimeout: '2s' },
   });
   await h.fake.waitFor(`Item ${t}-`, 30, 30_000);
+  // Each shard answers the progress query with its own step while it runs.
+  const shardProgress = await h.client.workflow
+    .getHandle(`${runId}/each/shard-1`)
+    .query<{ steps: { name: string; status: string }[] }>('progress');
+  expect(shardProgress.steps).toEqual([expect.objectContaining({ name: 'each', status: 'running' })]);
   await h.baton.cancel(runId);
   await expect(h.baton.result(runId)).rejects.toThrow();
   for (const k of [0, 1, 2]) {
