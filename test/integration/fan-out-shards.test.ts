@@ -215,6 +215,37 @@ test('a quota error in one shard fails the step with its type, naming the instan
   expect(h.fake.count(`Item ${list[17]}`)).toBe(1);
 });
 
+test('retry and fork of a run whose shard failed run the step again in shards of the new run', async () => {
+  const t = `f${Math.random().toString(36).slice(2, 7)}`;
+  const list = items(30, t);
+  h.fake.on(`List ${t}`, { text: JSON.stringify(list) });
+  answerItems(t);
+  h.fake.on(`Item ${list[17]}`, (_r, n) =>
+    n === 0
+      ? { status: 429, errorType: 'insufficient_quota', message: 'You exceeded your current quota' }
+      : { text: `done ${list[17]}` },
+  );
+  const runId = uniqueId('shards-retry');
+  const d = def(t, { batch: { size: 5 }, shard: { size: 10 } });
+  await expect(h.baton.run(d, 'go', { runId })).rejects.toThrow(/instance 17/);
+  const retry = await h.baton.retry(runId, { runId: `${runId}-r` });
+  const retried = await h.baton.result(retry.runId);
+  expect(JSON.parse(retried.output)).toEqual(list.map((i) => `done ${i}`));
+  // The list step was reused: asked once in all.
+  expect(h.fake.count(`List ${t}`)).toBe(1);
+  const ids = (await historyOf(retry.runId))
+    .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)
+    .filter((id): id is string => typeof id === 'string');
+  expect(ids).toEqual([0, 1, 2].map((k) => `${retry.runId}/each/shard-${k}`));
+  await replays(retry.runId);
+
+  const fork = await h.baton.fork(retry.runId, { fromStep: 'each', runId: `${runId}-f` });
+  const forked = await h.baton.result(fork.runId);
+  expect(forked.output).toBe(retried.output);
+  expect(h.fake.count(`List ${t}`)).toBe(1);
+  await replays(fork.runId);
+});
+
 test('a 50-wide sharded fan-out under a budget for 5 calls makes exactly 5 calls across its shards and waits at the one budget gate', async () => {
   const t = `g${Math.random().toString(36).slice(2, 7)}`;
   const list = items(50, t);
