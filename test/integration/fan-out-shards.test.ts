@@ -6,6 +6,8 @@
 import { Connection } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import { durabilityWindowMs } from '../../src/activities/model-batch';
+import { z } from 'zod';
+import { createTool } from '../../src/activities/tools';
 import { BatonClient, RunFailedError } from '../../src/client';
 import { fetchRunHistory, replayHistory } from '../../src/replay';
 import type { EnsembleDefinition, FanOut, ModelProfile } from '../../src/types';
@@ -25,9 +27,21 @@ import { testTemporal } from '../support/temporal-env';
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test', maxTokens: 20 };
 const retry = { initialInterval: '100ms', maximumInterval: '200ms', maximumAttempts: 3 };
 
+/** Idempotency keys the `mark` tool was called with, in order. */
+const marks: string[] = [];
+const mark = createTool({
+  name: 'mark',
+  description: 'Marks an item (idempotent).',
+  input: z.object({ item: z.string() }),
+  run: (_input, ctx) => {
+    marks.push(ctx.idempotencyKey);
+    return 'marked';
+  },
+});
+
 let h: PatternsHarness;
 beforeAll(async () => {
-  h = await startPatternsHarness();
+  h = await startPatternsHarness({ tools: [mark] });
 });
 afterAll(async () => {
   await h?.close();
@@ -168,6 +182,29 @@ test('without batch, each shard runs one activity per instance, and {{chunk_inde
   const shard0 = (await fetchRunHistory(h.client, `${runId}/each/shard-0`)).events ?? [];
   expect(shard0.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(10);
   await replays(runId);
+});
+
+test('a tool-using fan-out in shards: each logical tool call has its own idempotency key, unique across shards', async () => {
+  const t = `i${Math.random().toString(36).slice(2, 7)}`;
+  const list = items(24, t);
+  marks.length = 0;
+  h.fake.on(`List ${t}`, { text: JSON.stringify(list) });
+  h.fake.on(
+    (r: FakeRequest) => r.lastUserText.startsWith(`Item ${t}-`) || r.messages.some((m) => m.role === 'tool'),
+    (r) =>
+      r.messages.some((m) => m.role === 'tool')
+        ? { text: 'marked' }
+        : { toolCalls: [{ name: 'mark', arguments: { item: r.lastUserText } }] },
+  );
+  const runId = uniqueId('shards-keys');
+  const d = def(t, { shard: { size: 10 } });
+  (d.steps[1] as { tools?: { name: string }[] }).tools = [{ name: 'mark' }];
+  const result = await h.baton.run(d, 'go', { runId });
+  expect(JSON.parse(result.output)).toEqual(list.map(() => 'marked'));
+  expect(result.steps.find((s) => s.name === 'each')?.toolCalls).toBe(24);
+  expect(marks).toHaveLength(24);
+  expect(new Set(marks).size).toBe(24);
+  for (const k of marks) expect(k).toMatch(new RegExp(`^${runId}/each/shard-[0-2]/each#\\d+$`));
 });
 
 test('max_concurrency caps calls in flight across shards: 20 with shards of 10 runs 2 shards at once', async () => {
