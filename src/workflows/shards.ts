@@ -164,13 +164,17 @@ export async function runShards(
 
   const runShard = async (k: number): Promise<void> => {
     let remaining = Array.from({ length: Math.min(n, (k + 1) * size) - k * size }, (_, i) => k * size + i);
+    // A shard that ran out of allowance before finishing any item (its calls cost more than the
+    // first call's estimate, e.g. with tool schemas) gets twice as much the next time.
+    let grow = 1;
     for (let part = 0; remaining.length > 0; part++) {
       if (failed) return;
       state.gates.assertRunning(`step '${key}' started no further shard`);
       // The shard's allowance: at least its first call's worst case, else an equal part of what
       // is left among the shards about to run. Waits at the run's budget gate when nothing fits.
       const at = remaining[0]!;
-      const need = worstCaseOf(requestOf(s, { ...scope, item: items[at]!, chunk: { index: at, total: n } }));
+      const first = worstCaseOf(requestOf(s, { ...scope, item: items[at]!, chunk: { index: at, total: n } }));
+      const need = { tokens: first.tokens * grow, costUsd: Math.ceil(first.costUsd * grow * 1e8) / 1e8 };
       const wanting = Math.max(1, Math.min(lanes, count - done) - holding);
       const allowance = await acquireAllowance(state, key, need, shareOf(state.ledger, wanting));
       if (failed) {
@@ -191,14 +195,13 @@ export async function runShards(
         ...(allowance.budget && { budget: allowance.budget }),
         ...(state.mcpServers && { mcpServers: state.mcpServers }),
       };
-      const first = remaining[0]!;
       const last = remaining[remaining.length - 1]!;
       let res: ShardResult;
       try {
         res = await executeChild<typeof batonFanOutShard>(SHARD_WORKFLOW, {
           workflowId: `${base}/shard-${k}${part > 0 ? `.${part}` : ''}`,
           args: [input],
-          staticSummary: `${key}[${first}..${last}]: ${remaining.length} items`,
+          staticSummary: `${key}[${at}..${last}]: ${remaining.length} items`,
           ...(ensemble !== undefined && {
             typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: ensemble }],
           }),
@@ -225,6 +228,7 @@ export async function runShards(
           itemsDone++;
         }
       }
+      grow = left.length === remaining.length ? grow * 2 : 1;
       remaining = left;
       if (res.error && !res.budgetStopped) {
         failed ??= {
