@@ -245,3 +245,54 @@ test('cancelling the run mid-chain cancels the step: no further model or tool ca
   expect(made).toBe(40);
   expect(calls).toHaveLength(40);
 }, 300_000);
+
+test('beside a step that still runs (a waiting approval) the agent does not continue as new; nothing is lost once it is decided', async () => {
+  const m = marker('beside');
+  scriptAgent(m, 20);
+  const def: EnsembleDefinition = {
+    name: 'react-can-beside',
+    steps: [
+      agent(m),
+      {
+        kind: 'approval',
+        name: 'sign',
+        dependsOn: [],
+        present: 'Sign {{input}}?',
+        deadline: '1h',
+        onTimeout: 'reject',
+      },
+    ],
+    output: 'walker',
+  };
+  const runId = `react-can-beside-${Date.now()}`;
+  await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
+  await until('the agent to finish', async () =>
+    (await h.baton.progress(runId)).steps.find((s) => s.name === 'walker' && s.status === 'completed'),
+  );
+  const [only] = await chainOf(runId);
+  expect(await chainOf(runId)).toHaveLength(1);
+  expect(only!.events!.length).toBeGreaterThan(EVENTS);
+  await h.baton.approve(runId, { gate: 'sign', by: 'alice' });
+  const result = await h.baton.result(runId);
+  expect(result.output).toBe('finished after 20 steps');
+  expect(result.decisions?.map((d) => [d.gate, d.outcome])).toEqual([['sign', 'approved']]);
+  expect(calls).toHaveLength(20);
+}, 300_000);
+
+test('an agent with short-term memory (its conversation kept whole, not by reference) continues as new too', async () => {
+  const m = marker('memory');
+  scriptAgent(m, 40);
+  const def: EnsembleDefinition = {
+    name: 'react-can-memory',
+    steps: [agent(m, { memory: { maxContextTokens: 1_000_000 } })],
+  };
+  const runId = `react-can-memory-${Date.now()}`;
+  await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
+  const result = await h.baton.result(runId);
+  expect(result.output).toBe('finished after 40 steps');
+  expect(h.fake.requests.filter((r) => r.allText.includes(m)).map(toolResults)).toEqual(
+    Array.from({ length: 41 }, (_, i) => i),
+  );
+  expect(calls.map((c) => c.key)).toEqual(Array.from({ length: 40 }, (_, i) => `${runId}/walker#${i + 1}`));
+  expect((await chainOf(runId)).length).toBeGreaterThanOrEqual(2);
+}, 300_000);
