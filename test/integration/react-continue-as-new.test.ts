@@ -4,12 +4,17 @@
  * execution that picks the step up where it stopped: same conversation, same model-call count
  * against max_iterations, the ledger and the tool-call counter carried, one step in progress.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import type { temporal } from '@temporalio/proto';
 import { createTool, type ToolContext } from '../../src/activities/tools';
 import { RunFailedError } from '../../src/client';
+import { defaultPayloadDir } from '../../src/payloads/store';
 import { replayHistory } from '../../src/replay';
 import type { AgentStep, EnsembleDefinition, ModelProfile } from '../../src/types';
+import { runBaton } from '../support/cli';
 import { startHarness, workflowBundle, type Harness } from '../support/harness';
 
 /** $1 an output token, nothing for input: a call reserves exactly maxTokens dollars, and costs its output tokens. */
@@ -174,6 +179,21 @@ test('a 60-turn ReAct step continues as new and completes with the same answer, 
   const progress = await h.baton.progress(runId);
   expect(progress.steps.filter((s) => s.name === 'walker')).toHaveLength(1);
   expect(progress.steps.find((s) => s.name === 'walker')).toMatchObject({ calls: 61, toolCalls: 60 });
+
+  // `baton status` (the CLI, another process) shows the same: one step, every call.
+  const cli = await runBaton(['status', runId, '-o', 'json'], {
+    cwd: mkdtempSync(join(tmpdir(), 'baton-react-can-')),
+    env: { BATON_PAYLOAD_STORE: process.env.BATON_PAYLOAD_STORE ?? defaultPayloadDir() },
+  });
+  expect(cli.code).toBe(0);
+  const shown = JSON.parse(cli.stdout) as {
+    output: string;
+    steps: { name: string; calls: number; toolCalls?: number }[];
+  };
+  expect(shown.output).toBe('summary done');
+  expect(shown.steps.filter((s) => s.name === 'walker')).toEqual([
+    expect.objectContaining({ calls: 61, toolCalls: 60, status: 'completed' }),
+  ]);
 
   // Every execution of the chain replays on this code.
   const bundle = await workflowBundle();
