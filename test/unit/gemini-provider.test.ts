@@ -67,7 +67,7 @@ test('text with a system instruction, usage with cached tokens, and cost; the ke
   // 600 uncached at $0.30/M, 400 cached at $0.03/M, 100 output at $2.50/M.
   expect(res.costUsd).toBeCloseTo((600 * 0.3 + 400 * 0.03 + 100 * 2.5) / 1e6, 10);
   const req = server.requests[0]!;
-  expect(req).toMatchObject({ api: 'gemini', model: 'gemini-test', stream: false, system: 'Be brief.' });
+  expect(req).toMatchObject({ api: 'gemini', model: 'gemini-test', stream: true, system: 'Be brief.' });
   expect(req.body.contents).toEqual([{ role: 'user', parts: [{ text: 'What is the capital of France?' }] }]);
   expect(req.headers['x-goog-api-key']).toBe('gm-test-key');
   // Without max_tokens in the profile no output limit is sent (Gemini's own applies).
