@@ -359,7 +359,7 @@ describe('streamed: Gemini calls use streamGenerateContent (alt=sse)', () => {
       attempt,
       workflowExecution: { workflowId: runId, runId: 'r' },
     });
-    const result = env.run(streaming().callModel, full);
+    const result = env.run(streaming().callModel, full) as Promise<ModelResponse>;
     const settled = await result.then(
       (res) => ({ res, err: undefined }),
       (err: unknown) => ({ res: undefined, err }),
