@@ -132,6 +132,8 @@ describe('batch fan-out', () => {
     );
     // Instance 2's first attempt is cut after a few deltas; the batch retries that call alone.
     h.fake.on(`Item ${t}-2`, { text: answer(`${t}-2`), cutAfterEvents: 4, eventDelayMs: 5 }, { times: 1 });
+    // Instance 1's first attempt is rate limited (429, no stream at all).
+    h.fake.on(`Item ${t}-1`, { status: 429, headers: { 'retry-after-ms': '100' } }, { times: 1 });
     const runId = id('batch');
     const events = collect(h.baton.events(runId));
     const res = await h.baton.run(def(t), 'x', { runId, options });
@@ -161,7 +163,11 @@ describe('batch fan-out', () => {
     const retrying = two.findIndex((e) => e.type === 'step.retrying');
     expect(two[retrying]).toMatchObject({ attempt: 2 });
     expect(two.slice(0, retrying).filter((e) => e.type === 'text.delta').length).toBeGreaterThan(0);
-    for (const i of [0, 1, 3]) {
+    const one = seen.filter((e) => e.step === 'each[1]').map((e) => e.type);
+    expect(one[0]).toBe('step.started');
+    expect(one[1]).toBe('step.retrying');
+    expect(h.fake.requests.filter((r) => r.lastUserText === `Item ${t}-1`)).toHaveLength(2);
+    for (const i of [0, 3]) {
       expect(seen.filter((e) => e.step === `each[${i}]` && e.type === 'step.retrying')).toHaveLength(0);
     }
     expect(seen.at(-1)!.type).toBe('run.completed');
