@@ -501,7 +501,14 @@ describe('streamed: Gemini calls use streamGenerateContent (alt=sse)', () => {
     expect((err as Error).message).toContain(
       'answered streamGenerateContent with application/json instead of a stream of Server-Sent Events',
     );
+    expect((err as Error).message).toContain(server.geminiBaseURL);
     expect(events.at(-1)).toMatchObject({ type: 'step.failed', error: { type: 'ModelConfigError' } });
     expect(server.count()).toBe(1);
+
+    // An event stream with no chunks at all is refused the same way, not recorded as an empty reply.
+    server.setDefault({ body: '', headers: { 'content-type': 'text/event-stream' } });
+    const empty = await streamed({});
+    expect(empty.err).toMatchObject({ type: 'ModelConfigError', nonRetryable: true });
+    expect((empty.err as Error).message).toContain('answered streamGenerateContent with no stream chunks');
   });
 });

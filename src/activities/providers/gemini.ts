@@ -140,10 +140,11 @@ function providerError(
  * environment that the endpoint policy did not see.
  */
 export function createGeminiProvider(opts: { apiKey: string; baseURL?: string }): ModelProvider {
+  const endpoint = opts.baseURL ?? GEMINI_DEFAULT_BASE_URL;
   const client = new GoogleGenAI({
     apiKey: opts.apiKey,
     vertexai: false,
-    httpOptions: { baseUrl: opts.baseURL ?? GEMINI_DEFAULT_BASE_URL },
+    httpOptions: { baseUrl: endpoint },
   });
   return {
     name: 'gemini',
@@ -228,16 +229,16 @@ export function createGeminiProvider(opts: { apiKey: string; baseURL?: string })
           }
         }
       } catch (err) {
-        if (seen === 0) ignoredStreaming(p.baseURL, status, headers);
+        if (seen === 0) ignoredStreaming(endpoint, status, headers);
         const mapped = providerError(err, headers, status, unanswered);
         // An HTTP error (also one sent as an event inside the stream) or no answer at all, as
         // without streaming; anything else broke the stream after it began: a cut connection.
         throw mapped === err ? streamError(err, call.signal) : mapped;
       }
       if (seen === 0) {
-        ignoredStreaming(p.baseURL, status, headers);
+        ignoredStreaming(endpoint, status, headers);
         throw configFailure(
-          `${p.baseURL ?? 'the Gemini endpoint'} answered streamGenerateContent with no stream chunks; it must support alt=sse (Server-Sent Events)`,
+          `${endpoint} answered streamGenerateContent with no stream chunks; it must support alt=sse (Server-Sent Events)`,
         );
       }
       // Gemini's last chunk says why the reply ended; a stream that stops before it was cut.
@@ -259,15 +260,11 @@ export function createGeminiProvider(opts: { apiKey: string; baseURL?: string })
 }
 
 /** A 2xx answer that is not a stream of Server-Sent Events: the server ignored `alt=sse`. */
-function ignoredStreaming(
-  baseURL: string | undefined,
-  status: number | undefined,
-  headers: Headers | undefined,
-) {
+function ignoredStreaming(endpoint: string, status: number | undefined, headers: Headers | undefined) {
   const type = headers?.get('content-type') ?? '';
   if (status === undefined || status < 200 || status >= 300 || type.includes('text/event-stream')) return;
   throw configFailure(
-    `${baseURL ?? 'the Gemini endpoint'} answered streamGenerateContent with ${type || 'a body of no content type'} instead of a stream of Server-Sent Events; Baton streams Gemini calls (alt=sse) and needs a server that supports it`,
+    `${endpoint} answered streamGenerateContent with ${type || 'a body of no content type'} instead of a stream of Server-Sent Events; Baton streams Gemini calls (alt=sse) and needs a server that supports it`,
   );
 }
 
