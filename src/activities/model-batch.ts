@@ -17,7 +17,8 @@ import type {
 import { classifyProviderError, type ProviderErrorLike } from './errors';
 import { costOf } from './cost';
 import { checkReply, schemaProblem } from './json-schema';
-import type { ProviderRegistry } from './providers';
+import type { ProviderRegistry, ReplyDelta } from './providers';
+import { CallPublisher, type EventBus } from '../streams';
 
 /** How often a batch records finished calls when neither the step nor the worker says (BATON_BATCH_FLUSH_MS). */
 export const DEFAULT_BATCH_FLUSH_MS = 1000;
@@ -57,14 +58,17 @@ export function batchFlushMsFromEnv(env: NodeJS.ProcessEnv): number | undefined 
 /**
  * Run a batch of model calls. Never throws for one call's failure: each call's outcome is returned
  * by its index (a non-retryable error, or the last error once its attempts are used up). Throws
- * only when the activity itself is cancelled.
+ * only when the activity itself is cancelled. With `events`, each call publishes its step events
+ * and deltas under its own step name (`review[3]`, from the request), as a single call does.
  */
 export async function runModelBatch(
   providers: ProviderRegistry,
   input: ModelBatchInput,
   workerFlushMs: number = DEFAULT_BATCH_FLUSH_MS,
+  events?: EventBus,
 ): Promise<ModelBatchResult> {
   const ctx = Context.current();
+  const publisher = events && publisherOf(ctx, events);
   // Every call's own signal listens on the activity's: as many listeners as calls and attempts.
   setMaxListeners(0, ctx.cancellationSignal);
   const flushMs = input.flushMs ?? workerFlushMs;
@@ -109,7 +113,7 @@ export async function runModelBatch(
   const lane = async () => {
     while (next < todo.length && !ctx.cancellationSignal.aborted) {
       const i = todo[next++]!;
-      const outcome = await runOne(providers, ctx, input, i, send, answered, state);
+      const outcome = await runOne(providers, ctx, input, i, send, answered, state, publisher);
       if (outcome) land(i, outcome);
     }
   };
@@ -130,6 +134,31 @@ function snapshot(state: BatchHeartbeat, inFlight: Set<number>): BatchHeartbeat 
   return { batch: 1, done: { ...state.done }, unanswered: { ...state.unanswered }, inFlight: [...inFlight] };
 }
 
+/**
+ * The events of one attempt of one call of the batch (docs/streaming.md). The first attempt says
+ * step.started, a later one step.retrying; so does every call of a batch activity that is itself
+ * retried (a lost worker), since the call may have streamed in the attempt before. `attempt` counts
+ * the call's attempts within its batch activity's attempt, plus the batch's earlier attempts.
+ */
+function publisherOf(ctx: Context, events: EventBus) {
+  const runId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
+  const earlier = ctx.info.attempt - 1;
+  return (index: number, req: ModelRequest, attempt: number): CallPublisher => {
+    const stream = new CallPublisher(
+      events,
+      runId,
+      {
+        ...(req.step && { step: req.step }),
+        attempt: attempt + earlier,
+        call: `${ctx.info.activityId}/${index}`,
+      },
+      (m) => ctx.log.warn(m),
+    );
+    stream.emit(attempt + earlier > 1 ? 'step.retrying' : 'step.started');
+    return stream;
+  };
+}
+
 /** One call with its retries; undefined when the activity was cancelled under it. */
 async function runOne(
   providers: ProviderRegistry,
@@ -139,6 +168,7 @@ async function runOne(
   send: (i: number) => void,
   answered: (i: number, unanswered: boolean) => void,
   state: BatchHeartbeat,
+  publisher: ReturnType<typeof publisherOf> | undefined,
 ): Promise<BatchCallOutcome | undefined> {
   const req = input.calls[index]!;
   const r = input.retry;
@@ -165,21 +195,44 @@ async function runOne(
     const startedAt = Date.now();
     const signal = AbortSignal.any([ctx.cancellationSignal, AbortSignal.timeout(input.callTimeoutMs)]);
     send(index);
+    const stream = publisher?.(index, req, attempt);
+    // A failure no retry fixes ends the call's stream (a retryable one is announced by the next attempt).
+    const ended = async (type: string, message: string) => {
+      stream?.emit('step.failed', { error: { type, message } });
+      await stream?.flush();
+    };
+    const cancelled = async (err: unknown) => {
+      await ended('Cancelled', err instanceof Error ? err.message : String(err));
+      return undefined;
+    };
     let delay: number;
     let last: BatchCallOutcome;
     try {
-      const reply = await provider.complete(req, { signal });
+      const reply = await provider.complete(req, {
+        signal,
+        ...(stream && { onDelta: (d: ReplyDelta) => stream.delta(d) }),
+      });
       answered(index, false);
-      return { ok: true, res: responseOf(req, reply, startedAt, attempt, state.unanswered[index] ?? 0) };
+      const res = responseOf(req, reply, startedAt, attempt, state.unanswered[index] ?? 0);
+      stream?.emit('step.completed', {
+        usage: res.usage,
+        costUsd: res.costUsd,
+        finishReason: res.finishReason,
+      });
+      // Stored before the call's result is recorded, so a watcher that sees the run end has every event.
+      await stream?.flush();
+      return { ok: true, res };
     } catch (err) {
-      if (ctx.cancellationSignal.aborted) return undefined;
+      if (ctx.cancellationSignal.aborted) return cancelled(err);
       const e = err as ProviderErrorLike;
       const kind = `${e?.name ?? ''} ${(err as object | undefined)?.constructor?.name ?? ''}`;
       const timedOut = signal.aborted;
       // Only HTTP and connection errors (and this call's own timeout) are classified; anything else is a bug: the call fails with it.
       if (e?.status === undefined && !timedOut && !/Connection|Timeout|Abort/.test(kind)) {
         answered(index, true);
-        return fail('ModelCallError', String((err as Error)?.message ?? err));
+        const message = String((err as Error)?.message ?? err);
+        await ended('ModelCallError', message);
+        return fail('ModelCallError', message);
       }
       answered(index, e?.status === undefined);
       const c = timedOut
@@ -190,7 +243,10 @@ async function runOne(
           }
         : classifyProviderError(e, req.profile.provider);
       last = fail(c.type, c.message);
-      if (!c.retryable) return last;
+      if (!c.retryable) {
+        await ended(c.type, c.message);
+        return last;
+      }
       const backoff = Math.min(
         r.initialIntervalMs * Math.pow(r.backoffCoefficient, attempt - 1),
         r.maximumIntervalMs,
@@ -198,11 +254,17 @@ async function runOne(
       delay =
         'retryAfterMs' in c && c.retryAfterMs !== undefined && c.retryAfterMs > 0 ? c.retryAfterMs : backoff;
     }
-    if (r.maximumAttempts > 0 && attempt >= r.maximumAttempts) return last;
+    if (r.maximumAttempts > 0 && attempt >= r.maximumAttempts) {
+      if (!last.ok) await ended(last.error.type, last.error.message);
+      return last;
+    }
+    // What this attempt streamed is stored before the next attempt announces itself.
+    await stream?.flush();
     try {
       await ctx.sleep(delay);
-    } catch {
-      return undefined;
+    } catch (err) {
+      // Cancelled while waiting to retry: the call ends here.
+      return cancelled(err);
     }
   }
 }

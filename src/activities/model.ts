@@ -42,7 +42,7 @@ export function createModelActivities(
      * each call with its own retries; finished calls recorded in heartbeat details.
      */
     async callModelBatch(input: ModelBatchInput): Promise<ModelBatchResult> {
-      return runModelBatch(providers, input, batchFlushMs);
+      return runModelBatch(providers, input, batchFlushMs, events);
     },
     /**
      * One model call: the step's messages in, text, tool calls, usage and cost out. With a

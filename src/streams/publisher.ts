@@ -28,6 +28,22 @@ export class CallPublisher {
     setImmediate(() => this.send());
   }
 
+  /** A provider's reply delta as a `text.delta` or `tool_call.delta` event. */
+  delta(
+    d:
+      | { type: 'text'; text: string }
+      | { type: 'tool_call'; index: number; id?: string; name?: string; arguments: string },
+  ): void {
+    if (d.type === 'text') this.emit('text.delta', { text: d.text });
+    else
+      this.emit('tool_call.delta', {
+        index: d.index,
+        ...(d.id && { toolCallId: d.id }),
+        ...(d.name && { name: d.name }),
+        arguments: d.arguments,
+      });
+  }
+
   /** Resolves once every event emitted so far is stored (or its transport failed). */
   async flush(): Promise<void> {
     this.send();

@@ -4,7 +4,15 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Budget, Duration, EnsembleDefinition, ModelResponse, Usage } from '../types';
+import type {
+  Budget,
+  ChatMessage,
+  ConversationRef,
+  Duration,
+  EnsembleDefinition,
+  ModelResponse,
+  Usage,
+} from '../types';
 
 /** The workflow type every Baton run executes. */
 export const RUN_WORKFLOW = 'batonRun';
@@ -82,7 +90,22 @@ export interface ResumeState {
   lineageSpending?: { spent: Money; countAgainstBudget?: boolean };
   /** Loops that pick up where they stopped: the next iteration and the last body output. */
   loops?: Record<string, { iteration: number; previous?: string }>;
+  /** ReAct steps that pick up where they stopped (a continuation made mid-step), by step name. */
+  react?: Record<string, ReactPosition>;
   parent?: RunLineage;
+}
+
+/** Where a ReAct step stood when its run continued as new: its conversation and its model calls. */
+export interface ReactPosition {
+  /** Model calls made so far (they count against `max_iterations`). */
+  iterations: number;
+  /** The conversation kept by reference: the stored part, if any. */
+  earlier?: ConversationRef;
+  /** Messages not stored yet (by reference), or the whole conversation (an agent with `memory`). */
+  messages: ChatMessage[];
+  byRef: boolean;
+  /** Names of the latest tool calls (at most 3), for the max_iterations message. */
+  lastTools: string[];
 }
 
 export interface RunInput {

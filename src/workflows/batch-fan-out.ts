@@ -115,7 +115,8 @@ export async function runBatchFanOut(
     let outcomes: BatchCallOutcome[];
     try {
       const res = await acts.callModelBatch({
-        calls: slots.map((s) => s.req),
+        // Each call streams its events under its instance's name, as a non-batched instance does (`review[3]`).
+        calls: slots.map((s) => ({ ...s.req, step: `${key}[${s.index}]` })),
         concurrency: slots.length,
         ...(batch.flushMs !== undefined && { flushMs: batch.flushMs }),
         callTimeoutMs,

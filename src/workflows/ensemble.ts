@@ -327,7 +327,7 @@ function runAgent(
 ): Promise<string> {
   const call = (step: AgentStep) =>
     step.tools?.length
-      ? runToolAgent(ctx.state, key, step, scope, ctx.options, summary)
+      ? runToolAgent(ctx.state, key, step, scope, ctx.options, summary, ctx.run)
       : runAgentCall(ctx.state, key, step, scope, ctx.options, summary);
   // Long-term memory: a step with recall or remember adds its memory activities. Runs recorded
   // before memory existed had neither field, so they never reach the marker.

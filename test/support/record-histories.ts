@@ -29,7 +29,7 @@ import { chain, fanOutJoin } from '../../src/define';
 import { fetchRunHistory, historyJSON } from '../../src/replay';
 import { acquireTemporal } from '../../src/server';
 import type { EnsembleDefinition } from '../../src/types';
-import type { PendingApproval } from '../../src/workflows/api';
+import type { PendingApproval, RunOptions } from '../../src/workflows/api';
 import { createWorker } from '../../src/worker';
 import { exampleTools } from '../../examples/tools';
 import { FakeModelServer, type FakeRequest } from './fake-model-server';
@@ -52,6 +52,12 @@ const ensembles: {
    * record when that is not the one started (a fork of it).
    */
   drive?: (baton: BatonClient, runId: string) => Promise<string | void>;
+  options?: RunOptions;
+  /**
+   * A run that continues as new: the recording `name` is its first execution (the one that
+   * continued) and this one its last.
+   */
+  continued?: string;
 }[] = [
   {
     name: 'chain',
@@ -221,6 +227,19 @@ const ensembles: {
       return fork.runId;
     },
   },
+  {
+    // A ReAct step of 20 tool turns continues its run as new once history holds 150 events, and
+    // the continuation picks the step up where it stopped (patch 'baton-react-continue-as-new').
+    name: 'ensemble-react-can',
+    continued: 'ensemble-react-can-continued',
+    definition: () =>
+      loadEnsembleText(
+        'name: react-can\nprofiles:\n  oa: { provider: openai, model: gpt-test }\ndefault_profile: oa\nagents:\n  - name: walker\n    prompt: "long-walk {{input}}"\n    tools: [calculator]\n    max_iterations: 30\n',
+        'react-can.yaml',
+      ),
+    input: 'twenty steps',
+    options: { continueAsNewAfterEvents: 150 },
+  },
 ];
 
 /** Runs of the example user workflows, which compose the TypeScript patterns. */
@@ -374,18 +393,29 @@ const hasToolResult = (req: FakeRequest) => req.messages.some((m) => m.role === 
 let label = '';
 let wanted = new Set<string>();
 
-async function save(client: Client, workflowId: string, name: string): Promise<void> {
+async function save(client: Client, workflowId: string, name: string, first = false): Promise<void> {
   const file = historyFile(name, label);
   refuseExisting([file]);
+  let history = await fetchRunHistory(client, workflowId);
+  // The first execution of a run that continued as new: back along the chain from the latest.
+  for (;;) {
+    const before = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+    if (!first || !before) break;
+    history = await client.workflow.getHandle(workflowId, before).fetchHistory();
+  }
   // 'wx': fail rather than overwrite, even if the file appeared while the runs went on.
-  writeFileSync(file, historyJSON(await fetchRunHistory(client, workflowId)), { flag: 'wx' });
+  writeFileSync(file, historyJSON(history), { flag: 'wx' });
   console.log(`recorded ${file}`);
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   label = recordingLabel(argv);
-  const names = [...ensembles.map((r) => r.name), ...patterns.map((p) => p.name), 'supervisor-sub-agent'];
+  const names = [
+    ...ensembles.flatMap((r) => (r.continued ? [r.name, r.continued] : [r.name])),
+    ...patterns.map((p) => p.name),
+    'supervisor-sub-agent',
+  ];
   wanted = selected(argv, names);
   refuseExisting([...wanted].map((n) => historyFile(n, label)));
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -412,6 +442,16 @@ async function main(): Promise<void> {
   fake.on('classify-repair', (_req, n) => ({
     text: JSON.stringify({ kind: n === 0 ? 'improvement' : 'feature', summary: 'speed it up' }),
   }));
+  fake.on('long-walk', (req) => {
+    const done = req.messages.filter((m) => m.role === 'tool').length;
+    return done >= 20
+      ? { text: `walked ${done} steps` }
+      : {
+          toolCalls: [
+            { id: `call_${done + 1}`, name: 'calculator', arguments: { expression: `${done} + 1` } },
+          ],
+        };
+  });
   fake.on('charge-once', (req) =>
     hasToolResult(req)
       ? { text: 'Charged.' }
@@ -440,8 +480,11 @@ async function main(): Promise<void> {
   const baton = await BatonClient.connect({ connection, namespace: temporal.namespace, taskQueue: queue });
   try {
     for (const r of ensembles) {
-      if (!wanted.has(r.name)) continue;
-      const { runId: started } = await baton.start(r.definition(), r.input, { runId: `history-${r.name}` });
+      if (!wanted.has(r.name) && !(r.continued && wanted.has(r.continued))) continue;
+      const { runId: started } = await baton.start(r.definition(), r.input, {
+        runId: `history-${r.name}`,
+        ...(r.options && { options: r.options }),
+      });
       if (r.approve) {
         while ((await baton.pendingApprovals(started)).length === 0)
           await new Promise((res) => setTimeout(res, 100));
@@ -451,7 +494,8 @@ async function main(): Promise<void> {
       await baton.result(runId).catch((err: unknown) => {
         if (!r.fails) throw err;
       });
-      await save(baton.temporal, runId, r.name);
+      if (wanted.has(r.name)) await save(baton.temporal, runId, r.name, r.continued !== undefined);
+      if (r.continued && wanted.has(r.continued)) await save(baton.temporal, runId, r.continued);
     }
     for (const p of patterns) {
       if (!wanted.has(p.name) && !(p.name === 'examples-supervisor' && wanted.has('supervisor-sub-agent')))

@@ -9,7 +9,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { EndpointPolicy } from '../../src/activities/endpoints';
 import { createModelActivities } from '../../src/activities/model';
 import { BUILTIN_PROFILES } from '../../src/config';
-import { toGeminiContents } from '../../src/activities/providers/gemini';
+import { replyOf, toGeminiContents } from '../../src/activities/providers/gemini';
+import { MemoryEventBus } from '../../src/streams';
 import type { ModelProfile, ModelRequest, ModelResponse } from '../../src/types';
 import { FakeModelServer } from '../support/fake-model-server';
 
@@ -67,7 +68,7 @@ test('text with a system instruction, usage with cached tokens, and cost; the ke
   // 600 uncached at $0.30/M, 400 cached at $0.03/M, 100 output at $2.50/M.
   expect(res.costUsd).toBeCloseTo((600 * 0.3 + 400 * 0.03 + 100 * 2.5) / 1e6, 10);
   const req = server.requests[0]!;
-  expect(req).toMatchObject({ api: 'gemini', model: 'gemini-test', stream: false, system: 'Be brief.' });
+  expect(req).toMatchObject({ api: 'gemini', model: 'gemini-test', stream: true, system: 'Be brief.' });
   expect(req.body.contents).toEqual([{ role: 'user', parts: [{ text: 'What is the capital of France?' }] }]);
   expect(req.headers['x-goog-api-key']).toBe('gm-test-key');
   // Without max_tokens in the profile no output limit is sent (Gemini's own applies).
@@ -340,4 +341,174 @@ test('the fake streams :streamGenerateContent?alt=sse to the real SDK', async ()
   expect(text).toBe('one two three');
   expect(usage).toMatchObject({ promptTokenCount: 5, candidatesTokenCount: 3 });
   expect(server.requests[0]).toMatchObject({ api: 'gemini', stream: true, lastUserText: 'stream please' });
+});
+
+describe('streamed: Gemini calls use streamGenerateContent (alt=sse)', () => {
+  const bus = new MemoryEventBus();
+  const streaming = () =>
+    createModelActivities({
+      env: { GEMINI_API_KEY: 'gm-test-key', GOOGLE_GEMINI_BASE_URL: server.geminiBaseURL },
+      events: bus,
+    });
+  let runs = 0;
+  /** One activity call under its own run id; its events as the bus holds them. */
+  async function streamed(req: Partial<ModelRequest>, attempt = 1) {
+    const runId = `gem-${++runs}`;
+    const full: ModelRequest = { profile, messages: [{ role: 'user', content: 'hi' }], step: 'say', ...req };
+    const env = new MockActivityEnvironment({
+      attempt,
+      workflowExecution: { workflowId: runId, runId: 'r' },
+    });
+    const result = env.run(streaming().callModel, full) as Promise<ModelResponse>;
+    const settled = await result.then(
+      (res) => ({ res, err: undefined }),
+      (err: unknown) => ({ res: undefined, err }),
+    );
+    // Events of a failed attempt go out on the next turns of the event loop, unflushed.
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    return { ...settled, events: await bus.read(runId, undefined, { blockMs: 0 }) };
+  }
+
+  test('text and function calls reach watchers as deltas; the recorded result is put together from them', async () => {
+    server.on('tell', {
+      text: 'Oslo is rainy and cold today, bring a coat.',
+      toolCalls: [{ id: 'c7', name: 'get_weather', arguments: { city: 'Oslo', days: 2 } }],
+      usage: { input: 40, output: 12, cached: 8 },
+    });
+    const { res, events } = await streamed({ messages: [{ role: 'user', content: 'tell me' }] });
+
+    expect(server.requests[0]).toMatchObject({ api: 'gemini', stream: true });
+    const deltas = events.filter((e) => e.type === 'text.delta');
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.map((e) => e.text).join('')).toBe(res!.text);
+    expect(events.filter((e) => e.type === 'tool_call.delta')).toEqual([
+      expect.objectContaining({
+        index: 0,
+        toolCallId: 'c7',
+        name: 'get_weather',
+        arguments: '{"city":"Oslo","days":2}',
+      }),
+    ]);
+    expect(events[0]).toMatchObject({ type: 'step.started', step: 'say', attempt: 1 });
+    expect(events.at(-1)).toMatchObject({
+      type: 'step.completed',
+      usage: { inputTokens: 40, outputTokens: 12, cachedInputTokens: 8 },
+      finishReason: 'tool_calls',
+    });
+    expect(res).toMatchObject({
+      text: 'Oslo is rainy and cold today, bring a coat.',
+      toolCalls: [{ id: 'c7', name: 'get_weather', arguments: { city: 'Oslo', days: 2 } }],
+      finishReason: 'tool_calls',
+      usage: { inputTokens: 40, outputTokens: 12, cachedInputTokens: 8 },
+    });
+  });
+
+  test('the streamed reply equals the non-streamed one for the same answer: text, tool calls, finish reason, usage, model', async () => {
+    const replies = [
+      {
+        text: 'Plain words, several of them, to cut into chunks.',
+        usage: { input: 30, output: 9, cached: 3 },
+      },
+      {
+        toolCalls: [
+          { id: 'a', name: 'lookup', arguments: { q: 'x' } },
+          { id: 'b', name: 'other', arguments: {} },
+        ],
+      },
+      { text: 'cut short by the limit', finishReason: 'length' as const },
+    ];
+    const plainClient = new GoogleGenAI({
+      apiKey: 'k',
+      vertexai: false,
+      httpOptions: { baseUrl: server.geminiBaseURL, fetch: (url, init) => fetch(url, init) },
+    });
+    for (const reply of replies) {
+      server.reset();
+      server.setDefault(reply);
+      const { res } = await streamed({});
+      const plain = replyOf(
+        await plainClient.models.generateContent({ model: 'gemini-test', contents: 'hi' }),
+        'gemini-test',
+      );
+      expect(server.requests.map((r) => r.stream)).toEqual([true, false]);
+      const { text, toolCalls, finishReason, usage, model } = res!;
+      expect({ text, toolCalls, finishReason, usage, model }).toEqual(plain);
+    }
+  });
+
+  test('a stream cut mid-way is a retryable transient error; the next attempt announces itself as step.retrying', async () => {
+    server.setDefault({
+      text: 'one two three four five six seven eight',
+      cutAfterEvents: 3,
+      eventDelayMs: 5,
+    });
+    const cut = await streamed({});
+    expect(cut.err).toBeInstanceOf(ApplicationFailure);
+    expect(cut.err).toMatchObject({ type: 'ModelTransientError', nonRetryable: false });
+    const partial = cut.events
+      .filter((e) => e.type === 'text.delta')
+      .map((e) => e.text)
+      .join('');
+    expect(partial.length).toBeGreaterThan(0);
+    expect('one two three four five six seven eight'.startsWith(partial)).toBe(true);
+    expect(partial).not.toBe('one two three four five six seven eight');
+    // A retryable failure emits nothing by itself.
+    expect(cut.events.map((e) => e.type)).not.toContain('step.failed');
+
+    server.setDefault({ text: 'one two three four five six seven eight' });
+    const again = await streamed({}, 2);
+    expect(again.events[0]).toMatchObject({ type: 'step.retrying', attempt: 2 });
+    expect(again.res!.text).toBe('one two three four five six seven eight');
+  });
+
+  test('a stream that ends cleanly before its last chunk (no finish reason) is treated as cut, not recorded', async () => {
+    const chunk = {
+      candidates: [{ content: { role: 'model', parts: [{ text: 'half an ans' }] }, index: 0 }],
+    };
+    server.setDefault({
+      body: `data: ${JSON.stringify(chunk)}\r\n\r\n`,
+      headers: { 'content-type': 'text/event-stream' },
+    });
+    const { err } = await streamed({});
+    expect(err).toMatchObject({ type: 'ModelTransientError', nonRetryable: false });
+  });
+
+  test('an error event inside the stream is classified by its body: 429 with RetryInfo waits as told', async () => {
+    const error = {
+      error: {
+        code: 429,
+        status: 'RESOURCE_EXHAUSTED',
+        message: 'Slow down.',
+        details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '3s' }],
+      },
+    };
+    server.setDefault({
+      body: `data: ${JSON.stringify(error)}\r\n\r\n`,
+      headers: { 'content-type': 'text/event-stream' },
+    });
+    const { err, events } = await streamed({});
+    expect(err).toMatchObject({ type: 'ModelRateLimited', nonRetryable: false, nextRetryDelay: 3000 });
+    expect(events.map((e) => e.type)).toEqual(['step.started']);
+  });
+
+  test('a server that ignores streaming and answers plain JSON fails at once, in plain words', async () => {
+    const whole = {
+      candidates: [{ content: { role: 'model', parts: [{ text: 'not streamed' }] }, finishReason: 'STOP' }],
+    };
+    server.setDefault({ body: JSON.stringify(whole, null, 2) });
+    const { err, events } = await streamed({});
+    expect(err).toMatchObject({ type: 'ModelConfigError', nonRetryable: true });
+    expect((err as Error).message).toContain(
+      'answered streamGenerateContent with application/json instead of a stream of Server-Sent Events',
+    );
+    expect((err as Error).message).toContain(server.geminiBaseURL);
+    expect(events.at(-1)).toMatchObject({ type: 'step.failed', error: { type: 'ModelConfigError' } });
+    expect(server.count()).toBe(1);
+
+    // An event stream with no chunks at all is refused the same way, not recorded as an empty reply.
+    server.setDefault({ body: '', headers: { 'content-type': 'text/event-stream' } });
+    const empty = await streamed({});
+    expect(empty.err).toMatchObject({ type: 'ModelConfigError', nonRetryable: true });
+    expect((empty.err as Error).message).toContain('answered streamGenerateContent with no stream chunks');
+  });
 });

@@ -8,8 +8,8 @@ import {
   type Part,
 } from '@google/genai';
 import type { ChatMessage, FinishReason, ModelRequest, ToolCall } from '../../types';
-import type { ProviderErrorLike } from '../errors';
-import { type CallOptions, type ModelProvider, type ProviderReply } from './types';
+import { configFailure, type ProviderErrorLike } from '../errors';
+import { type CallOptions, type ModelProvider, type ProviderReply, streamError } from './types';
 
 /** Where the Gemini API lives when neither the profile nor the worker names another endpoint. */
 export const GEMINI_DEFAULT_BASE_URL = 'https://generativelanguage.googleapis.com';
@@ -105,7 +105,12 @@ function providerError(
     try {
       body = JSON.parse(e.message);
     } catch {
-      body = undefined;
+      // An error event inside a stream: the SDK says `got status: <STATUS>. <the error body>`.
+      try {
+        body = JSON.parse(e.message.slice(e.message.indexOf('{')));
+      } catch {
+        body = undefined;
+      }
     }
     const code = (body as { error?: { status?: unknown } } | undefined)?.error?.status;
     return new GeminiAPIError(
@@ -135,10 +140,11 @@ function providerError(
  * environment that the endpoint policy did not see.
  */
 export function createGeminiProvider(opts: { apiKey: string; baseURL?: string }): ModelProvider {
+  const endpoint = opts.baseURL ?? GEMINI_DEFAULT_BASE_URL;
   const client = new GoogleGenAI({
     apiKey: opts.apiKey,
     vertexai: false,
-    httpOptions: { baseUrl: opts.baseURL ?? GEMINI_DEFAULT_BASE_URL },
+    httpOptions: { baseUrl: endpoint },
   });
   return {
     name: 'gemini',
@@ -185,15 +191,81 @@ export function createGeminiProvider(opts: { apiKey: string; baseURL?: string })
         config.responseMimeType = 'application/json';
         config.responseJsonSchema = req.responseFormat.schema;
       }
-      let res: GenerateContentResponse;
+      // Streamed (`streamGenerateContent?alt=sse`): the chunks' parts are put together into one
+      // response, read by the same replyOf as a non-streamed one, and the deltas reach watchers on
+      // the way. Gemini sends each function call whole, in one part.
+      const parts: Part[] = [];
+      let finish: GeminiFinishReason | undefined;
+      let usage: GenerateContentResponse['usageMetadata'];
+      let modelVersion: string | undefined;
+      let blocked = false;
+      let seen = 0;
+      let calls = 0;
       try {
-        res = await client.models.generateContent({ model: p.model, contents, config });
+        const stream = await client.models.generateContentStream({ model: p.model, contents, config });
+        for await (const chunk of stream) {
+          seen++;
+          modelVersion ??= chunk.modelVersion;
+          // Each chunk's usage counts the whole reply so far: the last one is the reply's.
+          if (chunk.usageMetadata) usage = chunk.usageMetadata;
+          if (chunk.promptFeedback?.blockReason) blocked = true;
+          const candidate = chunk.candidates?.[0];
+          if (!candidate) continue;
+          if (candidate.finishReason) finish = candidate.finishReason;
+          for (const part of candidate.content?.parts ?? []) {
+            parts.push(part);
+            if (typeof part.text === 'string' && part.text && !part.thought)
+              call.onDelta?.({ type: 'text', text: part.text });
+            if (part.functionCall) {
+              const index = calls++;
+              call.onDelta?.({
+                type: 'tool_call',
+                index,
+                id: part.functionCall.id || `call_${index}`,
+                ...(part.functionCall.name && { name: part.functionCall.name }),
+                arguments: JSON.stringify(part.functionCall.args ?? {}),
+              });
+            }
+          }
+        }
       } catch (err) {
-        throw providerError(err, headers, status, unanswered);
+        if (seen === 0) ignoredStreaming(endpoint, status, headers);
+        const mapped = providerError(err, headers, status, unanswered);
+        // An HTTP error (also one sent as an event inside the stream) or no answer at all, as
+        // without streaming; anything else broke the stream after it began: a cut connection.
+        throw mapped === err ? streamError(err, call.signal) : mapped;
       }
-      return replyOf(res, p.model);
+      if (seen === 0) {
+        ignoredStreaming(endpoint, status, headers);
+        throw configFailure(
+          `${endpoint} answered streamGenerateContent with no stream chunks; it must support alt=sse (Server-Sent Events)`,
+        );
+      }
+      // Gemini's last chunk says why the reply ended; a stream that stops before it was cut.
+      if (finish === undefined && !blocked)
+        throw streamError(
+          new Error('the stream ended before its last chunk (no finish reason)'),
+          call.signal,
+        );
+      return replyOf(
+        {
+          candidates: [{ content: { role: 'model', parts }, ...(finish && { finishReason: finish }) }],
+          ...(usage && { usageMetadata: usage }),
+          ...(modelVersion !== undefined && { modelVersion }),
+        } as GenerateContentResponse,
+        p.model,
+      );
     },
   };
+}
+
+/** A 2xx answer that is not a stream of Server-Sent Events: the server ignored `alt=sse`. */
+function ignoredStreaming(endpoint: string, status: number | undefined, headers: Headers | undefined) {
+  const type = headers?.get('content-type') ?? '';
+  if (status === undefined || status < 200 || status >= 300 || type.includes('text/event-stream')) return;
+  throw configFailure(
+    `${endpoint} answered streamGenerateContent with ${type || 'a body of no content type'} instead of a stream of Server-Sent Events; Baton streams Gemini calls (alt=sse) and needs a server that supports it`,
+  );
 }
 
 /** Text, function calls, finish reason and usage of a generateContent response. */

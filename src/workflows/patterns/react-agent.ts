@@ -3,9 +3,9 @@
  * results go back to the model as observations until it answers without calling a tool. Tools
  * are registered on the worker (zod input schemas); each agent has an allowlist of them.
  */
-import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, patched, workflowInfo } from '@temporalio/workflow';
 import type { AgentStep, ChatMessage, ConversationRef, ModelResponse } from '../../types';
-import type { RunOptions } from '../api';
+import type { ReactPosition, RunInput, RunOptions, RunResult } from '../api';
 import type { RunState } from '../run-state';
 import type { TemplateScope } from '../template';
 import {
@@ -27,6 +27,8 @@ export const MAX_ITERATIONS_EXCEEDED = 'MaxIterationsExceeded';
 
 // Runs that started before: every model call carried the whole conversation in its input.
 const CONVERSATION_BY_REF_PATCH = 'baton-react-conversation-by-ref';
+/** Marks runs whose ReAct step continued as new mid-step (asked only once history is long). */
+export const REACT_CONTINUE_AS_NEW_PATCH = 'baton-react-continue-as-new';
 
 /**
  * The messages of a ReAct loop. With the conversation kept by reference, each model call sends
@@ -41,9 +43,20 @@ class Conversation {
   constructor(
     first: ChatMessage[],
     readonly byRef: boolean,
+    earlier?: ConversationRef,
   ) {
     this.pending = [...first];
     if (!byRef) this.all = first;
+    if (byRef && earlier) this.earlier = earlier;
+  }
+
+  /** Where the conversation stands, for a continuation of the run. */
+  position(): Pick<ReactPosition, 'earlier' | 'messages' | 'byRef'> {
+    return {
+      byRef: this.byRef,
+      ...(this.earlier && { earlier: this.earlier }),
+      messages: this.byRef ? [...this.pending] : [...this.all!],
+    };
   }
 
   push(m: ChatMessage): void {
@@ -91,6 +104,11 @@ export interface ReactOptions {
    * the best answer from what was observed.
    */
   onMaxIterations?: 'fail' | 'answer';
+  /**
+   * A top-level ensemble step: its run's input, so that the step can continue the run as new
+   * when history grows long (see continueIfDue).
+   */
+  run?: RunInput;
 }
 
 /** Marks runs whose agents summarize older turns past `memory.maxContextTokens`. */
@@ -161,20 +179,25 @@ export async function reactLoop(
   const tools = await loadTools(agent.tools, ctx.state.mcpServers);
   // An agent that summarizes its older turns keeps its (bounded) conversation whole: the summary
   // rewrites it. Every other agent passes it by reference.
-  const byRef = agent.memory === undefined && patched(CONVERSATION_BY_REF_PATCH);
-  const messages = new Conversation(messagesFor(agent, scope), byRef);
+  // A continuation of the run picks up where this step stopped: same conversation and counts.
+  const resumed = opts.run?.resume?.react?.[key];
+  const byRef = resumed ? resumed.byRef : agent.memory === undefined && patched(CONVERSATION_BY_REF_PATCH);
+  const messages = resumed
+    ? new Conversation(resumed.messages, byRef, resumed.earlier)
+    : new Conversation(messagesFor(agent, scope), byRef);
   const records: ToolCallRecord[] = [];
+  let lastTools = resumed?.lastTools ?? [];
   const settings = {
     ...(agent.toolTimeout !== undefined && { timeout: agent.toolTimeout }),
     ...(agent.toolApproval && { approval: agent.toolApproval }),
   };
 
-  let iterations = 0;
+  let iterations = resumed?.iterations ?? 0;
   let answer: string | undefined;
   let stoppedBy: ReactResult['stoppedBy'] = 'answer';
   while (answer === undefined) {
     if (iterations >= max) {
-      const last = records.slice(-3).map((r) => r.name);
+      const last = lastTools;
       if (opts.onMaxIterations !== 'answer') {
         throw ApplicationFailure.create({
           type: MAX_ITERATIONS_EXCEEDED,
@@ -224,6 +247,9 @@ export async function reactLoop(
       records.push(r);
       messages.push({ role: 'tool', toolCallId: calls[i]!.id, name: calls[i]!.name, content: r.content });
     });
+    lastTools = [...lastTools, ...results.map((r) => r.name)].slice(-3);
+    // Between turns nothing of this step is in flight: the place to hand over to a new run.
+    if (opts.run) await continueIfDue(ctx, key, opts.run, { ...messages.position(), iterations, lastTools });
   }
 
   if (agent.outputSchema) {
@@ -243,6 +269,40 @@ export async function reactLoop(
     answer = output;
   }
   return { output: answer, iterations, toolCalls: records, stoppedBy };
+}
+
+/**
+ * Keep a long ReAct step's history bounded: after a turn, when history is long (Temporal suggests
+ * continue-as-new, or it holds `continueAsNewAfterEvents` events) and this step is the only one
+ * running, continue the run as a new execution (same run id). The continuation reuses every
+ * completed step, carries the spending, the ledger and the tool-call counts (so idempotency keys go
+ * on), and this step's progress and position: its conversation (by reference), its model calls
+ * against `max_iterations`. Only top-level steps do this; a step beside others running keeps
+ * going in this history and continues once it runs alone.
+ */
+async function continueIfDue(
+  ctx: AgentContext,
+  key: string,
+  run: RunInput,
+  position: ReactPosition,
+): Promise<void> {
+  const info = workflowInfo();
+  const limit = ctx.options?.continueAsNewAfterEvents;
+  const due = info.continueAsNewSuggested || (limit !== undefined && info.historyLength >= limit);
+  if (!due) return;
+  const running = ctx.state.running();
+  if (running.length !== 1 || running[0] !== key) return;
+  // Asked only here, so runs whose agents never grow long get no marker.
+  if (!patched(REACT_CONTINUE_AS_NEW_PATCH)) return;
+  const resume = ctx.state.continuation({ runId: info.runId, kind: 'continue-as-new' }, run.resume?.loops);
+  // This step is still running: its progress (calls, usage, tool calls) goes on in the next run.
+  const step = ctx.state.snapshot().steps.find((s) => s.name === key);
+  if (step) {
+    const { output: _output, ...progress } = step;
+    resume.steps = [...(resume.steps ?? []), progress];
+  }
+  resume.react = { [key]: position };
+  await continueAsNew<(input: RunInput) => Promise<RunResult>>({ ...run, resume });
 }
 
 /**
@@ -278,6 +338,7 @@ export async function runToolAgent(
   scope: TemplateScope,
   options?: RunOptions,
   summary?: string,
+  run?: RunInput,
 ): Promise<string> {
   const ctx: AgentContext = { state, ...(options && { options }), ...(summary && { summary }) };
   const agent: Agent = {
@@ -293,6 +354,11 @@ export async function runToolAgent(
     ...(step.outputRepairs !== undefined && { outputRepairs: step.outputRepairs }),
     ...(step.memory && { memory: step.memory }),
   };
-  const res = await reactLoop(ctx, agent, scope, { key });
+  // Only a top-level step of the run, alone in its position (not a fan-out instance, a loop body or
+  // a child ensemble's step), and without long-term memory (recall and remember wrap the whole
+  // step), may continue the run as new.
+  const mayContinue =
+    run !== undefined && summary === undefined && !key.includes('/') && !step.recall && !step.remember;
+  const res = await reactLoop(ctx, agent, scope, { key, ...(mayContinue && { run }) });
   return res.output;
 }
