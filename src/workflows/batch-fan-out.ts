@@ -116,7 +116,7 @@ export async function runBatchFanOut(
     try {
       const res = await acts.callModelBatch({
         // Each call streams its events under its instance's name, as a non-batched instance does (`review[3]`).
-        calls: slots.map((s) => ({ ...s.req, step: `${key}[${s.index}]` })),
+        calls: slots.map((s) => ({ ...s.req, step: `${key}[${indexOf(s.index)}]` })),
         concurrency: slots.length,
         ...(batch.flushMs !== undefined && { flushMs: batch.flushMs }),
         callTimeoutMs,
