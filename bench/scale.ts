@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import OpenAI from 'openai';
 import { chain } from '../src/define';
-import type { EnsembleDefinition, ModelProfile } from '../src/types';
+import type { EnsembleDefinition, FanOut, ModelProfile } from '../src/types';
 import type { BenchEnv } from './support';
 import { median } from './support';
 
@@ -76,7 +76,12 @@ function serverPid(address: string): number | undefined {
 }
 
 /** A fan-out ensemble: `list` answers the items at once, `each` runs one call per item. */
-function fanOutDef(width: number, batchSize: number, maxConcurrency?: number): EnsembleDefinition {
+function fanOutDef(
+  width: number,
+  batchSize: number,
+  maxConcurrency?: number,
+  shard: FanOut['shard'] = false,
+): EnsembleDefinition {
   return {
     name: 'bench-wide',
     steps: [
@@ -91,6 +96,8 @@ function fanOutDef(width: number, batchSize: number, maxConcurrency?: number): E
           from: 'list',
           batch: { size: batchSize },
           ...(maxConcurrency !== undefined && { maxConcurrency }),
+          // The rows before shards existed measure one run's history: unsharded unless asked.
+          shard,
         },
       },
     ],
@@ -234,6 +241,39 @@ export async function hugeFanOutBench(
   const events = history.events?.length ?? 0;
   const bytes = temporal.api.history.v1.History.encode(history).finish().length;
   return { ...opts, plainMs: plain, batonMs: baton, events, historyBytes: bytes };
+}
+
+/**
+ * A 10,000-item batch fan_out in shards (docs/scale.md): the history of the run itself (what
+ * sharding bounds) and of all its shard workflows together.
+ */
+export async function shardedFanOutBench(
+  b: BenchEnv,
+  opts: { items: number; concurrency: number; latencyMs: number; batchSize: number; shardSize: number },
+) {
+  b.fake.reset();
+  b.fake.setDefault({ text: 'ok', delayMs: opts.latencyMs });
+  scriptList(b, opts.items);
+  const runId = `baton-sharded-${process.pid}-${Date.now()}`;
+  const def = fanOutDef(opts.items, opts.batchSize, opts.concurrency, { size: opts.shardSize });
+  const ms = await timeIt(() => b.baton.run(def, 'x', { runId }));
+  const sizeOf = async (workflowId: string) => {
+    const history = await b.baton.temporal.workflow.getHandle(workflowId).fetchHistory();
+    return {
+      events: history.events?.length ?? 0,
+      bytes: temporal.api.history.v1.History.encode(history).finish().length,
+    };
+  };
+  const run = await sizeOf(runId);
+  // A fan-out not wider than its shard size runs in the run: no shards.
+  const count = opts.items > opts.shardSize ? Math.ceil(opts.items / opts.shardSize) : 0;
+  const shards = { count, events: 0, bytes: 0 };
+  for (let k = 0; k < shards.count; k++) {
+    const s = await sizeOf(`${runId}/each/shard-${k}`);
+    shards.events += s.events;
+    shards.bytes += s.bytes;
+  }
+  return { ...opts, batonMs: ms, events: run.events, historyBytes: run.bytes, shards };
 }
 
 /** CPU seconds of the bench process (worker, client and fake model alike) and the server per 1,000 calls. */

@@ -193,6 +193,16 @@ export interface FanOut {
    * at most `flushMs` after it lands (default: the worker's BATON_BATCH_FLUSH_MS, else 1000).
    */
   batch?: FanOutBatch;
+  /**
+   * Run the instances in child workflows of `size` items each when there are more than `size`
+   * items (docs/scale.md); default `{ size: 1000 }`, `false` keeps every instance in the run.
+   */
+  shard?: FanOutShard | false;
+}
+
+/** Shard settings of a very wide fan-out (YAML `fan_out: { shard: { size } }`). */
+export interface FanOutShard {
+  size: number;
 }
 
 /** Batch settings of a wide fan-out (YAML `fan_out: { batch: { size, flush_ms } }`). */

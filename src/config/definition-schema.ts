@@ -142,6 +142,9 @@ const commonShape = {
           flushMs: z.number().int().min(0).max(3_600_000).optional(),
         })
         .optional(),
+      shard: z
+        .union([z.literal(false), z.looseObject({ size: z.number().int().min(1).max(100_000) })])
+        .optional(),
     })
     .optional(),
   timeout: durationSchema.optional(),

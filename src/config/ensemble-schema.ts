@@ -154,9 +154,15 @@ const batchShape = {
   size: z.number().int().min(1).max(1000),
   flush_ms: z.number().int().min(0).max(3_600_000).optional(),
 };
+const shardShape = {
+  size: z.number().int().min(1).max(100_000),
+};
 const fanOutShape = {
   max_concurrency: z.number().int().min(1).max(10_000).optional(),
   batch: z.object(batchShape, { error: 'expected { size: N, flush_ms?: M }' }).strict().optional(),
+  shard: z
+    .union([z.literal(false), z.object(shardShape).strict()], { error: 'expected { size: N }, or false' })
+    .optional(),
 };
 const fanOutSchema = z.union([z.boolean(), z.object(fanOutShape).strict()], {
   error: 'expected true, or { max_concurrency: N, batch: { size: N, flush_ms: M } }',
@@ -515,6 +521,7 @@ type Place =
   | 'condition'
   | 'fan_out'
   | 'batch'
+  | 'shard'
   | 'free';
 
 const PLACE_FIELDS: Partial<Record<Place, string[]>> = {
@@ -528,6 +535,7 @@ const PLACE_FIELDS: Partial<Record<Place, string[]>> = {
   condition: keys(conditionObjectShape),
   fan_out: keys(fanOutShape),
   batch: keys(batchShape),
+  shard: keys(shardShape),
 };
 
 /** What the fields of the mapping at `path` are, given the parsed YAML. */
@@ -579,6 +587,7 @@ export function knownFieldsAt(
     config: 'a config file',
     condition: 'a condition',
     batch: 'a fan_out batch',
+    shard: 'a fan_out shard',
   };
   return fields ? { what: names[place] ?? place, fields } : undefined;
 }
@@ -607,7 +616,7 @@ function nextPlace(place: Place, seg: PropertyKey): Place {
     case 'tools':
       return typeof seg === 'number' ? 'tool' : 'free';
     case 'fan_out':
-      return seg === 'batch' ? 'batch' : 'free';
+      return seg === 'batch' ? 'batch' : seg === 'shard' ? 'shard' : 'free';
     default:
       return 'free';
   }

@@ -672,6 +672,8 @@ function resolveAgent(a: AgentConfig, ctx: ResolveContext): AgentStep {
         size: a.fan_out.batch.size,
         ...(a.fan_out.batch.flush_ms !== undefined && { flushMs: a.fan_out.batch.flush_ms }),
       };
+    if (typeof a.fan_out === 'object' && a.fan_out.shard !== undefined)
+      step.fanOut.shard = a.fan_out.shard === false ? false : { size: a.fan_out.shard.size };
   }
   if (a.timeout !== undefined) step.timeout = a.timeout;
   if (a.retry) step.retry = resolveRetry(a.retry);

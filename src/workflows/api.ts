@@ -152,6 +152,11 @@ export interface StepProgress {
   reused?: boolean;
   /** Set when `output` is only a preview of a long output; read it whole with the stepOutput query. */
   truncated?: { chars: number };
+  /**
+   * A sharded fan-out (docs/scale.md): its shards (child workflows) and items, counted done when
+   * their shard returns. Each shard's own progress query shows its calls as they happen.
+   */
+  shards?: { total: number; done: number; items: number; itemsDone: number };
 }
 
 /** A model call that failed with one profile and was handed to the next (`fallback_profiles`). */

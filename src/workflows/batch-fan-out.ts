@@ -68,6 +68,10 @@ export async function runBatchFanOut(
   scopes: TemplateScope[],
   options: RunOptions | undefined,
   limit: number | undefined,
+  /** Each scope's index among the step's items (a shard's items; docs/scale.md). */
+  indexOf: (i: number) => number = (i) => i,
+  /** Outputs land here as they come, also when the fan-out fails (a shard reports what it finished). */
+  outputs: string[] = new Array<string>(scopes.length),
 ): Promise<string[]> {
   const batch = step.fanOut!.batch!;
   const n = scopes.length;
@@ -79,7 +83,6 @@ export async function runBatchFanOut(
   const concurrency = Math.max(1, Math.min(limit ?? n, n || 1));
   const perBatch = Math.max(1, Math.min(batch.size, concurrency));
   const lanes = Math.max(1, Math.floor(concurrency / perBatch));
-  const outputs: string[] = new Array(n);
   let next = 0;
   let failed: { error: unknown } | undefined;
 
@@ -95,8 +98,8 @@ export async function runBatchFanOut(
   };
 
   const runOne = async (slots: Slot[]): Promise<void> => {
-    const first = slots[0]!.index;
-    const last = slots[slots.length - 1]!.index;
+    const first = indexOf(slots[0]!.index);
+    const last = indexOf(slots[slots.length - 1]!.index);
     const acts = proxyActivities<ModelActivities>({
       // Every call may use all its attempts, each up to its timeout and the longest backoff.
       startToCloseTimeout: attempts * (callTimeoutMs + retry.maximumIntervalMs) + 60_000,
@@ -113,7 +116,7 @@ export async function runBatchFanOut(
     try {
       const res = await acts.callModelBatch({
         // Each call streams its events under its instance's name, as a non-batched instance does (`review[3]`).
-        calls: slots.map((s) => ({ ...s.req, step: `${key}[${s.index}]` })),
+        calls: slots.map((s) => ({ ...s.req, step: `${key}[${indexOf(s.index)}]` })),
         concurrency: slots.length,
         ...(batch.flushMs !== undefined && { flushMs: batch.flushMs }),
         callTimeoutMs,
@@ -138,7 +141,7 @@ export async function runBatchFanOut(
           error: ApplicationFailure.create({
             type: o.error.type,
             nonRetryable: true,
-            message: `instance ${s.index}: ${o.error.message}`,
+            message: `instance ${indexOf(s.index)}: ${o.error.message}`,
           }),
         };
         continue;
@@ -163,7 +166,7 @@ export async function runBatchFanOut(
       const slots: Slot[] = [];
       try {
         const worst = worstCaseOf(reqs[first]!);
-        checkSize(key, first, reqs[first]!);
+        checkSize(key, indexOf(first), reqs[first]!);
         // The first call of a batch waits for money like any call (and at the budget gate).
         slots.push({ index: first, req: reqs[first]!, worst, reservation: await acquire(state, key, worst) });
         let size = charsOf(reqs[first]!);

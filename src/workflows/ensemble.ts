@@ -23,6 +23,7 @@ import { parallel } from './patterns/parallel';
 import { runToolAgent } from './patterns/react-agent';
 import type { RunState } from './run-state';
 import { runScriptStep } from './script';
+import { runShards, shardSizeOf } from './shards';
 import { runAgentCall } from './step';
 import { renderTemplate, type TemplateScope } from './template';
 
@@ -343,20 +344,47 @@ async function runFanOut(
   scope: TemplateScope,
 ): Promise<string> {
   const items = splitItems(scope.steps[s.fanOut!.from] ?? '');
-  const limit = s.fanOut!.maxConcurrency;
+  // Very wide maps run in child workflows, one per shard of items (docs/scale.md, shards.ts).
+  const shardSize = shardSizeOf(s, items.length);
+  if (shardSize !== undefined) return JSON.stringify(await runShards(ctx, s, key, scope, items, shardSize));
+  return JSON.stringify(await runFanOutItems(ctx, s, key, scope, items));
+}
+
+/**
+ * Run a fan-out step's instances for `items` and return their outputs in order: all of the step's
+ * items, or a shard's (`indexOf`: an item's index among all `total`). Outputs land in `outputs` as
+ * they come, so a shard can say what it finished when an instance fails.
+ */
+export async function runFanOutItems(
+  ctx: GraphContext,
+  s: AgentStep,
+  key: string,
+  scope: TemplateScope,
+  items: string[],
+  at: { indexOf?: (i: number) => number; total?: number; outputs?: string[]; limit?: number } = {},
+): Promise<string[]> {
+  const limit = at.limit ?? s.fanOut!.maxConcurrency;
+  const indexOf = at.indexOf ?? ((i: number) => i);
+  const total = at.total ?? items.length;
+  const outputs = at.outputs ?? new Array<string>(items.length);
   // Batch activities (docs/scale.md); asked only of steps with `batch`, so other runs get no marker.
   if (s.fanOut!.batch && !s.tools?.length && patched(BATCH_FAN_OUT_PATCH)) {
     const scopes = items.map((item) => ({ ...scope, item }));
-    return JSON.stringify(await runBatchFanOut(ctx.state, key, s, scopes, ctx.options, limit));
+    return runBatchFanOut(ctx.state, key, s, scopes, ctx.options, limit, indexOf, outputs);
   }
-  const results = await parallel(
+  return parallel(
     items,
     // Each instance's model call is `review[3]` in the Temporal UI: metadata only, not compared on replay.
-    (item, i) =>
-      runAgent(ctx, s, key, { ...scope, item, chunk: { index: i, total: items.length } }, `${key}[${i}]`),
+    async (item, i) =>
+      (outputs[i] = await runAgent(
+        ctx,
+        s,
+        key,
+        { ...scope, item, chunk: { index: indexOf(i), total } },
+        `${key}[${indexOf(i)}]`,
+      )),
     limit ? { limit } : {},
   );
-  return JSON.stringify(results);
 }
 
 /**

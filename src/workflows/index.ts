@@ -31,6 +31,9 @@ const inputCheck = proxyLocalActivities<RunInputActivities>({
 /** Sub-agents of the supervisor pattern run as this child workflow type. */
 export { batonSubAgent } from './patterns/supervisor';
 
+/** Shards of very wide fan-outs run as this child workflow type (docs/scale.md). */
+export { batonFanOutShard } from './shards';
+
 /** Deletes long-term memories by scope (BatonClient.forgetMemories). */
 export { batonForgetMemories } from './memory';
 

@@ -159,6 +159,11 @@ export class RunState {
     this.costUsd = dollars(this.costUsd + child.costUsd);
   }
 
+  /** A sharded fan-out's shards and items so far (see StepProgress.shards). */
+  setShards(name: string, shards: NonNullable<StepProgress['shards']>): void {
+    this.step(name).shards = { ...shards };
+  }
+
   complete(name: string, output: string): void {
     const s = this.step(name);
     s.status = 'completed';

@@ -144,6 +144,17 @@ const ensembles: {
     input: 'a release note',
   },
   {
+    // A fan-out wider than its shard size runs in shard child workflows, 5 items each, in batches
+    // of 2 (patch 'baton-fan-out-shards'); the fake answers the list of 12 items.
+    name: 'ensemble-fan-out-shards',
+    definition: () =>
+      loadEnsembleText(
+        'name: fan-out-shards\nprofiles:\n  oa: { provider: openai, model: gpt-test, max_tokens: 20 }\ndefault_profile: offline\nagents:\n  - name: list\n    model_profile: oa\n    prompt: "shard-list {{input}}"\n  - name: each\n    depends_on: [list]\n    prompt: "Item {{item}}"\n    fan_out: { batch: { size: 2 }, shard: { size: 5 } }\n',
+        'fan-out-shards.yaml',
+      ),
+    input: 'tickets',
+  },
+  {
     // Over its token budget the run waits at the budget gate; approved with a raised limit it
     // finishes (patch 'baton-budget-ledger'). The fake bills the first call 170 tokens of 200.
     name: 'ensemble-budget-gate',
@@ -420,6 +431,7 @@ async function main(): Promise<void> {
   });
   // The paths of the budget gate, the halt, structured-output repair and tool retries, scripted.
   fake.on('fallback-auth', { status: 401, message: 'refused on purpose (recording)' });
+  fake.on('shard-list', { text: JSON.stringify(Array.from({ length: 12 }, (_, i) => `ticket ${i}`)) });
   fake.on('budget first', { text: 'ONE', usage: { input: 150, output: 20 } });
   fake.on('budget second', { text: 'TWO', usage: { input: 10, output: 5 } });
   fake.on('halt-pay', (req) =>
