@@ -39,6 +39,29 @@ function workerMemorySettings(env, execArgv, platform = process.platform) {
   return { nodeArgs, env: extra };
 }
 
+/** A word quoted for sh. */
+const shellQuote = (w) => `'${String(w).replace(/'/g, `'\\''`)}'`;
+
+/**
+ * For bin/baton.js started by sh: the command (without the script and its arguments) that runs
+ * `baton worker` with the memory settings in this very process (`exec`), or '' when nothing is
+ * missing. A bad BATON_WORKER_HEAP_MB is reported here and ends the command with exit code 2.
+ */
+function execLine(args) {
+  if (args.includes('--help') || args.includes('-h')) return '';
+  let settings;
+  try {
+    settings = workerMemorySettings(process.env, []);
+  } catch (err) {
+    process.stderr.write(`baton worker: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (!settings) return '';
+  const env = { ...settings.env, [MARK]: '1' };
+  const exports = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`);
+  return `export ${exports.join(' ')}; exec ${[process.execPath, ...settings.nodeArgs].map(shellQuote).join(' ')}`;
+}
+
 const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
 /** Start `baton worker` again with the memory settings; returns false when this process should run it. */
@@ -72,4 +95,10 @@ function restartWorker() {
   return true;
 }
 
-module.exports = { workerMemorySettings, restartWorker, DEFAULT_WORKER_HEAP_MB, DEFAULT_MALLOC_ARENAS };
+module.exports = {
+  workerMemorySettings,
+  restartWorker,
+  execLine,
+  DEFAULT_WORKER_HEAP_MB,
+  DEFAULT_MALLOC_ARENAS,
+};
