@@ -1,9 +1,9 @@
 #!/bin/sh
-':'; //; if [ "$1" = worker ]; then s=$(node "$0" --baton-worker-exec "$@") || exit $?; [ -z "$s" ] || eval "$s \"\$0\" \"\$@\""; fi; exec node "$0" "$@"
-// The line above is for sh, which runs this file when it is started as a command (`baton`, or
-// bin/baton.js): `baton worker` replaces the shell with node started with the worker's memory
-// settings (bin/worker-memory.js), so it runs as one process. To Node the line is a string and a
-// comment. Started as `node bin/baton.js worker`, the worker is restarted in a second process instead.
+//bin/sh -c :; if [ "$1" = worker ]; then s=$(node "$0" --baton-worker-exec "$@") || exit $?; [ -z "$s" ] || eval "$s \"\$0\" \"\$@\""; fi; exec node "$0" "$@"
+// The line above is for sh (to Node it is a comment): started as a command (`baton`, bin/baton.js),
+// `baton worker` replaces the shell with node started with the worker's memory settings
+// (bin/worker-memory.js), so it runs as one process. Started as `node bin/baton.js worker`, the
+// worker is restarted in a second process instead.
 // Runs the compiled CLI; from a source checkout without a build, falls back to tsx.
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
