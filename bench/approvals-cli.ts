@@ -73,6 +73,8 @@ export async function startCliWorker(
   };
   for (const k of ['BATON_FROM_SOURCE', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'BATON_MAX_CACHED_WORKFLOWS'])
     delete env[k];
+  // For looking inside (e.g. a --require that logs heap statistics); the measured runs leave it unset.
+  if (process.env.BENCH_CLI_NODE_OPTIONS) env.NODE_OPTIONS = process.env.BENCH_CLI_NODE_OPTIONS;
   // Started as a command, the way `baton worker` is run (sh execs node with the settings: one process).
   const child = spawn(join(root, 'bin', 'baton.js'), ['worker', '--task-queue', taskQueue], {
     cwd: root,
