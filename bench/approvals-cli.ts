@@ -18,6 +18,7 @@ export const CLI_SETTINGS = {
   maxConcurrentWorkflowTaskPolls: 10,
   nonStickyToStickyPollRatio: 0.2,
   maxOldSpaceMb: 160,
+  maxSemiSpaceMb: 8,
   mallocArenas: 2,
 };
 
