@@ -92,13 +92,17 @@ async function startWorker(taskQueue: string, env: NodeJS.ProcessEnv = {}, asCom
   return { child, exited, stderr: () => stderr };
 }
 
-test('the memory settings: a 160 MB heap limit and two malloc arenas unless set; a bad heap size is refused', () => {
+test('the memory settings: a 160 MB heap limit, 8 MB semi-spaces and two malloc arenas unless set; a bad heap size is refused', () => {
   expect(workerMemorySettings({}, [], 'linux')).toEqual({
+    nodeArgs: ['--max-old-space-size=160', '--max-semi-space-size=8'],
+    env: { MALLOC_ARENA_MAX: '2' },
+  });
+  expect(workerMemorySettings({ NODE_OPTIONS: '--max-semi-space-size=2' }, [], 'linux')).toEqual({
     nodeArgs: ['--max-old-space-size=160'],
     env: { MALLOC_ARENA_MAX: '2' },
   });
   expect(workerMemorySettings({ BATON_WORKER_HEAP_MB: '512', MALLOC_ARENA_MAX: '4' }, [], 'linux')).toEqual({
-    nodeArgs: ['--max-old-space-size=512'],
+    nodeArgs: ['--max-old-space-size=512', '--max-semi-space-size=8'],
     env: {},
   });
   expect(workerMemorySettings({ NODE_OPTIONS: '--max-old-space-size=300' }, [], 'darwin')).toBeUndefined();
@@ -117,7 +121,9 @@ test('baton worker runs in a process with the heap limit and MALLOC_ARENA_MAX=2,
   const w = await startWorker(taskQueue, { BATON_METRICS_PORT: metrics });
   const [worker] = childrenOf(w.child.pid!);
   expect(worker).toBeDefined();
-  expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')).toContain('--max-old-space-size=160');
+  expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')).toEqual(
+    expect.arrayContaining(['--max-old-space-size=160', '--max-semi-space-size=8']),
+  );
   expect(readFileSync(`/proc/${worker}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
 
   // 60 runs parked on approval: the cache holds 50 of them.
@@ -160,6 +166,7 @@ test('started as a command, baton worker is one process: sh replaced by node wit
   const pid = w.child.pid!;
   const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   expect(cmdline).toContain('--max-old-space-size=160');
+  expect(cmdline).toContain('--max-semi-space-size=8');
   expect(cmdline).toContain('worker');
   expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
   expect(childrenOf(pid)).toEqual([]);
