@@ -1,7 +1,7 @@
 /**
  * The `cli` side of bench/approvals.ts: `baton worker` as a user starts it (bin/baton.js from a
- * build, no flags), measured over both of its processes (the starter and the worker it starts with
- * a heap limit and two malloc arenas), and the settings bare SDK code gets to match it.
+ * build, no flags, started as a command: sh execs node with a heap limit and two malloc arenas),
+ * measured over its process and any it starts, and the settings bare SDK code gets to match it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ export const CLI_SETTINGS = {
   maxConcurrentWorkflowTaskPolls: 10,
   nonStickyToStickyPollRatio: 0.2,
   maxOldSpaceMb: 160,
+  maxSemiSpaceMb: 8,
   mallocArenas: 2,
 };
 
@@ -73,15 +74,14 @@ export async function startCliWorker(
   };
   for (const k of ['BATON_FROM_SOURCE', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'BATON_MAX_CACHED_WORKFLOWS'])
     delete env[k];
-  const child = spawn(
-    process.execPath,
-    [join(root, 'bin', 'baton.js'), 'worker', '--task-queue', taskQueue],
-    {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  // For looking inside (e.g. a --require that logs heap statistics); the measured runs leave it unset.
+  if (process.env.BENCH_CLI_NODE_OPTIONS) env.NODE_OPTIONS = process.env.BENCH_CLI_NODE_OPTIONS;
+  // Started as a command, the way `baton worker` is run (sh execs node with the settings: one process).
+  const child = spawn(join(root, 'bin', 'baton.js'), ['worker', '--task-queue', taskQueue], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {

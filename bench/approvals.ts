@@ -37,6 +37,8 @@ interface Settings {
   nonStickyToStickyPollRatio: number;
   /** V8 old-space limit of the worker process, in MB (`--max-old-space-size`); 0: Node's default. */
   maxOldSpaceMb: number;
+  /** V8 semi-space of the worker process, in MB (`--max-semi-space-size`); 0: Node's default. */
+  maxSemiSpaceMb: number;
   /** glibc malloc arenas of the worker process (MALLOC_ARENA_MAX); 0: glibc's default (8 per core). */
   mallocArenas: number;
   /** Modules the Baton bundle shares across runs instead of loading per run (bundleWorkflowCode's preloadModules). */
@@ -65,6 +67,7 @@ const DEFAULTS: Settings = {
   // about 620 MB at 3,000 runs); 160 MB keeps the heap collected. Two malloc arenas stop glibc
   // keeping freed native memory per thread.
   maxOldSpaceMb: 160,
+  maxSemiSpaceMb: 0,
   mallocArenas: 2,
   preloadModules: [],
   sides: ['baton', 'bare'],
@@ -86,6 +89,7 @@ function parseArgs(argv: string[]): Settings {
     '--threads': 'workflowThreadPoolSize',
     '--polls': 'maxConcurrentWorkflowTaskPolls',
     '--heap': 'maxOldSpaceMb',
+    '--semi': 'maxSemiSpaceMb',
     '--arenas': 'mallocArenas',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -184,9 +188,12 @@ async function buildWorkerScript(dir: string): Promise<string> {
 async function startWorker(
   script: string,
   config: BenchWorkerConfig,
-  s: Pick<Settings, 'maxOldSpaceMb' | 'mallocArenas'>,
+  s: Pick<Settings, 'maxOldSpaceMb' | 'maxSemiSpaceMb' | 'mallocArenas'>,
 ): Promise<ChildProcess> {
-  const flags = s.maxOldSpaceMb > 0 ? [`--max-old-space-size=${s.maxOldSpaceMb}`] : [];
+  const flags = [
+    ...(s.maxOldSpaceMb > 0 ? [`--max-old-space-size=${s.maxOldSpaceMb}`] : []),
+    ...(s.maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${s.maxSemiSpaceMb}`] : []),
+  ];
   const child = spawn(process.execPath, [...flags, script], {
     cwd: join(__dirname, '..'),
     env: {
@@ -279,7 +286,7 @@ async function runSide(
           s,
         );
   const pid = worker.pid!;
-  // `baton worker` is two processes (the starter and the worker it starts): count both.
+  // `baton worker` started as a command is one process; any process it started would be counted too.
   const memory = (p: number) => (side === 'cli' ? treeMemory(p) : processMemory(p));
   try {
     const baton = await BatonClient.connect({
@@ -372,7 +379,7 @@ function markdown(s: Settings, results: Partial<Record<Side, SideResult>>, tempo
       side === 'baton'
         ? 'Baton (`createWorker`, approval step)'
         : side === 'cli'
-          ? '`baton worker` with its defaults (both processes)'
+          ? '`baton worker` with its defaults'
           : 'bare SDK (Update + `condition()`)',
       r.runs.toLocaleString('en-US'),
       `${r.parkSeconds} s (${r.startsPerSecond} starts/s)`,
@@ -411,6 +418,7 @@ function markdown(s: Settings, results: Partial<Record<Side, SideResult>>, tempo
       `nonStickyToStickyPollRatio ${s.nonStickyToStickyPollRatio}, reuseV8Context (SDK default), prebuilt workflow bundle` +
       `${s.preloadModules.length ? ` (Baton's with preloadModules ${s.preloadModules.join(', ')})` : ''}; ` +
       `process: ${s.maxOldSpaceMb ? `node --max-old-space-size=${s.maxOldSpaceMb}` : 'node (default heap limit)'}` +
+      `${s.maxSemiSpaceMb ? ` --max-semi-space-size=${s.maxSemiSpaceMb}` : ''}` +
       `${s.mallocArenas ? `, MALLOC_ARENA_MAX=${s.mallocArenas}` : ''}. Runs started ${s.startConcurrency} at a time.`,
     `Server: ${
       temporal.source === 'env'

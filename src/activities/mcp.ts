@@ -8,15 +8,18 @@
  * run-declared stdio server only when the worker lists the same command under the same name, a
  * run-declared URL only when the worker's endpoint policy allows it.
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import {
-  StreamableHTTPClientTransport,
-  StreamableHTTPError,
-} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult, McpError, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { McpServerDeclaration } from '../types';
 import type { EndpointPolicy } from './endpoints';
+
+// The MCP SDK is loaded when a worker first talks to an MCP server (or sees its errors), not by
+// every worker: one that never calls an MCP tool does not hold its code.
+const mcpTypes = () =>
+  require('@modelcontextprotocol/sdk/types.js') as typeof import('@modelcontextprotocol/sdk/types.js');
+const streamableHttp = () =>
+  require('@modelcontextprotocol/sdk/client/streamableHttp.js') as typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js');
 
 /** An MCP server as the worker's config (or code) declares it. */
 export type McpServerConfig =
@@ -157,7 +160,12 @@ export class McpHub {
   }
 
   private async connect(r: Resolved, signal?: AbortSignal): Promise<Session> {
-    const client = new Client({ name: 'baton', version: '1' });
+    const { Client } =
+      require('@modelcontextprotocol/sdk/client/index.js') as typeof import('@modelcontextprotocol/sdk/client/index.js');
+    const { StdioClientTransport, getDefaultEnvironment } =
+      require('@modelcontextprotocol/sdk/client/stdio.js') as typeof import('@modelcontextprotocol/sdk/client/stdio.js');
+    const { StreamableHTTPClientTransport } = streamableHttp();
+    const client: Client = new Client({ name: 'baton', version: '1' });
     const c = r.config;
     const transport =
       'command' in c
@@ -287,6 +295,7 @@ function describe(r: Resolved): string {
  * for its own timeouts and closed connections too: after those the call may or may not have run.
  */
 export function serverAnswered(err: unknown): err is McpError {
+  const { ErrorCode, McpError } = mcpTypes();
   return (
     err instanceof McpError &&
     err.code !== (ErrorCode.RequestTimeout as number) &&
@@ -296,7 +305,7 @@ export function serverAnswered(err: unknown): err is McpError {
 
 /** A 404 on a request that carried a session id: the server forgot the session. */
 function sessionLost(err: unknown): boolean {
-  return err instanceof StreamableHTTPError && err.code === 404;
+  return err instanceof streamableHttp().StreamableHTTPError && (err as StreamableHTTPError).code === 404;
 }
 
 /** A run asked for a server the worker does not allow. */

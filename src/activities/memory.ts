@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { MemoryScope, MemoryScopeLevel, ModelProfile, RecalledMemory } from '../types';
 import { EndpointPolicy, type AllowedEndpoint } from './endpoints';
 import { classifyProviderError, configFailure, toApplicationFailure, type ProviderErrorLike } from './errors';
@@ -122,7 +122,13 @@ export class Embedder {
     const cacheKey = `${baseURL ?? ''}|${apiKey ?? ''}`;
     let client = this.clients.get(cacheKey);
     if (!client) {
-      client = new OpenAI({ apiKey: apiKey ?? 'not-needed', maxRetries: 0, ...(baseURL && { baseURL }) });
+      // The OpenAI SDK is loaded when memory first embeds, not by every worker.
+      const { default: OpenAIClient } = require('openai') as typeof import('openai');
+      client = new OpenAIClient({
+        apiKey: apiKey ?? 'not-needed',
+        maxRetries: 0,
+        ...(baseURL && { baseURL }),
+      });
       this.clients.set(cacheKey, client);
     }
     try {

@@ -8,7 +8,6 @@ import { Context } from '@temporalio/activity';
 import { keepAlive } from './heartbeat';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { McpServerDeclaration, ToolSpec } from '../types';
 import {
   McpNotAllowed,
@@ -291,6 +290,8 @@ export function createToolActivities(tools: ToolDefinition[] = [], mcp?: McpHub)
         throw ApplicationFailure.create({ type: TOOL_NOT_RUN, message, nonRetryable: false });
       if (serverAnswered(err)) {
         // The server answered with a protocol error: the call did not run as asked.
+        const { ErrorCode } =
+          require('@modelcontextprotocol/sdk/types.js') as typeof import('@modelcontextprotocol/sdk/types.js');
         const invalid = err.code === (ErrorCode.InvalidParams as number);
         return {
           ok: false,

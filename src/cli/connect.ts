@@ -2,7 +2,7 @@
 import { Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
-import { BatonClient } from '../client';
+import type { BatonClient } from '../client';
 import { dataConverterFromEnv } from '../codec';
 
 /** The configured Temporal (TEMPORAL_ADDRESS / config profile), defaulting to a local `baton server`. */
@@ -76,6 +76,8 @@ export async function connectExisting(opts: { taskQueue?: string } = {}): Promis
     await connection.close().catch(() => {});
     throw unreachableError(t.address, err);
   }
+  // The client's code is loaded by the commands that use it (not by `baton worker`).
+  const { BatonClient } = require('../client') as typeof import('../client');
   const client = await BatonClient.connect({
     connection,
     namespace: t.namespace,

@@ -3,7 +3,7 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { Runtime, type Worker } from '@temporalio/worker';
 import { EndpointPolicy, loadWorkerConfig } from '../activities/endpoints';
-import { BatonClient } from '../client';
+import type { BatonClient } from '../client';
 import { loadWorkerResources } from '../activities/worker-allows';
 import { tracingFromEnv } from '../telemetry';
 import { gatesGaugeIntervalMs, startGatesGauge, type GatesGauge } from '../telemetry/gates-gauge';
@@ -113,6 +113,8 @@ async function startGateGauges(
   taskQueue: string,
   intervalMs: number,
 ): Promise<{ client: BatonClient; gauge: GatesGauge }> {
+  // Loaded with metrics only: a worker does not otherwise need the client's code.
+  const { BatonClient } = require('../client') as typeof import('../client');
   const client = await BatonClient.connect({ namespace, tracing: false });
   const gauge = startGatesGauge({
     meter: Runtime.instance().metricMeter,

@@ -1,7 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import Redis from 'ioredis';
 import { freePort } from '../server/dev-server';
 
 /** The Redis address streams go through, if the environment names one. */
@@ -75,6 +74,7 @@ export async function startRedisServer(binary: string): Promise<{ url: string; s
   for (;;) {
     if (child.exitCode !== null)
       throw new RedisUnavailableError(`${binary} ${args.join(' ')} stopped before serving: ${stderr.trim()}`);
+    const { default: Redis } = require('ioredis') as typeof import('ioredis');
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
       await probe.connect();

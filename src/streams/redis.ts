@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import {
   DEFAULT_RETENTION,
   type EventBus,
@@ -93,7 +93,9 @@ export class RedisEventBus implements EventBus {
 }
 
 function connect(url: string): Redis {
-  return new Redis(url, {
+  // ioredis is loaded when a bus first connects, not by every process that imports Baton.
+  const { default: RedisClient } = require('ioredis') as typeof import('ioredis');
+  return new RedisClient(url, {
     // A reader waits in XREAD BLOCK; commands queued while Redis is away fail after a few tries
     // instead of piling up, so a model call never waits on its stream.
     maxRetriesPerRequest: 3,

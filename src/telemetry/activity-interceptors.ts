@@ -4,13 +4,9 @@
  * attributes a person reading a trace looks for: GenAI semantic conventions (provider, model,
  * tokens) and Baton's run, step and cost.
  */
-import * as otel from '@opentelemetry/api';
+import type * as otel from '@opentelemetry/api';
 import type { Context as ActivityContext } from '@temporalio/activity';
 import { defaultPayloadConverter } from '@temporalio/common';
-import {
-  OpenTelemetryActivityInboundInterceptor,
-  OpenTelemetryActivityOutboundInterceptor,
-} from '@temporalio/interceptors-opentelemetry';
 import type {
   ActivityExecuteInput,
   ActivityInboundCallsInterceptor,
@@ -44,7 +40,7 @@ class CallAttributes implements ActivityInboundCallsInterceptor {
   constructor(private readonly ctx: ActivityContext) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
-    const span = otel.trace.getActiveSpan();
+    const span = (require('@opentelemetry/api') as typeof otel).trace.getActiveSpan();
     const type = this.ctx.info.activityType;
     if (!span || (type !== 'callModel' && type !== 'callTool')) return next(input);
     const runId = this.ctx.info.workflowExecution?.workflowId;
@@ -84,6 +80,9 @@ class CallAttributes implements ActivityInboundCallsInterceptor {
 
 /** The activity interceptors of a traced worker, spans going to `tracer`. */
 export function activityInterceptors(tracer: otel.Tracer): ActivityInterceptorsFactory[] {
+  // Loaded with tracing only: a worker without it does not hold OpenTelemetry's code.
+  const { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } =
+    require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
   return [
     // Listed first is outermost: the SDK's interceptor opens the attempt's span, CallAttributes runs inside it.
     (ctx) => ({

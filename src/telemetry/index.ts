@@ -3,10 +3,6 @@
  * set or a Tracing is passed to the client and worker.
  */
 import type { WorkflowClientInterceptor } from '@temporalio/client';
-import {
-  OpenTelemetryWorkflowClientInterceptor,
-  makeWorkflowExporter,
-} from '@temporalio/interceptors-opentelemetry';
 import type { WorkerOptions } from '@temporalio/worker';
 import { activityInterceptors } from './activity-interceptors';
 import type { Tracing } from './tracing';
@@ -24,8 +20,13 @@ export {
 /** The module a traced worker's workflow bundle includes (`bundleWorkflowCode({ workflowInterceptorModules: [...] })`). */
 export const TRACING_WORKFLOW_MODULE: string = require.resolve('./workflow-interceptors');
 
+// OpenTelemetry's code is loaded when tracing is on, not by every process that imports Baton.
+const interceptorsModule = () =>
+  require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
+
 /** Client interceptors: a `StartWorkflow:batonRun` span whose context travels to the run in headers. */
 export function clientInterceptors(tracing: Tracing): WorkflowClientInterceptor[] {
+  const { OpenTelemetryWorkflowClientInterceptor } = interceptorsModule();
   return [new OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })];
 }
 
@@ -38,6 +39,7 @@ export function tracingWorkerOptions(
   tracing: Tracing,
   prebuiltBundle: boolean,
 ): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  const { makeWorkflowExporter } = interceptorsModule();
   return {
     interceptors: {
       activity: activityInterceptors(tracing.tracer),

@@ -3,7 +3,7 @@
  * `message`, and the run id (`runId`) where the line belongs to a run.
  */
 import type { LogEntry } from '@temporalio/worker';
-import pino from 'pino';
+import type pino from 'pino';
 
 /** BATON_LOG_FORMAT is neither `json` nor `text`; the message names it. */
 export class LogSettingsError extends Error {
@@ -38,15 +38,17 @@ let shared: pino.Logger | undefined;
 
 /** The process's JSON logger (pino, synchronous on standard error). */
 export function jsonLogger(): pino.Logger {
-  shared ??= pino(
+  // pino is loaded with JSON logs only (BATON_LOG_FORMAT=json), not by every process.
+  const { default: pinoLogger } = require('pino') as { default: typeof pino };
+  shared ??= pinoLogger(
     {
       level: 'trace',
       base: undefined,
       messageKey: 'message',
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: pinoLogger.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    pino.destination({ fd: 2, sync: true }),
+    pinoLogger.destination({ fd: 2, sync: true }),
   );
   return shared;
 }

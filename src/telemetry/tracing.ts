@@ -3,12 +3,12 @@
  * (OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set) or from a processor you give (tests use an
  * in-memory exporter). Without a Tracing, Baton installs no interceptor and creates no span.
  */
-import * as otel from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { Resource } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type * as otel from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+// OpenTelemetry's packages are loaded when tracing is made, not by every process that imports Baton.
+const sdk = () => require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
 
 /** The service name spans carry when OTEL_SERVICE_NAME is not set. */
 export const DEFAULT_SERVICE_NAME = 'baton';
@@ -40,8 +40,13 @@ let contextManagerInstalled = false;
 function installContextManager(): void {
   if (contextManagerInstalled) return;
   contextManagerInstalled = true;
-  otel.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  otel.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  const api = require('@opentelemetry/api') as typeof otel;
+  const { AsyncLocalStorageContextManager } =
+    require('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks');
+  const { W3CTraceContextPropagator } =
+    require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 }
 
 /**
@@ -51,6 +56,8 @@ function installContextManager(): void {
  */
 export function createTracing(opts: { spanProcessor: SpanProcessor; serviceName?: string }): Tracing {
   installContextManager();
+  const { Resource } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const { BasicTracerProvider } = sdk();
   const resource = new Resource({ 'service.name': opts.serviceName ?? DEFAULT_SERVICE_NAME });
   const provider = new BasicTracerProvider({ resource, spanProcessors: [opts.spanProcessor] });
   return {
@@ -96,6 +103,9 @@ export function tracingFromEnv(env: NodeJS.ProcessEnv = process.env): Tracing | 
   }
   let tracing = fromEnv.get(url);
   if (!tracing) {
+    const { OTLPTraceExporter } =
+      require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+    const { BatchSpanProcessor } = sdk();
     tracing = createTracing({
       spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url })),
       ...(env.OTEL_SERVICE_NAME && { serviceName: env.OTEL_SERVICE_NAME }),

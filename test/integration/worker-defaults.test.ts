@@ -62,9 +62,11 @@ const alive = (pid: number) => {
   }
 };
 
-async function startWorker(taskQueue: string, env: NodeJS.ProcessEnv = {}) {
+/** `baton worker` as `node bin/baton.js worker`, or (`asCommand`) as the command itself, which sh starts. */
+async function startWorker(taskQueue: string, env: NodeJS.ProcessEnv = {}, asCommand = false) {
   const { address, namespace } = testTemporal();
-  const child = spawn(process.execPath, [BIN, 'worker', '--task-queue', taskQueue], {
+  const args = ['worker', '--task-queue', taskQueue];
+  const child = spawn(asCommand ? BIN : process.execPath, asCommand ? args : [BIN, ...args], {
     cwd: home,
     env: {
       PATH: process.env.PATH,
@@ -90,13 +92,17 @@ async function startWorker(taskQueue: string, env: NodeJS.ProcessEnv = {}) {
   return { child, exited, stderr: () => stderr };
 }
 
-test('the memory settings: a 160 MB heap limit and two malloc arenas unless set; a bad heap size is refused', () => {
+test('the memory settings: a 160 MB heap limit, 8 MB semi-spaces and two malloc arenas unless set; a bad heap size is refused', () => {
   expect(workerMemorySettings({}, [], 'linux')).toEqual({
+    nodeArgs: ['--max-old-space-size=160', '--max-semi-space-size=8'],
+    env: { MALLOC_ARENA_MAX: '2' },
+  });
+  expect(workerMemorySettings({ NODE_OPTIONS: '--max-semi-space-size=2' }, [], 'linux')).toEqual({
     nodeArgs: ['--max-old-space-size=160'],
     env: { MALLOC_ARENA_MAX: '2' },
   });
   expect(workerMemorySettings({ BATON_WORKER_HEAP_MB: '512', MALLOC_ARENA_MAX: '4' }, [], 'linux')).toEqual({
-    nodeArgs: ['--max-old-space-size=512'],
+    nodeArgs: ['--max-old-space-size=512', '--max-semi-space-size=8'],
     env: {},
   });
   expect(workerMemorySettings({ NODE_OPTIONS: '--max-old-space-size=300' }, [], 'darwin')).toBeUndefined();
@@ -115,7 +121,9 @@ test('baton worker runs in a process with the heap limit and MALLOC_ARENA_MAX=2,
   const w = await startWorker(taskQueue, { BATON_METRICS_PORT: metrics });
   const [worker] = childrenOf(w.child.pid!);
   expect(worker).toBeDefined();
-  expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')).toContain('--max-old-space-size=160');
+  expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')).toEqual(
+    expect.arrayContaining(['--max-old-space-size=160', '--max-semi-space-size=8']),
+  );
   expect(readFileSync(`/proc/${worker}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
 
   // 60 runs parked on approval: the cache holds 50 of them.
@@ -152,6 +160,31 @@ test('baton worker runs in a process with the heap limit and MALLOC_ARENA_MAX=2,
   expect(await w.exited).toBe(0);
   expect(alive(worker!)).toBe(false);
 }, 300_000);
+
+test('started as a command, baton worker is one process: sh replaced by node with the heap limit and MALLOC_ARENA_MAX=2', async () => {
+  const w = await startWorker(`worker-defaults-exec-${process.pid}-${Date.now()}`, {}, true);
+  const pid = w.child.pid!;
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  expect(cmdline).toContain('--max-old-space-size=160');
+  expect(cmdline).toContain('--max-semi-space-size=8');
+  expect(cmdline).toContain('worker');
+  expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
+  expect(childrenOf(pid)).toEqual([]);
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+}, 300_000);
+
+test('started as a command, baton worker refuses a bad BATON_WORKER_HEAP_MB with exit code 2', async () => {
+  const child = spawn(BIN, ['worker'], {
+    env: { PATH: process.env.PATH, HOME: home, BATON_FROM_SOURCE: '1', BATON_WORKER_HEAP_MB: '12' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  expect(code).toBe(2);
+  expect(stderr).toMatch(/BATON_WORKER_HEAP_MB=12 is not a whole number of MB/);
+});
 
 test('the worker exits when the process that started it is killed', async () => {
   const w = await startWorker(`worker-defaults-kill-${process.pid}-${Date.now()}`);

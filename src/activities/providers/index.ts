@@ -1,11 +1,14 @@
 import type { ModelProfile } from '../../types';
 import { EndpointPolicy } from '../endpoints';
 import { configFailure } from '../errors';
-import { createAnthropicProvider } from './anthropic';
-import { createGeminiProvider } from './gemini';
 import { createOfflineProvider } from './offline';
-import { createOpenAIProvider } from './openai';
 import type { ModelProvider } from './types';
+
+// Each provider's SDK is loaded when a profile first needs it: a worker whose runs never call a
+// provider (runs parked on approval, offline profiles) does not hold its code in memory.
+const anthropic = () => require('./anthropic') as typeof import('./anthropic');
+const gemini = () => require('./gemini') as typeof import('./gemini');
+const openai = () => require('./openai') as typeof import('./openai');
 
 export type { ModelProvider, ProviderReply, CallOptions, ReplyDelta } from './types';
 
@@ -50,10 +53,10 @@ export class ProviderRegistry {
         provider = createOfflineProvider({ wordDelayMs: Number(this.env.BATON_OFFLINE_WORD_DELAY_MS) || 0 });
         break;
       case 'anthropic':
-        provider = createAnthropicProvider({ apiKey: apiKey!, ...(baseURL && { baseURL }) });
+        provider = anthropic().createAnthropicProvider({ apiKey: apiKey!, ...(baseURL && { baseURL }) });
         break;
       case 'gemini':
-        provider = createGeminiProvider({ apiKey: apiKey!, ...(baseURL && { baseURL }) });
+        provider = gemini().createGeminiProvider({ apiKey: apiKey!, ...(baseURL && { baseURL }) });
         break;
       case 'openai':
       case 'openai-compatible':
@@ -63,7 +66,7 @@ export class ProviderRegistry {
           );
         }
         // Most compatible servers ignore the key, but the SDK insists on one.
-        provider = createOpenAIProvider({
+        provider = openai().createOpenAIProvider({
           apiKey: apiKey ?? 'not-needed',
           name: profile.provider,
           ...(baseURL && { baseURL }),

@@ -12,9 +12,12 @@ import {
   type Scope,
 } from '../../http/auth';
 import { uiBuilt, uiDirOf, uiMissingMessage } from '../../http/ui';
-import { apiKeys, createHttpServer, unauthenticatedListen, type ApiOptions } from '../../http/server';
+import type { ApiOptions } from '../../http/server';
 import { connectExisting } from '../connect';
 import { BadInputError } from '../exit-codes';
+
+// The HTTP server (Hono and its OpenAPI schemas) is loaded by `baton api` only, not by every command.
+const httpServer = () => require('../../http/server') as typeof import('../../http/server');
 
 /** Register the api command and its key helpers. */
 export function registerApiCommand(program: Command): void {
@@ -41,12 +44,13 @@ export function registerApiCommand(program: Command): void {
       // Refuse before connecting: a bad keys file, or an open API beyond loopback.
       let keys: number;
       try {
-        keys = apiKeys(opts).length;
+        keys = httpServer().apiKeys(opts).length;
       } catch (e) {
         if (e instanceof ApiConfigError) throw new BadInputError(e.message);
         throw e;
       }
-      if (keys === 0 && !isLoopback(o.host)) throw new BadInputError(unauthenticatedListen(o.host).message);
+      if (keys === 0 && !isLoopback(o.host))
+        throw new BadInputError(httpServer().unauthenticatedListen(o.host).message);
       const baton = await connectExisting();
       // Requests run in this signal's scope (the server is created inside it), so stopping cancels
       // their Temporal calls: a long-poll (GET .../result of a running run) would hold the process.
@@ -107,7 +111,10 @@ async function serve(
 ): Promise<void> {
   // With BATON_CODEC_KEYS set, the API is also the Temporal UI's and CLI's codec server.
   const codec = codecFromEnv();
-  const server = createHttpServer(baton, { ...opts, ...(codec && { codec: codecServerHandlers(codec) }) });
+  const server = httpServer().createHttpServer(baton, {
+    ...opts,
+    ...(codec && { codec: codecServerHandlers(codec) }),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(new BadInputError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`)),

@@ -1,0 +1,78 @@
+/**
+ * `baton worker` loads provider SDKs, the MCP SDK, OpenTelemetry, the Redis client, Hono and pino
+ * when first needed, not at start (docs/operations.md#baton-worker-memory-defaults): checked in a
+ * fresh Node process, which loads the worker command and builds the activities, then uses a provider.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+const LAZY = [
+  '@anthropic-ai/sdk',
+  'openai',
+  '@google/genai',
+  '@modelcontextprotocol/sdk',
+  '@opentelemetry/sdk-trace-base',
+  '@temporalio/interceptors-opentelemetry',
+  'ioredis',
+  'hono',
+  'pino',
+];
+
+const loaded = `() => {
+  const keys = Object.keys(require.cache);
+  return ${JSON.stringify(LAZY)}.filter((p) => keys.some((k) => k.includes('/node_modules/' + p + '/')));
+}`;
+
+test('baton worker starts without loading provider, MCP, tracing, Redis, HTTP server or pino code', () => {
+  // The real command, up to connecting (to an address where nothing answers); a preload reports at exit.
+  const preload = join(mkdtempSync(join(tmpdir(), 'baton-loading-')), 'report.js');
+  writeFileSync(
+    preload,
+    `process.on('exit', () => process.stdout.write('LOADED ' + JSON.stringify((${loaded})()) + '\\n'));`,
+  );
+  const r = spawnSync(process.execPath, ['-r', preload, join(ROOT, 'bin', 'baton.js'), 'worker'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      BATON_FROM_SOURCE: '1',
+      BATON_WORKER_CHILD: '1',
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+    },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect(r.stderr).toMatch(/no Temporal server answered at 127.0.0.1:1/);
+  expect(JSON.parse(/LOADED (.*)/.exec(r.stdout)![1]!)).toEqual([]);
+}, 60_000);
+
+const script = `
+const loaded = ${loaded};
+const { createActivities } = require('./src/activities/index.ts');
+const { McpHub } = require('./src/activities/mcp.ts');
+const { EndpointPolicy } = require('./src/activities/endpoints.ts');
+const env = { OPENAI_API_KEY: 'k' };
+createActivities({ env, mcp: new McpHub({}, EndpointPolicy.fromEnv(env, []), env) });
+const atStart = loaded();
+const { ProviderRegistry } = require('./src/activities/providers/index.ts');
+new ProviderRegistry(env).get({ name: 'p', provider: 'openai', model: 'm', apiKeyEnv: 'OPENAI_API_KEY' });
+process.stdout.write(JSON.stringify({ atStart, afterOpenAI: loaded() }));
+`;
+
+test("the worker's activities load no provider SDK until a profile needs it, then only that one", () => {
+  const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const out = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{"atStart"'))) as {
+    atStart: string[];
+    afterOpenAI: string[];
+  };
+  expect(out.atStart).toEqual([]);
+  expect(out.afterOpenAI).toEqual(['openai']);
+}, 60_000);
