@@ -316,6 +316,11 @@ export interface RunHandle {
   runId: string;
   /** Whether this call started the run (false: it already existed under that id). */
   started: boolean;
+  /**
+   * True when the run was started eagerly: its first workflow task went straight to a worker of
+   * this process (a client made on that worker's NativeConnection), not through the task queue.
+   */
+  eager?: boolean;
 }
 
 /**
@@ -423,7 +428,7 @@ export class BatonClient {
     // A run started with BatonEnsemble set also upserts BatonPendingApprovals; only set it where they are registered.
     const searchAttributes = await this.searchAttributesAvailable();
     try {
-      await this.temporal.workflow.start(RUN_WORKFLOW, {
+      const handle = await this.temporal.workflow.start(RUN_WORKFLOW, {
         workflowId: runId,
         taskQueue: opts.taskQueue ?? this.taskQueue,
         args: [args],
@@ -443,7 +448,7 @@ export class BatonClient {
           typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: definition.name }],
         }),
       });
-      return { runId, started: true };
+      return { runId, started: true, ...(handle.eagerlyStarted && { eager: true }) };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return { runId, started: false };
       throw err;
