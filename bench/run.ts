@@ -5,6 +5,7 @@
  *   npm run bench                      # chain + fan-out + approvals + time to first token (ttft)
  *   npm run bench -- chain fanout      # a subset
  *   npm run bench -- scale             # issue 12: wide fan-out (with LangGraph), 10,000 items, CPU, throughput
+ *   npm run bench -- throughput        # issue 12.4 alone: three-step runs per second, Baton beside bare SDK code
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -101,6 +102,33 @@ async function main(): Promise<void> {
       await b.close();
     }
   }
+  // `throughput` alone: its part of bench/results/scale.json is replaced, the other parts kept as measured.
+  if (!all && wanted.includes('throughput') && !rest && !wanted.includes('scale')) {
+    const b = await startBench({ slots: 1000 });
+    const load = () => os.loadavg()[0]!.toFixed(1);
+    try {
+      const before = load();
+      const throughput = await throughputBench(b, { runs: 100, rounds: 2 });
+      const after = load();
+      console.log('throughput', JSON.stringify(throughput), `load ${before} before, ${after} after`);
+      const file = join(RESULTS, 'scale.json');
+      const earlier = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+      const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+      writeFileSync(
+        file,
+        JSON.stringify(
+          {
+            ...earlier,
+            throughput: { ...throughput, date: new Date().toISOString(), command, load: { before, after } },
+          },
+          null,
+          2,
+        ),
+      );
+    } finally {
+      await b.close();
+    }
+  }
   if ((all || wanted.includes('approvals')) && existsSync(join(__dirname, 'approvals.ts'))) {
     // Its own process: it measures a worker's memory and must not share this one's heap.
     const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'approvals.ts')], {
@@ -119,6 +147,21 @@ async function main(): Promise<void> {
 
   const docs = join(__dirname, '..', 'docs', 'benchmarks.md');
   mkdirSync(join(__dirname, '..', 'docs'), { recursive: true });
+  if (!all && wanted.length === 1 && wanted[0] === 'throughput' && existsSync(docs)) {
+    // Only the throughput part was measured: replace its subsection of the issue 12 section.
+    const part = renderScale({
+      throughput: JSON.parse(readFileSync(join(RESULTS, 'scale.json'), 'utf8')).throughput,
+    });
+    const sub = part.slice(part.findIndex((l) => l.startsWith('### '))).join('\n');
+    const doc = readFileSync(docs, 'utf8');
+    const start = doc.indexOf('### Three-step runs per second');
+    if (start < 0) throw new Error('docs/benchmarks.md has no throughput subsection to replace');
+    const next = doc.slice(start + 4).search(/\n##/);
+    const end = next < 0 ? doc.length : start + 4 + next + 1;
+    writeFileSync(docs, doc.slice(0, start) + sub.trimEnd() + '\n\n' + doc.slice(end));
+    console.log('updated the throughput part of docs/benchmarks.md');
+    return;
+  }
   if (!all && wanted.length === 1 && (wanted[0] === 'scale' || rest) && existsSync(docs)) {
     // Only the scale section was measured: replace (or add) it, keep the other sections as measured then.
     const section = renderScale(JSON.parse(readFileSync(join(RESULTS, 'scale.json'), 'utf8'))).join('\n');

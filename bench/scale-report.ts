@@ -73,13 +73,21 @@ export function renderScale(s: any): string[] {
     out.push(
       `### Three-step runs per second, one worker, model at 0 ms (${t.runs} runs started at once, median of ${t.rounds})`,
       '',
+      ...(t.command
+        ? [
+            `Measured ${t.date} with \`${t.command}\` (load average ${t.load?.before ?? '?'} before, ${t.load?.after ?? '?'} after).`,
+            '',
+          ]
+        : []),
       '| bare Temporal SDK | Baton | Baton / bare |',
       '|---|---|---|',
       `| ${t.bare.toFixed(1)} runs/s | ${t.baton.toFixed(1)} runs/s | **${ratio(t.baton, t.bare)}** (target ≥ 0.9x) |`,
       '',
-      'Each Baton run does more workflow work than bare code (resolving the definition, templates, the ledger,',
-      'progress) in a larger workflow bundle; with many short runs started at once that CPU on the worker is the',
-      'limit. Closing this gap (a smaller bundle without zod in workflow code, issue 12.3) is not done here.',
+      'Both sides share the worker process, the Temporal server and the fake model on 2 cores, so the',
+      'ratio moves with the load of the machine. Per model call Baton records one activity and nothing',
+      "else on the server (the first attempt of a call sends no heartbeat; a retry's does). What is left",
+      "is Baton's workflow CPU: more promises per step (each captures a stack trace for Temporal's stack",
+      'trace query) and a larger bundle whose modules are evaluated for every run.',
       '',
     );
   }

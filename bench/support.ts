@@ -14,6 +14,8 @@ export interface BenchEnv {
   fake: FakeModelServer;
   baton: BatonClient;
   client: Connection;
+  /** The workers' connection: a client on it can start runs eagerly (worker and client in one process). */
+  native: NativeConnection;
   bareQueue: string;
   close(): Promise<void>;
 }
@@ -83,6 +85,7 @@ export async function startBench(opts: { slots: number; env?: NodeJS.ProcessEnv 
     fake,
     baton,
     client,
+    native,
     bareQueue,
     async close() {
       batonWorker.shutdown();

@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import {
   Client,
   Connection,
+  InternalConnectionLikeSymbol,
   WorkflowExecutionAlreadyStartedError,
+  type ConnectionLike,
   WorkflowFailedError,
   WorkflowUpdateFailedError,
   type WorkflowExecutionInfo,
@@ -219,8 +221,13 @@ function reuseOf(
 }
 
 export interface BatonClientOptions {
-  /** An open connection; otherwise one is made to `address`. */
-  connection?: Connection;
+  /**
+   * An open connection; otherwise one is made to `address`. A worker's `NativeConnection` may be
+   * passed too: runs this client starts are then started eagerly (Temporal's eager workflow start),
+   * their first workflow task handed to a worker of this process that polls their task queue,
+   * without a round trip through the server's task queue.
+   */
+  connection?: Connection | ConnectionLike;
   address?: string;
   namespace?: string;
   taskQueue?: string;
@@ -309,6 +316,11 @@ export interface RunHandle {
   runId: string;
   /** Whether this call started the run (false: it already existed under that id). */
   started: boolean;
+  /**
+   * True when the run was started eagerly: its first workflow task went straight to a worker of
+   * this process (a client made on that worker's NativeConnection), not through the task queue.
+   */
+  eager?: boolean;
 }
 
 /**
@@ -321,6 +333,8 @@ export interface RunHandle {
  */
 export class BatonClient {
   readonly taskQueue: string;
+  /** Whether starts ask for Temporal's eager workflow start (the connection is a worker's NativeConnection). */
+  private readonly eagerStart: boolean;
   private searchAttributesReady?: Promise<boolean>;
   private bus?: EventBus;
   /** Stops every open {@link events} follower; aborted by {@link close}. */
@@ -338,11 +352,16 @@ export class BatonClient {
   constructor(
     readonly temporal: Client,
     opts: { taskQueue?: string; searchAttributes?: boolean } = {},
-    private readonly ownedConnection?: Connection,
+    private readonly ownedConnection?: Connection | ConnectionLike,
     /** Flushed on close, so a short-lived process (the CLI) does not lose its spans. */
     private readonly tracing?: Tracing,
   ) {
     this.taskQueue = opts.taskQueue ?? process.env.BATON_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
+    // A worker's NativeConnection: its worker (same process) can take a run's first task at once.
+    const internal = (
+      temporal.connection as { [InternalConnectionLikeSymbol]?: { supportsEagerStart?: boolean } }
+    )[InternalConnectionLikeSymbol];
+    this.eagerStart = internal?.supportsEagerStart === true;
     if (opts.searchAttributes !== undefined)
       this.searchAttributesReady = Promise.resolve(opts.searchAttributes);
   }
@@ -409,7 +428,7 @@ export class BatonClient {
     // A run started with BatonEnsemble set also upserts BatonPendingApprovals; only set it where they are registered.
     const searchAttributes = await this.searchAttributesAvailable();
     try {
-      await this.temporal.workflow.start(RUN_WORKFLOW, {
+      const handle = await this.temporal.workflow.start(RUN_WORKFLOW, {
         workflowId: runId,
         taskQueue: opts.taskQueue ?? this.taskQueue,
         args: [args],
@@ -422,11 +441,14 @@ export class BatonClient {
           ...(startedBy && { [STARTED_BY_MEMO]: startedBy }),
         },
         staticSummary: `${definition.name}: ${definition.steps.length} steps`,
+        // With a worker of this process on the task queue and a free slot, the server hands the
+        // run's first workflow task back in the start's answer; otherwise the start is as usual.
+        ...(this.eagerStart && { requestEagerStart: true }),
         ...(searchAttributes && {
           typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.ensemble, value: definition.name }],
         }),
       });
-      return { runId, started: true };
+      return { runId, started: true, ...(handle.eagerlyStarted && { eager: true }) };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return { runId, started: false };
       throw err;

@@ -63,15 +63,18 @@ export function createModelActivities(
       }
       const startedAt = Date.now();
       // Billing of failed attempts: an attempt that ended without an answer (timeout, lost worker,
-      // cut connection) may have been billed, and nobody learns how much. Each attempt marks itself
-      // in flight in its heartbeat details; the next attempt reads them and counts the earlier one
-      // as unanswered unless it recorded an answer (an HTTP error status, which providers do not bill).
-      const before = billingOf(ctx.info.heartbeatDetails);
+      // cut connection) may have been billed, and nobody learns how much. Each attempt after the
+      // first marks itself in flight in its heartbeat details; the next attempt reads them and counts
+      // the earlier one as unanswered unless it recorded an answer (an HTTP error status, which
+      // providers do not bill). The first attempt records nothing up front (no heartbeat, so no
+      // server write, on the path of every call): a second attempt that finds no details at all
+      // knows the first ended without recording an answer, and counts it the same way.
+      const before = billingOf(ctx.info.heartbeatDetails, ctx.info.isLocal ? 1 : ctx.info.attempt);
       const billing: AttemptBilling = {
         unanswered: before.unanswered + (before.inFlight ? 1 : 0),
         inFlight: true,
       };
-      if (!ctx.info.isLocal) ctx.heartbeat(billing);
+      if (!ctx.info.isLocal && ctx.info.attempt > 1) ctx.heartbeat(billing);
       const stopHeartbeat = keepAlive(ctx, () => billing);
       // Out of band, never in history: the next attempt of a call announces itself as retrying, so
       // watchers drop the text the failed attempt streamed.
@@ -165,8 +168,12 @@ interface AttemptBilling {
   inFlight: boolean;
 }
 
-function billingOf(details: unknown): AttemptBilling {
+function billingOf(details: unknown, attempt: number): AttemptBilling {
   const d = details as Partial<AttemptBilling> | undefined;
+  // No details on a later attempt: the first attempt (which records nothing before its call) ended
+  // without recording an answer, so it may have been billed. (Local activities record nothing at
+  // all: they pass attempt 1.)
+  if (d === undefined || d === null) return { unanswered: 0, inFlight: attempt > 1 };
   return {
     unanswered: typeof d?.unanswered === 'number' ? d.unanswered : 0,
     inFlight: d?.inFlight === true,
