@@ -157,7 +157,15 @@ export async function runBatchFanOut(
     for (const [j, s] of slots.entries()) {
       const o = outcomes[j]!;
       if (!o.ok) continue;
-      outputs[s.index] = await outputOf(state, key, step, s.req, o.res, options, `${key}[${indexOf(s.index)}]`);
+      outputs[s.index] = await outputOf(
+        state,
+        key,
+        step,
+        s.req,
+        o.res,
+        options,
+        `${key}[${indexOf(s.index)}]`,
+      );
     }
   };
 
