@@ -40,9 +40,21 @@ const store: MemoryStore = {
   forget: () => Promise.resolve(0),
 };
 
+/** Items the `note` tool (no approval in its registration) was called with. */
+const noted: string[] = [];
+const note = createTool({
+  name: 'note',
+  description: 'Notes an item.',
+  input: z.object({ item: z.string() }),
+  run: ({ item }) => {
+    noted.push(item);
+    return 'sent';
+  },
+});
+
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ tools: [send], memoryStore: store });
+  h = await startHarness({ tools: [send, note], memoryStore: store });
 });
 afterAll(async () => {
   await h?.close();
@@ -123,38 +135,46 @@ describe.each([
     }
     const names = new Set(seen.map((e) => e.step).filter((s) => s !== undefined));
     expect([...names].sort()).toEqual(['list', ...list.map((_, i) => `each[${i}]`)].sort());
+    expect(seen.filter((e) => e.type.startsWith('run.')).map((e) => e.type)).toEqual(['run.completed']);
     expect(seen[seen.length - 1]!.type).toBe('run.completed');
   });
 });
 
-test('a wide fan-out of a step whose tool requires approval does not shard: its gates open in the run, are listed, and it completes once approved', async () => {
-  const t = tag();
-  const list = items(5, t);
-  sent.length = 0;
-  h.fake.on(`List ${t}`, { text: JSON.stringify(list) });
-  h.fake.on(
-    (r: FakeRequest) => r.messages.some((m) => m.role === 'tool') || r.lastUserText.startsWith(`Item ${t}-`),
-    (r) =>
-      r.messages.some((m) => m.role === 'tool')
-        ? { text: 'done' }
-        : { toolCalls: [{ name: 'send', arguments: { item: r.lastUserText.slice('Item '.length) } }] },
-  );
-  const runId = id('shard-gates');
-  // `send` requires approval by its registration only: the step's own list does not say so.
-  await h.baton.start(def(t, { shard: { size: 2 } }, { tools: [{ name: 'send' }] }), 'go', { runId });
-  let pending = await h.baton.pendingApprovals(runId);
-  for (let i = 0; i < 300 && pending.length < list.length; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    pending = await h.baton.pendingApprovals(runId);
-  }
-  expect(pending).toHaveLength(list.length);
-  expect(sent).toEqual([]);
-  for (const p of pending) await h.baton.approve(runId, { by: 'alice', gate: p.gate });
-  const res = await h.baton.result(runId);
-  expect(JSON.parse(res.output)).toEqual(list.map(() => 'done'));
-  expect([...sent].sort()).toEqual([...list].sort());
-  expect(await childStarts(runId)).toEqual([]);
-});
+test.each([
+  ['by its registration', 'send', { name: 'send' }],
+  ["by the step's tool list", 'note', { name: 'note', requiresApproval: true }],
+])(
+  'a wide fan-out of a step whose tool requires approval (%s) does not shard: its gates open in the run, are listed, and it completes once approved',
+  async (_how, tool, ref) => {
+    const t = tag();
+    const list = items(5, t);
+    const calls = tool === 'send' ? sent : noted;
+    calls.length = 0;
+    h.fake.on(`List ${t}`, { text: JSON.stringify(list) });
+    h.fake.on(
+      (r: FakeRequest) =>
+        r.messages.some((m) => m.role === 'tool') || r.lastUserText.startsWith(`Item ${t}-`),
+      (r) =>
+        r.messages.some((m) => m.role === 'tool')
+          ? { text: 'done' }
+          : { toolCalls: [{ name: tool, arguments: { item: r.lastUserText.slice('Item '.length) } }] },
+    );
+    const runId = id('shard-gates');
+    await h.baton.start(def(t, { shard: { size: 2 } }, { tools: [ref] }), 'go', { runId });
+    let pending = await h.baton.pendingApprovals(runId);
+    for (let i = 0; i < 300 && pending.length < list.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      pending = await h.baton.pendingApprovals(runId);
+    }
+    expect(pending).toHaveLength(list.length);
+    expect(calls).toEqual([]);
+    for (const p of pending) await h.baton.approve(runId, { by: 'alice', gate: p.gate });
+    const res = await h.baton.result(runId);
+    expect(JSON.parse(res.output)).toEqual(list.map(() => 'done'));
+    expect([...calls].sort()).toEqual([...list].sort());
+    expect(await childStarts(runId)).toEqual([]);
+  },
+);
 
 test("a wide fan-out of a step with memory does not shard: each memory's source is the run", async () => {
   const t = tag();
