@@ -92,6 +92,8 @@ export interface ModelRequest {
   keepConversation?: boolean;
   /** The step the call belongs to as the Temporal UI names it (`draft`, `review[3]`): streamed events carry it. */
   step?: string;
+  /** The run whose event stream the call publishes to, when not its workflow's (a shard's calls: the run's id). */
+  streamRunId?: string;
 }
 
 /**
@@ -214,6 +216,8 @@ export interface FanOutBatch {
 /** A batch of a fan-out's model calls, as the batch activity takes it. */
 export interface ModelBatchInput {
   calls: ModelRequest[];
+  /** The run whose event stream the calls publish to, when not the batch's workflow (a shard's: the run's id). */
+  streamRunId?: string;
   /** Calls of this batch running at once. */
   concurrency: number;
   /** How often finished calls are recorded in heartbeat details (0: at each landing); default the worker's. */

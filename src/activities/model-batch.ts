@@ -68,7 +68,7 @@ export async function runModelBatch(
   events?: EventBus,
 ): Promise<ModelBatchResult> {
   const ctx = Context.current();
-  const publisher = events && publisherOf(ctx, events);
+  const publisher = events && publisherOf(ctx, events, input.streamRunId);
   // Every call's own signal listens on the activity's: as many listeners as calls and attempts.
   setMaxListeners(0, ctx.cancellationSignal);
   const flushMs = input.flushMs ?? workerFlushMs;
@@ -140,8 +140,9 @@ function snapshot(state: BatchHeartbeat, inFlight: Set<number>): BatchHeartbeat 
  * retried (a lost worker), since the call may have streamed in the attempt before. `attempt` counts
  * the call's attempts within its batch activity's attempt, plus the batch's earlier attempts.
  */
-function publisherOf(ctx: Context, events: EventBus) {
-  const runId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
+/** `streamRunId`: the run the calls publish to when not the batch's workflow (a shard's calls: the run's). */
+function publisherOf(ctx: Context, events: EventBus, streamRunId?: string) {
+  const runId = streamRunId ?? ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
   const earlier = ctx.info.attempt - 1;
   return (index: number, req: ModelRequest, attempt: number): CallPublisher => {
     const stream = new CallPublisher(

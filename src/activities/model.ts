@@ -81,7 +81,7 @@ export function createModelActivities(
       const attempt = ctx.info.attempt;
       const stream = new CallPublisher(
         events,
-        ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId,
+        req.streamRunId ?? ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId,
         { ...(req.step && { step: req.step }), attempt, call: ctx.info.activityId },
         (m) => ctx.log.warn(m),
       );

@@ -29,6 +29,11 @@ export interface RunOptions {
    */
   continueAsNewAfterEvents?: number;
   /**
+   * Internal: the run whose event stream model calls publish to. Set by a run for its fan-out
+   * shards (docs/scale.md), so their calls stream under the run's id; not for callers.
+   */
+  streamRunId?: string;
+  /**
    * Run model calls as local activities: no server round trip per call (a few ms instead of
    * about 15 ms a step here, and wide fan-outs finish close to the model's own latency). The
    * trade-off: a local call's result is recorded when the workflow task completes, so if the

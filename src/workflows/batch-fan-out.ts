@@ -117,6 +117,7 @@ export async function runBatchFanOut(
       const res = await acts.callModelBatch({
         // Each call streams its events under its instance's name, as a non-batched instance does (`review[3]`).
         calls: slots.map((s) => ({ ...s.req, step: `${key}[${indexOf(s.index)}]` })),
+        ...(options?.streamRunId !== undefined && { streamRunId: options.streamRunId }),
         concurrency: slots.length,
         ...(batch.flushMs !== undefined && { flushMs: batch.flushMs }),
         callTimeoutMs,
@@ -156,7 +157,15 @@ export async function runBatchFanOut(
     for (const [j, s] of slots.entries()) {
       const o = outcomes[j]!;
       if (!o.ok) continue;
-      outputs[s.index] = await outputOf(state, key, step, s.req, o.res, options);
+      outputs[s.index] = await outputOf(
+        state,
+        key,
+        step,
+        s.req,
+        o.res,
+        options,
+        `${key}[${indexOf(s.index)}]`,
+      );
     }
   };
 
@@ -222,6 +231,8 @@ async function outputOf(
   req: ModelRequest,
   res: ModelResponse,
   options: RunOptions | undefined,
+  /** The instance's name (`each[3]`): its repair calls' activity summary and streamed step name. */
+  summary: string,
 ): Promise<string> {
   if (!req.responseFormat) return res.text;
   let first = true;
@@ -241,6 +252,7 @@ async function outputOf(
           ...(step.timeout !== undefined && { timeout: step.timeout }),
           ...(step.retry && { retry: step.retry }),
           ...(options && { options }),
+          summary,
         },
       );
     },

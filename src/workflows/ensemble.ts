@@ -23,7 +23,7 @@ import { parallel } from './patterns/parallel';
 import { runToolAgent } from './patterns/react-agent';
 import type { RunState } from './run-state';
 import { runScriptStep } from './script';
-import { runShards, shardSizeOf } from './shards';
+import { runShards, shardSizeFor } from './shards';
 import { runAgentCall } from './step';
 import { renderTemplate, type TemplateScope } from './template';
 
@@ -345,7 +345,7 @@ async function runFanOut(
 ): Promise<string> {
   const items = splitItems(scope.steps[s.fanOut!.from] ?? '');
   // Very wide maps run in child workflows, one per shard of items (docs/scale.md, shards.ts).
-  const shardSize = shardSizeOf(s, items.length);
+  const shardSize = await shardSizeFor(ctx, s, items.length);
   if (shardSize !== undefined) return JSON.stringify(await runShards(ctx, s, key, scope, items, shardSize));
   return JSON.stringify(await runFanOutItems(ctx, s, key, scope, items));
 }

@@ -23,6 +23,7 @@ import { runFanOutItems, type GraphContext } from './ensemble';
 import { describeError, type StepErrorInfo } from './errors';
 import { acquireAllowance, shareOf, worstCaseOf, type Money } from './ledger';
 import { RunState } from './run-state';
+import { loadTools } from './patterns/tools';
 import { agentMessages } from './step';
 import { scanTemplate, type TemplateScope } from './template';
 
@@ -121,6 +122,31 @@ export function shardSizeOf(s: AgentStep, n: number): number | undefined {
   return patched(FAN_OUT_SHARDS_PATCH) ? size : undefined;
 }
 
+/**
+ * Marks runs that keep in the run the wide fan-outs whose instances could open an approval gate (a
+ * tool that requires approval) or write memory under a run id: a shard is its own workflow, whose
+ * gates the run's approvals would not list and whose id memory would record as the source run.
+ * Asked only of such steps once they would shard, so other runs' histories are unchanged.
+ */
+export const UNSHARDED_GATES_PATCH = 'baton-fan-out-shards-keep-gates';
+
+/**
+ * The shard size of a fan-out step over `n` items (see shardSizeOf), or undefined also when one
+ * of its instances could open an approval gate or uses memory: those run in the run, as before
+ * shards. Whether a tool requires approval is the step's tool list's or the worker's registry's
+ * word, so a step with tools reads its tools' descriptions once (one local activity) to decide.
+ */
+export async function shardSizeFor(ctx: GraphContext, s: AgentStep, n: number): Promise<number | undefined> {
+  const size = shardSizeOf(s, n);
+  if (size === undefined) return undefined;
+  const memory = s.recall !== undefined || s.remember !== undefined;
+  if (!memory && !s.tools?.length) return size;
+  if (!patched(UNSHARDED_GATES_PATCH)) return size;
+  if (memory) return undefined;
+  const tools = await loadTools(s.tools, ctx.state.mcpServers);
+  return tools.gated.size > 0 ? undefined : size;
+}
+
 /** How many times each step key has sharded in this run (a fan-out in a loop body shards each iteration). */
 const rounds = new WeakMap<RunState, Map<string, number>>();
 
@@ -191,7 +217,8 @@ export async function runShards(
         indices: remaining,
         total: n,
         ...(childLimit !== undefined && { limit: childLimit }),
-        ...(ctx.options && { options: ctx.options }),
+        // The shard's calls stream under the run's id (docs/streaming.md), as the run's own do.
+        options: { ...ctx.options, streamRunId: ctx.options?.streamRunId ?? workflowInfo().workflowId },
         ...(allowance.budget && { budget: allowance.budget }),
         ...(state.mcpServers && { mcpServers: state.mcpServers }),
       };

@@ -148,7 +148,11 @@ export async function callModel(
   let res: ModelResponse;
   try {
     // The step's name travels with the call so its streamed events say whose tokens they are.
-    res = await acts.callModel({ ...req, step: options.summary ?? stepName });
+    res = await acts.callModel({
+      ...req,
+      step: options.summary ?? stepName,
+      ...(settings.options?.streamRunId !== undefined && { streamRunId: settings.options.streamRunId }),
+    });
   } catch (err) {
     if (!legacy) state.ledger.settle(reservation, unansweredCost(unansweredAttemptsOf(err), worst));
     throw err;

@@ -155,6 +155,21 @@ const ensembles: {
     input: 'tickets',
   },
   {
+    // A fan-out wider than its shard size whose tool requires approval stays in the run (patch
+    // 'baton-fan-out-shards-keep-gates'): its 3 gates open in the run and are approved.
+    name: 'ensemble-fan-out-shards-tool-gate',
+    definition: () =>
+      loadEnsembleText(
+        'name: fan-out-shards-tool-gate\nprofiles:\n  oa: { provider: openai, model: gpt-test, max_tokens: 20 }\ndefault_profile: oa\nagents:\n  - name: list\n    prompt: "gate-list {{input}}"\n  - name: each\n    depends_on: [list]\n    prompt: "gate-item {{item}}"\n    tools: [{ name: calculator, requires_approval: true }]\n    max_iterations: 3\n    fan_out: { shard: { size: 2 } }\n',
+        'fan-out-shards-tool-gate.yaml',
+      ),
+    input: 'tickets',
+    drive: async (baton, runId) => {
+      const pending = await until(baton, runId, (p) => p.length >= 3);
+      for (const g of pending) await baton.approve(runId, { gate: g.gate, digest: g.digest, by: 'recorder' });
+    },
+  },
+  {
     // Over its token budget the run waits at the budget gate; approved with a raised limit it
     // finishes (patch 'baton-budget-ledger'). The fake bills the first call 170 tokens of 200.
     name: 'ensemble-budget-gate',
@@ -432,6 +447,12 @@ async function main(): Promise<void> {
   // The paths of the budget gate, the halt, structured-output repair and tool retries, scripted.
   fake.on('fallback-auth', { status: 401, message: 'refused on purpose (recording)' });
   fake.on('shard-list', { text: JSON.stringify(Array.from({ length: 12 }, (_, i) => `ticket ${i}`)) });
+  fake.on('gate-list', { text: JSON.stringify(['ticket 0', 'ticket 1', 'ticket 2']) });
+  fake.on('gate-item', (req) =>
+    hasToolResult(req)
+      ? { text: 'checked' }
+      : { toolCalls: [{ id: 'call_1', name: 'calculator', arguments: { expression: '2 + 2' } }] },
+  );
   fake.on('budget first', { text: 'ONE', usage: { input: 150, output: 20 } });
   fake.on('budget second', { text: 'TWO', usage: { input: 10, output: 5 } });
   fake.on('halt-pay', (req) =>
