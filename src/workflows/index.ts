@@ -11,7 +11,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { RunInputActivities } from '../activities/run-input';
-import { progressQuery, stepOutputQuery, type RunInput, type RunResult } from './api';
+import { progressQuery, stepOutputQuery, type RunInput, type RunOptions, type RunResult } from './api';
 import { installApprovalHandlers } from './approval';
 import { runGraph } from './ensemble';
 import { failRun } from './errors';
@@ -56,6 +56,9 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     });
   }
   const def = input.definition;
+  // streamRunId is set by a run for its own fan-out shards only: from a caller it would publish this
+  // run's tokens into another run's event stream, so a run started from outside never keeps it.
+  const options = input.options && withoutStreamRunId(input.options);
   const state = new RunState(def.name, def.budget);
   setHandler(progressQuery, () => state.bounded());
   setHandler(stepOutputQuery, (name) => state.outputOf(name) ?? null);
@@ -72,7 +75,7 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     // Scripts and MCP servers the worker does not allow fail the run here, before any step.
     await checkWorkerAllows(def);
     const outputs = await runGraph(
-      { state, input: runInput, run: input, ...(input.options && { options: input.options }) },
+      { state, input: runInput, run: input, ...(options && { options }) },
       def.steps,
     );
     const outputStep = def.output ?? def.steps[def.steps.length - 1]?.name;
@@ -84,4 +87,10 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
   } catch (err) {
     throw failRun(state, err);
   }
+}
+
+function withoutStreamRunId(options: RunOptions): RunOptions {
+  if (options.streamRunId === undefined) return options;
+  const { streamRunId: _ignored, ...rest } = options;
+  return rest;
 }

@@ -226,3 +226,20 @@ test("a batch instance's structured-output repair call streams under the instanc
   expect(seen.filter((e) => e.step === 'each[3]' && e.type === 'step.started')).toHaveLength(2);
   expect(seen.filter((e) => e.step === 'each')).toEqual([]);
 });
+
+test("a run started with another run's id as streamRunId still streams under its own id", async () => {
+  const t = tag();
+  h.fake.on(`Say ${t}`, { text: `said ${t}` });
+  const victim = id('victim');
+  const runId = id('spoof');
+  const res = await h.baton.run(
+    { name: 'spoof', steps: [{ kind: 'agent', name: 'say', dependsOn: [], profile, prompt: `Say ${t}` }] },
+    'go',
+    { runId, options: { streamRunId: victim } },
+  );
+  expect(res.output).toBe(`said ${t}`);
+  const own = await collect(h.baton.events(runId));
+  expect(own.filter((e) => e.type === 'text.delta').length).toBeGreaterThan(0);
+  // Nothing reached the other run's stream.
+  expect(await h.baton.eventBus.read(victim, undefined, { blockMs: 0 })).toEqual([]);
+});
