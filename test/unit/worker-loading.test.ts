@@ -1,6 +1,6 @@
 /**
- * `baton worker` loads provider SDKs, the MCP SDK, OpenTelemetry, the Redis client, Hono and pino
- * when first needed, not at start (docs/operations.md#baton-worker-memory-defaults): checked in a
+ * `baton worker` loads provider SDKs, the MCP SDK, OpenTelemetry, the Redis client, Hono, pino,
+ * YAML, Ajv and the other commands' code (client, config loading) when first needed, not at start (docs/operations.md#baton-worker-memory-defaults): checked in a
  * fresh Node process, which loads the worker command and builds the activities, then uses a provider.
  */
 import { spawnSync } from 'node:child_process';
@@ -19,19 +19,38 @@ const LAZY = [
   'ioredis',
   'hono',
   'pino',
+  'yaml',
+  'ajv',
+];
+/** Baton's own modules a worker of parked runs does not use: the other commands, the client, config loading. */
+const LAZY_OWN = [
+  'src/cli/commands/',
+  'src/cli/demo.ts',
+  'src/cli/server-command.ts',
+  'src/cli/lifecycle.ts',
+  'src/client.ts',
+  'src/config/load.ts',
+  'src/config/llm-orc.ts',
+  'src/server/index.ts',
+  'src/evals/',
 ];
 
 const loaded = `() => {
   const keys = Object.keys(require.cache);
-  return ${JSON.stringify(LAZY)}.filter((p) => keys.some((k) => k.includes('/node_modules/' + p + '/')));
+  return ${JSON.stringify(LAZY)}.filter((p) => keys.some((k) => k.includes('/node_modules/' + p + '/')))
+    .concat(${JSON.stringify(LAZY_OWN)}.filter((p) => keys.some((k) => k.includes(${JSON.stringify(ROOT)} + '/' + p))));
 }`;
 
-test('baton worker starts without loading provider, MCP, tracing, Redis, HTTP server or pino code', () => {
-  // The real command, up to connecting (to an address where nothing answers); a preload reports at exit.
+test("baton worker starts without loading provider, MCP, tracing, Redis, HTTP server, pino, YAML, Ajv, client or other commands' code", () => {
+  // The real command, up to connecting (to an address where nothing answers); a preload reports
+  // what was loaded when the command first writes to stderr (the connection error, before the
+  // error's exit code is looked up, which loads the error classes' modules).
   const preload = join(mkdtempSync(join(tmpdir(), 'baton-loading-')), 'report.js');
   writeFileSync(
     preload,
-    `process.on('exit', () => process.stdout.write('LOADED ' + JSON.stringify((${loaded})()) + '\\n'));`,
+    `const write = process.stderr.write.bind(process.stderr); let at;
+process.stderr.write = (...a) => { at ??= (${loaded})(); return write(...a); };
+process.on('exit', () => process.stdout.write('LOADED ' + JSON.stringify(at ?? (${loaded})()) + '\\n'));`,
   );
   const r = spawnSync(process.execPath, ['-r', preload, join(ROOT, 'bin', 'baton.js'), 'worker'], {
     cwd: ROOT,
