@@ -95,3 +95,30 @@ test("the worker's activities load no provider SDK until a profile needs it, the
   expect(out.atStart).toEqual([]);
   expect(out.afterOpenAI).toEqual(['openai']);
 }, 60_000);
+
+test('the prebuilt workflow bundle keeps its source map for stack traces, without the bundled files’ text', async () => {
+  const { SourceMapGenerator, SourceMapConsumer } = require('source-map') as typeof import('source-map');
+  const { withoutSourcesContent } =
+    require('../../src/cli/bundle-workflows') as typeof import('../../src/cli/bundle-workflows');
+  const gen = new SourceMapGenerator({ file: 'workflow-bundle.js' });
+  gen.addMapping({
+    generated: { line: 2, column: 4 },
+    original: { line: 40, column: 2 },
+    source: 'webpack:///dist/workflows/run.js',
+  });
+  gen.setSourceContent('webpack:///dist/workflows/run.js', 'x'.repeat(10_000));
+  const code = `var a;\n    throw new Error('boom');\n//# sourceMappingURL=data:application/json;charset=utf-8;base64,${Buffer.from(gen.toString()).toString('base64')}`;
+  const slim = withoutSourcesContent(code);
+  expect(slim.length).toBeLessThan(code.length - 10_000);
+  // As the SDK reads it (@temporalio/worker's extractSourceMap): the text after 'base64,'.
+  const map = JSON.parse(Buffer.from(slim.slice(slim.indexOf('base64,') + 7), 'base64').toString());
+  expect(map.sourcesContent).toBeUndefined();
+  expect(slim.slice(0, slim.indexOf('//# sourceMappingURL'))).toBe(
+    code.slice(0, code.indexOf('//# sourceMappingURL')),
+  );
+  const consumer = await new SourceMapConsumer(map);
+  expect(consumer.originalPositionFor({ line: 2, column: 4 })).toMatchObject({
+    source: 'webpack:///dist/workflows/run.js',
+    line: 40,
+  });
+});
