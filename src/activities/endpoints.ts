@@ -8,7 +8,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { apiKeyEnvFor } from '../config/profiles';
 import { ModelErrorType } from '../error-types';
@@ -173,7 +172,7 @@ export function loadWorkerConfig(file: string): { allowedEndpoints: AllowedEndpo
   }
   let data: unknown;
   try {
-    data = parseYaml(text) ?? {};
+    data = (require('yaml') as typeof import('yaml')).parse(text) ?? {};
   } catch (e) {
     throw new EndpointSettingsError(`worker config ${file}: not valid YAML (${(e as Error).message})`);
   }

@@ -2,25 +2,28 @@
  * JSON Schema validation of structured replies, with Ajv. Activities and config only: Ajv
  * compiles schemas into code with `new Function`, which has no place in workflow code.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { Ajv2020 } from 'ajv/dist/2020';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { notJsonIssue, parseJsonReply } from '../structured-output';
 import type { SchemaIssue, StructuredCheck } from '../types';
 
 // allErrors: the model is told everything wrong at once. strict off: unknown keywords (`x-...`,
 // OpenAI's own) are ignored, as providers ignore them. Formats are hints to the model, not checked.
 const options = { allErrors: true, strict: false, validateFormats: false, addUsedSchema: false } as const;
-/** Draft 2020-12: the dialect Anthropic documents for tool schemas and zod's toJSONSchema emits. */
-const ajv2020 = new Ajv2020(options);
-/** Draft-07 (and -06), for schemas whose `$schema` says so (tuples as `items: [...]`). */
-const ajv07 = new Ajv(options);
+// Ajv is loaded on the first schema, not at start: a worker of runs without structured replies never needs it.
+let ajv2020: Ajv | undefined;
+let ajv07: Ajv | undefined;
 const compiled = new Map<string, ValidateFunction>();
 const MAX_CACHED = 500;
 
 /** Which validator reads a schema: draft-07 when its `$schema` names draft-07 or -06, else 2020-12. */
 function validatorFor(schema: Record<string, unknown>): Ajv {
   const dialect = typeof schema.$schema === 'string' ? schema.$schema : '';
-  return /draft-0[67]/.test(dialect) ? ajv07 : ajv2020;
+  if (/draft-0[67]/.test(dialect)) {
+    /** Draft-07 (and -06), for schemas whose `$schema` says so (tuples as `items: [...]`). */
+    return (ajv07 ??= new (require('ajv') as typeof import('ajv')).Ajv(options));
+  }
+  /** Draft 2020-12: the dialect Anthropic documents for tool schemas and zod's toJSONSchema emits. */
+  return (ajv2020 ??= new (require('ajv/dist/2020') as typeof import('ajv/dist/2020')).Ajv2020(options));
 }
 
 /**

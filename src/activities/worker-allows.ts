@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { McpServerDeclaration } from '../types';
 import { EndpointSettingsError } from './endpoints';
@@ -43,7 +42,8 @@ export function loadWorkerResources(file: string): {
 } {
   let data: { scripts?: unknown; mcp_servers?: unknown };
   try {
-    data = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as typeof data;
+    data = ((require('yaml') as typeof import('yaml')).parse(readFileSync(file, 'utf8')) ??
+      {}) as typeof data;
   } catch (e) {
     throw new EndpointSettingsError(`worker config ${file}: ${(e as Error).message}`);
   }

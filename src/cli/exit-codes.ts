@@ -1,15 +1,15 @@
 /** Exit codes of the `baton` command, as documented in `baton --help` and the README. */
-import { WorkflowNotFoundError } from '@temporalio/common';
-import { EndpointSettingsError } from '../activities/endpoints';
-import { InvalidRequestError, RunFailedError, ProgressUnavailableError } from '../client';
-import { CodecKeyError } from '../codec';
-import { UnknownProfileError } from '../config/profiles';
-import { TemporalUnavailableError } from '../server';
-import { LogSettingsError } from '../telemetry/logging';
-import { MetricsSettingsError } from '../telemetry/metrics';
-import { WorkerSettingsError } from '../worker';
-import { TemporalUnreachableError } from './connect';
-import { InterruptedError } from './lifecycle';
+import type * as Common from '@temporalio/common';
+import type * as Endpoints from '../activities/endpoints';
+import type * as Client from '../client';
+import type * as Codec from '../codec';
+import type * as Profiles from '../config/profiles';
+import type * as Server from '../server';
+import type * as Logging from '../telemetry/logging';
+import type * as Metrics from '../telemetry/metrics';
+import type * as WorkerModule from '../worker';
+import type * as Connect from './connect';
+import type * as Lifecycle from './lifecycle';
 
 export const EXIT = {
   ok: 0,
@@ -27,6 +27,19 @@ export class BadInputError extends Error {
 
 /** Map an error to the exit code its kind documents. */
 export function exitCodeFor(err: unknown): number {
+  // The error classes' modules are loaded here, not at start: `baton worker` does not load the client's code.
+  const { WorkflowNotFoundError } = require('@temporalio/common') as typeof Common;
+  const { EndpointSettingsError } = require('../activities/endpoints') as typeof Endpoints;
+  const { InvalidRequestError, RunFailedError, ProgressUnavailableError } =
+    require('../client') as typeof Client;
+  const { CodecKeyError } = require('../codec') as typeof Codec;
+  const { UnknownProfileError } = require('../config/profiles') as typeof Profiles;
+  const { TemporalUnavailableError } = require('../server') as typeof Server;
+  const { LogSettingsError } = require('../telemetry/logging') as typeof Logging;
+  const { MetricsSettingsError } = require('../telemetry/metrics') as typeof Metrics;
+  const { WorkerSettingsError } = require('../worker') as typeof WorkerModule;
+  const { TemporalUnreachableError } = require('./connect') as typeof Connect;
+  const { InterruptedError } = require('./lifecycle') as typeof Lifecycle;
   if (err instanceof RunFailedError) return EXIT.runFailed;
   if ((err as Error)?.name === 'EvalFailedError') return EXIT.runFailed;
   if (

@@ -4,15 +4,21 @@
  */
 import { Runtime } from '@temporalio/worker';
 import { Command, CommanderError } from 'commander';
-import { commandGroups } from './commands';
-import { runDemo } from './demo';
+import type * as Commands from './commands';
+import type * as Demo from './demo';
 import { EXIT, exitCodeFor, oneLine } from './exit-codes';
 import { closeSharedEventBuses } from '../streams';
-import { InterruptedError } from './lifecycle';
 import { endQuietlyOnClosedPipe } from './output';
 import { runtimeOptions } from './runtime';
-import { runServerCommand } from './server-command';
-import { runWorkerCommand } from './worker-command';
+import type * as ServerCommand from './server-command';
+import type * as WorkerCommand from './worker-command';
+
+/**
+ * `baton worker` registers only its own command: the other commands' modules (the client, config
+ * loading, zod schemas, YAML) stay unloaded in a worker, which may run for weeks with thousands of
+ * parked runs (docs/operations.md#baton-worker-memory-defaults). Commands load their code when run.
+ */
+const workerOnly = process.argv[2] === 'worker';
 
 // Set before any subcommand is added: subcommands copy the setting, so their usage errors exit 2 too.
 const program = new Command().exitOverride();
@@ -49,15 +55,18 @@ Exit codes:
   3 Temporal (or a worker a running run needs) unreachable   4 internal error   130 interrupted (SIGINT/SIGTERM)`,
   );
 
-program
-  .command('demo')
-  .description(
-    'Start a dev server (unless TEMPORAL_ADDRESS is set), a worker, and a demo run; print each step and the usage',
-  )
-  .option('--topic <text>', 'what the demo chain writes about')
-  .action(async (o: { topic?: string }) => {
-    await runDemo(o.topic ? { topic: o.topic } : {});
-  });
+if (!workerOnly) {
+  program
+    .command('demo')
+    .description(
+      'Start a dev server (unless TEMPORAL_ADDRESS is set), a worker, and a demo run; print each step and the usage',
+    )
+    .option('--topic <text>', 'what the demo chain writes about')
+    .action(async (o: { topic?: string }) => {
+      const { runDemo } = require('./demo') as typeof Demo;
+      await runDemo(o.topic ? { topic: o.topic } : {});
+    });
+}
 
 program
   .command('worker')
@@ -114,22 +123,26 @@ BATON_LOG_LEVEL=TRACE|DEBUG|INFO|WARN|ERROR sets the level (default INFO).`,
       shutdownGrace?: string;
       config?: string;
     }) => {
+      const { runWorkerCommand } = require('./worker-command') as typeof WorkerCommand;
       await runWorkerCommand(o);
     },
   );
 
-program
-  .command('server')
-  .description('Start a local Temporal dev server with its Web UI, tuned for Baton; runs until Ctrl-C')
-  .option('--port <n>', 'gRPC port', '7233')
-  .option('--ui-port <n>', 'Web UI port', '8233')
-  .option('--db-file <path>', 'keep workflows in this SQLite file across restarts (default: in memory)')
-  .action(async (o: { port: string; uiPort: string; dbFile?: string }) => {
-    await runServerCommand(o);
-  });
+if (!workerOnly) {
+  program
+    .command('server')
+    .description('Start a local Temporal dev server with its Web UI, tuned for Baton; runs until Ctrl-C')
+    .option('--port <n>', 'gRPC port', '7233')
+    .option('--ui-port <n>', 'Web UI port', '8233')
+    .option('--db-file <path>', 'keep workflows in this SQLite file across restarts (default: in memory)')
+    .action(async (o: { port: string; uiPort: string; dbFile?: string }) => {
+      const { runServerCommand } = require('./server-command') as typeof ServerCommand;
+      await runServerCommand(o);
+    });
 
-// Command groups register themselves, one file each under ./commands.
-for (const register of commandGroups) register(program);
+  // Command groups register themselves, one file each under ./commands.
+  for (const register of (require('./commands') as typeof Commands).commandGroups) register(program);
+}
 
 async function main(): Promise<void> {
   endQuietlyOnClosedPipe();
@@ -146,7 +159,7 @@ async function main(): Promise<void> {
     process.stderr.write(`baton: ${oneLine(err)}\n`);
     process.exitCode = exitCodeFor(err);
     // Cleanup is done; a wait the interrupt cut short (a long-poll) must not keep the process alive.
-    if (err instanceof InterruptedError) process.exit();
+    if ((err as Error)?.name === 'InterruptedError') process.exit();
   } finally {
     // Redis connections of the event bus (BATON_REDIS_URL) must not keep the command alive.
     await closeSharedEventBuses().catch(() => {});
