@@ -868,6 +868,24 @@ export class BatonClient {
 
   /** The digest a gate shows now (the named one, or the only waiting one), if it can be read. */
   private async currentDigest(runId: string, gate: string | undefined): Promise<string | undefined> {
+    // The run's memo lists its waiting gates with their digests while few wait: read from the
+    // server, it needs no worker to load the run (a parked run is usually out of the worker's cache).
+    const memo = (
+      await this.handle(runId)
+        .describe()
+        .catch(() => undefined)
+    )?.memo;
+    const listed = memo?.[PENDING_APPROVALS_MEMO];
+    if (
+      Array.isArray(listed) &&
+      listed.length > 0 &&
+      memo?.[PENDING_APPROVAL_COUNT_MEMO] === listed.length &&
+      (listed as { digest?: unknown }[]).every((p) => typeof p.digest === 'string')
+    ) {
+      const hit = decisionTarget(listed as { gate: string; digest: string }[], gate);
+      if (hit) return hit.digest;
+    }
+    // Many gates, or a run that lists them without digests (started before they were listed): ask it.
     const pending = await this.handle(runId)
       .query(pendingApprovalsQuery)
       .catch(() => undefined);
