@@ -23,7 +23,7 @@ import type {
 import type { RunOptions } from './api';
 import { withFallbacks } from './fallbacks';
 import { modelRequestDigest } from './digest';
-import { acquire, moneyOf, worstCaseOf, type Money } from './ledger';
+import { acquire, moneyOf, worstCaseOf, type Money, type Reservation } from './ledger';
 import type { RunState } from './run-state';
 import { renderTemplate, type TemplateScope } from './template';
 
@@ -38,6 +38,8 @@ const MAX_REQUEST_CHARS = 1_500_000;
 const MAX_STORED_REQUEST_CHARS = 64_000_000;
 // Runs that started before: a request over MAX_REQUEST_CHARS failed the step.
 const LARGE_REQUEST_PATCH = 'baton-large-requests-by-reference';
+/** Awaited where a call used to await an async function that returned at once. */
+const SETTLED: Promise<void> = Promise.resolve();
 
 const DEFAULTS = {
   timeout: '5 minutes',
@@ -132,7 +134,15 @@ export async function callModel(
     }
   }
   const worst = worstCaseOf(req);
-  const reservation = await acquire(state, stepName, worst);
+  // Without a budget the reservation is taken at once; awaiting a settled promise keeps the one
+  // microtask turn acquire() took (so commands of parallel branches keep their order) without
+  // creating acquire's own promise, which Temporal's promise hook would capture a stack trace for.
+  let reservation: Reservation | undefined;
+  if (state.ledger.limited) reservation = await acquire(state, stepName, worst);
+  else {
+    reservation = state.ledger.reserve(worst);
+    await SETTLED;
+  }
   const options = modelActivityOptions(req.profile.timeout, settings, settings.summary ?? stepName);
   // Local activities skip the server round trip per call; see RunOptions.localActivities for the trade-off.
   const acts = settings.options?.localActivities
@@ -260,7 +270,7 @@ export function agentMessages(
  * With an output schema the output is the model's JSON, checked against the schema (and asked
  * for again when it does not fit; see withRepairs).
  */
-export async function runAgentCall(
+export function runAgentCall(
   state: RunState,
   stepKey: string,
   step: AgentStep,
@@ -268,15 +278,37 @@ export async function runAgentCall(
   options?: RunOptions,
   summary?: string,
 ): Promise<string> {
-  const req: ModelRequest = { profile: step.profile, messages: agentMessages(step, scope) };
-  if (step.outputSchema) req.responseFormat = { name: 'output', schema: step.outputSchema };
-  const settings: CallSettings = {
-    ...(step.timeout !== undefined && { timeout: step.timeout }),
-    ...(step.retry && { retry: step.retry }),
-    ...(options && { options }),
-    ...(summary && { summary }),
-  };
-  if (!req.responseFormat) return (await callModel(state, stepKey, req, settings)).text;
+  // Not an async function: `.then` settles on the same microtask turn as `return (await x).text`
+  // did, with one promise fewer per step (each one costs a stack trace under Temporal's promise
+  // hook). A throw before the call still comes back as a rejected promise, as before.
+  let req: ModelRequest;
+  let settings: CallSettings;
+  try {
+    req = { profile: step.profile, messages: agentMessages(step, scope) };
+    if (step.outputSchema) req.responseFormat = { name: 'output', schema: step.outputSchema };
+    settings = {
+      ...(step.timeout !== undefined && { timeout: step.timeout }),
+      ...(step.retry && { retry: step.retry }),
+      ...(options && { options }),
+      ...(summary && { summary }),
+    };
+    if (!req.responseFormat) return callModel(state, stepKey, req, settings).then(textOf);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+  return structuredCall(state, stepKey, step, req, settings);
+}
+
+const textOf = (res: ModelResponse) => res.text;
+
+/** A model call whose reply must fit the step's output schema (see withRepairs). */
+async function structuredCall(
+  state: RunState,
+  stepKey: string,
+  step: AgentStep,
+  req: ModelRequest,
+  settings: CallSettings,
+): Promise<string> {
   const { res, checked } = await withRepairs(
     stepKey,
     req.messages,
