@@ -8,10 +8,10 @@ import { Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { MemoryStore, StoredMemory } from '../../src/activities/memory';
 import { createTool } from '../../src/activities/tools';
-import type { StreamEvent } from '../../src/streams';
 import type { AgentStep, EnsembleDefinition, FanOut, ModelProfile } from '../../src/types';
 import type { FakeRequest } from '../support/fake-model-server';
 import { startHarness, type Harness } from '../support/harness';
+import { collect } from '../support/streams';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test', maxTokens: 20 };
 const retry = { initialInterval: '100ms', maximumInterval: '200ms', maximumAttempts: 3 };
@@ -83,12 +83,6 @@ function def(t: string, fanOut: Omit<FanOut, 'from'>, each: Partial<AgentStep> =
       },
     ],
   };
-}
-
-async function collect(it: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
-  const out: StreamEvent[] = [];
-  for await (const ev of it) out.push(ev);
-  return out;
 }
 
 async function childStarts(runId: string): Promise<string[]> {

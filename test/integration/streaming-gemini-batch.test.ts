@@ -4,10 +4,10 @@
  * with exactly what the run recorded.
  */
 import { chain } from '../../src/define';
-import type { StreamEvent } from '../../src/streams';
 import type { EnsembleDefinition, ModelProfile } from '../../src/types';
 import type { FakeRequest } from '../support/fake-model-server';
 import { startHarness, type Harness } from '../support/harness';
+import { collect, shownText, words } from '../support/streams';
 
 const gemini: ModelProfile = {
   name: 'gem',
@@ -29,24 +29,6 @@ afterAll(async () => {
 beforeEach(() => h.fake.reset());
 
 const id = (name: string) => `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-const words = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`).join(' ');
-
-async function collect(it: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
-  const out: StreamEvent[] = [];
-  for await (const ev of it) out.push(ev);
-  return out;
-}
-
-/** The text a client shows: deltas in order, dropping a step's partial text when it retries. */
-function shownText(events: StreamEvent[]): Record<string, string> {
-  const text: Record<string, string> = {};
-  for (const e of events) {
-    const step = e.step ?? '?';
-    if (e.type === 'step.retrying' || e.type === 'step.started') text[step] = '';
-    if (e.type === 'text.delta') text[step] = (text[step] ?? '') + e.text;
-  }
-  return text;
-}
 
 describe('Gemini', () => {
   test('a Gemini step streams its text as deltas; the result in history is what the provider answered', async () => {

@@ -21,6 +21,7 @@ import { FakeModelServer } from '../support/fake-model-server';
 import { startCliWorker, type CliWorker } from '../support/cli-worker';
 import { testTemporal } from '../support/temporal-env';
 import { fakeEnv, startHarness } from '../support/harness';
+import { collect, words } from '../support/streams';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
 const oa = { name: 'oa', provider: 'openai' as const, model: 'gpt-test' };
@@ -54,17 +55,6 @@ afterAll(async () => {
   await redis?.stop();
   await fake?.close();
 });
-
-const words = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`).join(' ');
-
-async function collect(it: AsyncIterable<StreamEvent>, stopAfter = Infinity): Promise<StreamEvent[]> {
-  const out: StreamEvent[] = [];
-  for await (const ev of it) {
-    out.push(ev);
-    if (out.length >= stopAfter) break;
-  }
-  return out;
-}
 
 test('worker processes on one task queue stream through Redis to a client in another process; a reconnect resumes by stream id', async () => {
   const branches = ['a', 'b', 'c', 'd'];

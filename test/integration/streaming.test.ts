@@ -10,6 +10,7 @@ import { createHttpServer } from '../../src/http/server';
 import type { StreamEvent } from '../../src/streams';
 import type { ModelProfile } from '../../src/types';
 import { startHarness, type Harness } from '../support/harness';
+import { collect, shownText, words } from '../support/streams';
 
 const openai: ModelProfile = {
   name: 'oa',
@@ -37,27 +38,6 @@ afterAll(async () => {
 beforeEach(() => h.fake.reset());
 
 const id = (name: string) => `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-const words = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`).join(' ');
-
-async function collect(it: AsyncIterable<StreamEvent>, stopAfter = Infinity): Promise<StreamEvent[]> {
-  const out: StreamEvent[] = [];
-  for await (const ev of it) {
-    out.push(ev);
-    if (out.length >= stopAfter) break;
-  }
-  return out;
-}
-
-/** The text a client shows: deltas in order, dropping a step's partial text when it retries. */
-function shownText(events: StreamEvent[]): Record<string, string> {
-  const text: Record<string, string> = {};
-  for (const e of events) {
-    const step = e.step ?? '?';
-    if (e.type === 'step.retrying' || e.type === 'step.started') text[step] = '';
-    if (e.type === 'text.delta') text[step] = (text[step] ?? '') + e.text;
-  }
-  return text;
-}
 
 async function historyLength(runId: string): Promise<number> {
   const history = await h.baton.handle(runId).fetchHistory();
