@@ -14,13 +14,24 @@ export class PgMemoryStore implements MemoryStore {
   private readonly pool: Pool;
   private ready?: Promise<boolean>;
 
-  /** `url`: postgres://user@host:port/db (BATON_MEMORY_URL). `table` default `baton_memories`. */
+  /**
+   * `url`: postgres://user@host:port/db (BATON_MEMORY_URL). `table` default `baton_memories`.
+   * `warn` receives a line when an idle connection drops (the server restarted or closed it);
+   * default: a process warning. The pool drops that connection and the next query opens a new one.
+   */
   constructor(
     url: string,
     private readonly table = 'baton_memories',
+    warn: (message: string) => void = (m) => process.emitWarning(m, 'Baton'),
   ) {
     if (!TABLE.test(table)) throw new Error(`memory table '${table}' holds only letters, digits and _`);
     this.pool = new Pool({ connectionString: url, max: 4, allowExitOnIdle: true });
+    // Without a listener, an idle connection's error (PostgreSQL restarting) would crash the worker.
+    this.pool.on('error', (err) =>
+      warn(
+        `memory store: an idle PostgreSQL connection closed (${err.message}); the next query opens a new one`,
+      ),
+    );
   }
 
   /** Whether this store uses pgvector (after the first use). */

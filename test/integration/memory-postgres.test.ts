@@ -87,3 +87,23 @@ test('BATON_MEMORY_URL=postgres://... chooses the PostgreSQL store', async () =>
   ).toEqual(['stored in postgres']);
   expect(await store.forget({ namespace: 'by-url' })).toBe(1);
 });
+
+test('PostgreSQL restarting under a worker: the idle connections drop with a warning, not a crash, and the store keeps working', async () => {
+  const warnings: string[] = [];
+  const own = new PgMemoryStore(pg.url, 'baton_restart', (m) => warnings.push(m));
+  try {
+    await own.add(mem('r1', 'kept across a restart', { namespace: 'restart' }));
+    expect(await own.search({ namespace: 'restart' }, localEmbedding('restart'), 1)).toHaveLength(1);
+    // The pool now holds an idle connection; the server goes away under it (as a crash would).
+    pg.restart();
+    for (let i = 0; i < 200 && warnings.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(warnings[0]).toMatch(
+      /^memory store: an idle PostgreSQL connection closed \(.+\); the next query opens a new one$/,
+    );
+    expect(warnings.join('\n')).not.toContain('postgres://');
+    const found = await own.search({ namespace: 'restart' }, localEmbedding('kept across a restart'), 1);
+    expect(found.map((m) => m.text)).toEqual(['kept across a restart']);
+  } finally {
+    await own.close();
+  }
+}, 120_000);

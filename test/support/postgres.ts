@@ -29,6 +29,8 @@ async function freePort(): Promise<number> {
 
 export interface TestPostgres {
   url: string;
+  /** Stops the server at once (as a crash would) and starts it again on the same port and data. */
+  restart(): void;
   stop(): void;
 }
 
@@ -59,6 +61,20 @@ export async function startPostgres(): Promise<TestPostgres> {
   ]);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    restart() {
+      run(join(bin, 'pg_ctl'), [
+        '-D',
+        data,
+        '-l',
+        join(root, 'log'),
+        '-m',
+        'immediate',
+        '-w',
+        '-t',
+        '60',
+        'restart',
+      ]);
+    },
     stop() {
       try {
         run(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
