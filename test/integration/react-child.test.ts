@@ -361,3 +361,27 @@ test('a step with a tool that needs approval stays in the run (its gates are the
   expect((await h.baton.result(runId)).output).toBe('finished after 20 steps');
   expect(calls.map((c) => c.key)).toEqual(Array.from({ length: 20 }, (_, i) => `${runId}/walker#${i + 1}`));
 }, 300_000);
+
+test('a fan-out instance stays in the run (the instances share the step’s tool-call counter)', async () => {
+  const m = marker('fan');
+  const list = marker('list');
+  scriptAgent(m, 20);
+  h.fake.on(list, { text: JSON.stringify(['only']), usage: USAGE });
+  const def: EnsembleDefinition = {
+    name: 'react-child-fan-out',
+    steps: [
+      { kind: 'agent', name: 'list', dependsOn: [], profile, prompt: `${list}: list` },
+      agent(m, { dependsOn: ['list'], prompt: `${m}: walk {{item}}`, fanOut: { from: 'list' } }),
+      waiting,
+    ],
+    output: 'walker',
+  };
+  const runId = `react-child-fan-out-${Date.now()}`;
+  await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
+  await walkerDone(runId);
+  expect(await childStarts(runId)).toEqual([]);
+  expect((await chainOf(runId))[0]!.events!.length).toBeGreaterThan(EVENTS + 40);
+  await h.baton.approve(runId, { gate: 'sign-off', by: 'alice' });
+  expect(JSON.parse((await h.baton.result(runId)).output)).toEqual(['finished after 20 steps']);
+  expect(calls.map((c) => c.key)).toEqual(Array.from({ length: 20 }, (_, i) => `${runId}/walker#${i + 1}`));
+}, 300_000);
