@@ -385,3 +385,55 @@ test('a fan-out instance stays in the run (the instances share the step’s tool
   expect(JSON.parse((await h.baton.result(runId)).output)).toEqual(['finished after 20 steps']);
   expect(calls.map((c) => c.key)).toEqual(Array.from({ length: 20 }, (_, i) => `${runId}/walker#${i + 1}`));
 }, 300_000);
+
+test('when another step fails while the child runs, the child is cancelled and the run fails without further calls', async () => {
+  const m = marker('halt');
+  scriptAgent(m, 60);
+  holdFrom = 40;
+  const def: EnsembleDefinition = { name: 'react-child-halt', steps: [agent(m), waiting] };
+  const runId = `react-child-halt-${Date.now()}`;
+  await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
+  await until('the 40th tool call', () => (calls.length >= 40 ? true : undefined));
+  const started = await childStarts(runId);
+  const child = h.baton.temporal.workflow.getHandle(started[started.length - 1]!);
+  await h.baton.reject(runId, { gate: 'sign-off', by: 'alice', comment: 'no' });
+  const err = (await h.baton.result(runId).catch((e: unknown) => e)) as RunFailedError;
+  expect(err).toBeInstanceOf(RunFailedError);
+  expect(err.message).toContain('sign-off');
+  await until('the child to close', async () =>
+    (await child.describe()).status.name === 'RUNNING' ? undefined : true,
+  );
+  expect((await child.describe()).status.name).toBe('CANCELLED');
+  const made = h.fake.count(m);
+  release();
+  await new Promise((r) => setTimeout(r, 1_000));
+  expect(h.fake.count(m)).toBe(made);
+  expect(made).toBe(40);
+  expect(calls).toHaveLength(40);
+  const walker = (await h.baton.progress(runId)).steps.find((s) => s.name === 'walker');
+  // As in the run: the step stopped because another failed.
+  expect(walker).toMatchObject({
+    status: 'skipped',
+    reason: expect.stringContaining('stopped before it finished'),
+  });
+}, 300_000);
+
+test('an agent with short-term memory (its conversation kept whole, not by reference) hands off too', async () => {
+  const m = marker('memory');
+  scriptAgent(m, 40);
+  const def: EnsembleDefinition = {
+    name: 'react-child-memory',
+    steps: [agent(m, { memory: { maxContextTokens: 1_000_000 } }), waiting],
+    output: 'walker',
+  };
+  const runId = `react-child-memory-${Date.now()}`;
+  await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
+  await walkerDone(runId);
+  await h.baton.approve(runId, { gate: 'sign-off', by: 'alice' });
+  expect((await h.baton.result(runId)).output).toBe('finished after 40 steps');
+  expect(h.fake.requests.filter((r) => r.allText.includes(m)).map(toolResults)).toEqual(
+    Array.from({ length: 41 }, (_, i) => i),
+  );
+  expect(calls.map((c) => c.key)).toEqual(Array.from({ length: 40 }, (_, i) => `${runId}/walker#${i + 1}`));
+  expect((await childStarts(runId))[0]).toBe(`${runId}/walker/react`);
+}, 300_000);
