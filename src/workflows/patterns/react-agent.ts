@@ -258,8 +258,8 @@ export async function reactLoop(
     // Between turns nothing of this step is in flight: the place to hand over to a new run.
     if (opts.run) await continueIfDue(ctx, key, opts.run, { ...messages.position(), iterations, lastTools });
     // A step that cannot continue the run as new hands its remaining turns to a child workflow
-    // (react-child.ts), which continues as new itself; asked synchronously, so a step that does
-    // not hand off keeps its microtask turns (and its commands their order beside other steps).
+    // (react-child.ts); asked synchronously, so a step that does not hand off keeps its microtask
+    // turns (and its commands their order beside other steps).
     if (opts.handOff && handOffDue(ctx, tools)) {
       const end = await handOffTurns(ctx, agent, key, tools, {
         ...messages.position(),
@@ -301,7 +301,8 @@ export async function reactLoop(
  * running, continue the run as a new execution (same run id). The continuation reuses every
  * completed step, carries the spending, the ledger and the tool-call counts (so idempotency keys go
  * on), and this step's progress and position: its conversation (by reference), its model calls
- * against `max_iterations`. Only top-level steps do this; a step beside others running keeps
+ * against `max_iterations`. Only top-level steps do this; a step beside others running hands its
+ * turns to a child workflow instead (react-child.ts), or, with a tool that needs approval, keeps
  * going in this history and continues once it runs alone.
  */
 async function continueIfDue(
