@@ -36,7 +36,9 @@ const calls: { n: number; key: string }[] = [];
 /** Calls of `step` from this one on wait until the test lets them go (or the call is cancelled). */
 let holdFrom = Infinity;
 let release: () => void = () => {};
-const held = new Promise<void>((resolve) => (release = resolve));
+let held = Promise.resolve();
+/** A new hold for each test (one test's release lets its own calls go). */
+const hold = () => (held = new Promise<void>((resolve) => (release = resolve)));
 
 const step = createTool({
   name: 'step',
@@ -72,6 +74,7 @@ beforeEach(() => {
   h.fake.reset();
   calls.length = 0;
   holdFrom = Infinity;
+  void hold();
 });
 
 const marker = (what: string) => `${what}-${Math.random().toString(36).slice(2, 9)}`;

@@ -113,7 +113,8 @@ export interface ReactOptions {
   /**
    * When history grows long and the run cannot continue as new here, hand the remaining turns to
    * a child workflow (react-child.ts). Only for a step whose tool-call counter no other branch
-   * shares (not a fan-out instance) and whose result's `toolCalls` nobody reads.
+   * shares (not a fan-out instance), whose result's `toolCalls` nobody reads, and without `role`
+   * (the child counts no roles).
    */
   handOff?: boolean;
 }
