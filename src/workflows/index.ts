@@ -34,6 +34,9 @@ export { batonSubAgent } from './patterns/supervisor';
 /** Shards of very wide fan-outs run as this child workflow type (docs/scale.md). */
 export { batonFanOutShard } from './shards';
 
+/** A long ReAct step's turns, handed off by a run that cannot continue as new (react-child.ts). */
+export { batonReactStep } from './react-child';
+
 /** Deletes long-term memories by scope (BatonClient.forgetMemories). */
 export { batonForgetMemories } from './memory';
 

@@ -135,6 +135,16 @@ export class RunState {
   }
   private readonly toolOrdinals = new Map<string, number>();
 
+  /** Tool calls a step has issued so far (the ordinal of its last idempotency key; 0 for none). */
+  toolCallsIssued(step: string): number {
+    return this.toolOrdinals.get(step) ?? 0;
+  }
+
+  /** Move a step's ordinal on to `n`: a child workflow (a ReAct step's) issued the calls between. */
+  advanceToolCalls(step: string, n: number): void {
+    if (n > this.toolCallsIssued(step)) this.toolOrdinals.set(step, n);
+  }
+
   /** MCP servers the run declares (`mcp_servers`), for its agents' `<server>.<tool>` calls. */
   mcpServers?: Record<string, McpServerDeclaration>;
 

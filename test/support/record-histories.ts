@@ -255,6 +255,29 @@ const ensembles: {
     input: 'twenty steps',
     options: { continueAsNewAfterEvents: 150 },
   },
+  {
+    // The same 20-turn ReAct step beside an approval step that still waits: the run cannot continue
+    // as new, so once history holds 150 events the step hands its remaining turns to a child
+    // workflow (patch 'baton-react-child'). The child's history is recorded too, as
+    // 'ensemble-react-child-step' (Baton's own child workflow type, batonReactStep).
+    name: 'ensemble-react-child',
+    definition: () =>
+      loadEnsembleText(
+        'name: react-child\nprofiles:\n  oa: { provider: openai, model: gpt-test }\ndefault_profile: oa\nagents:\n  - name: walker\n    prompt: "long-walk {{input}}"\n    tools: [calculator]\n    max_iterations: 30\n  - name: sign-off\n    kind: approval\n    present: "Sign {{input}}?"\n    deadline: 1h\noutput: walker\n',
+        'react-child.yaml',
+      ),
+    input: 'twenty steps beside a gate',
+    options: { continueAsNewAfterEvents: 150 },
+    drive: async (baton, runId) => {
+      for (let i = 0; i < 600; i++) {
+        const p = await baton.progress(runId);
+        if (p.steps.some((s) => s.name === 'walker' && s.status === 'completed')) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      await save(baton.temporal, `${runId}/walker/react`, 'ensemble-react-child-step');
+      await baton.approve(runId, { gate: 'sign-off', by: 'recorder' });
+    },
+  },
 ];
 
 /** Runs of the example user workflows, which compose the TypeScript patterns. */

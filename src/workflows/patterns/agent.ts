@@ -19,6 +19,11 @@ export interface RunAgentOptions {
   key?: string;
   /** Role its model calls count under (`roles` in progress). */
   role?: string;
+  /**
+   * A tool-using agent alone in its workflow (a supervisor's sub-agent): once history is long, its
+   * remaining turns go to a child workflow (ReactOptions.handOff). Not with `role`.
+   */
+  handOff?: boolean;
   /** Template variables besides `{{input}}`: `{{name}}` reads `vars.name`. */
   vars?: Record<string, string>;
   /** The prompt when the agent has none (default `{{input}}`). */
@@ -44,7 +49,13 @@ export async function runAgent(
       : agent;
   return tracked(ctx, key, async () => {
     if (withPrompt.tools?.length) {
-      return (await reactLoop(ctx, withPrompt, scope, { key, ...(opts.role && { role: opts.role }) })).output;
+      return (
+        await reactLoop(ctx, withPrompt, scope, {
+          key,
+          ...(opts.role && { role: opts.role }),
+          ...(opts.handOff && !opts.role && { handOff: true }),
+        })
+      ).output;
     }
     const callOpts = { key, ...(opts.role && { role: opts.role }) };
     if (withPrompt.outputSchema) {

@@ -42,6 +42,11 @@ export interface AgentContext {
   prefix?: string;
   /** What the Temporal UI names this agent's calls when not its step (a fan-out instance's `review[3]`). */
   summary?: string;
+  /**
+   * The run id tool calls' idempotency keys start with, when not this workflow's own: a ReAct
+   * step's child workflow (react-child.ts) issues the keys its run would.
+   */
+  toolKeyRunId?: string;
 }
 
 /**

@@ -106,6 +106,8 @@ export {
   type PlanStep,
   type RawPlanStep,
 } from './plan-execute';
+/** A long ReAct step's or sub-agent's turns, once its history is long (register it beside batonSubAgent). */
+export { batonReactStep } from '../react-child';
 export {
   supervisor,
   batonSubAgent,

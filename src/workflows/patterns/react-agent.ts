@@ -18,6 +18,7 @@ import {
   type Agent,
   type AgentContext,
 } from './context';
+import { handOffDue, handOffTurns } from '../react-child';
 import { executeToolCall, loadTools, type ToolCallRecord } from './tools';
 
 /** Default upper bound on model calls of a tool-using agent. */
@@ -35,7 +36,7 @@ export const REACT_CONTINUE_AS_NEW_PATCH = 'baton-react-continue-as-new';
  * only the messages added since the last call (`pending`) after the stored ones (`earlier`), and
  * answers the new stored conversation; history then grows by a turn, not by the conversation.
  */
-class Conversation {
+export class Conversation {
   private earlier?: ConversationRef;
   private pending: ChatMessage[];
   private readonly all?: ChatMessage[];
@@ -109,6 +110,13 @@ export interface ReactOptions {
    * when history grows long (see continueIfDue).
    */
   run?: RunInput;
+  /**
+   * When history grows long and the run cannot continue as new here, hand the remaining turns to
+   * a child workflow (react-child.ts). Only for a step whose tool-call counter no other branch
+   * shares (not a fan-out instance), whose result's `toolCalls` nobody reads, and without `role`
+   * (the child counts no roles).
+   */
+  handOff?: boolean;
 }
 
 /** Marks runs whose agents summarize older turns past `memory.maxContextTokens`. */
@@ -135,7 +143,7 @@ export const SUMMARY_INSTRUCTION =
  * call of the agent's profile (counted in usage). A tool result is never separated from the
  * assistant message that asked for it. Changes `messages` in place.
  */
-async function summarizeOlderTurns(
+export async function summarizeOlderTurns(
   ctx: AgentContext,
   agent: Agent,
   scope: TemplateScope,
@@ -182,7 +190,7 @@ export async function reactLoop(
   // A continuation of the run picks up where this step stopped: same conversation and counts.
   const resumed = opts.run?.resume?.react?.[key];
   const byRef = resumed ? resumed.byRef : agent.memory === undefined && patched(CONVERSATION_BY_REF_PATCH);
-  const messages = resumed
+  let messages = resumed
     ? new Conversation(resumed.messages, byRef, resumed.earlier)
     : new Conversation(messagesFor(agent, scope), byRef);
   const records: ToolCallRecord[] = [];
@@ -250,6 +258,23 @@ export async function reactLoop(
     lastTools = [...lastTools, ...results.map((r) => r.name)].slice(-3);
     // Between turns nothing of this step is in flight: the place to hand over to a new run.
     if (opts.run) await continueIfDue(ctx, key, opts.run, { ...messages.position(), iterations, lastTools });
+    // A step that cannot continue the run as new hands its remaining turns to a child workflow
+    // (react-child.ts); asked synchronously, so a step that does not hand off keeps its microtask
+    // turns (and its commands their order beside other steps).
+    if (opts.handOff && handOffDue(ctx, tools)) {
+      const end = await handOffTurns(ctx, agent, key, tools, {
+        ...messages.position(),
+        iterations,
+        lastTools,
+      });
+      messages = new Conversation(end.position.messages, end.position.byRef, end.position.earlier);
+      iterations = end.position.iterations;
+      lastTools = end.position.lastTools;
+      if (end.answer !== undefined) {
+        answer = end.answer;
+        break;
+      }
+    }
   }
 
   if (agent.outputSchema) {
@@ -277,7 +302,8 @@ export async function reactLoop(
  * running, continue the run as a new execution (same run id). The continuation reuses every
  * completed step, carries the spending, the ledger and the tool-call counts (so idempotency keys go
  * on), and this step's progress and position: its conversation (by reference), its model calls
- * against `max_iterations`. Only top-level steps do this; a step beside others running keeps
+ * against `max_iterations`. Only top-level steps do this; a step beside others running hands its
+ * turns to a child workflow instead (react-child.ts), or, with a tool that needs approval, keeps
  * going in this history and continues once it runs alone.
  */
 async function continueIfDue(
@@ -359,6 +385,13 @@ export async function runToolAgent(
   // step), may continue the run as new.
   const mayContinue =
     run !== undefined && summary === undefined && !key.includes('/') && !step.recall && !step.remember;
-  const res = await reactLoop(ctx, agent, scope, { key, ...(mayContinue && { run }) });
+  // Any other step but a fan-out instance (its instances share the step's tool-call counter) may
+  // hand its remaining turns to a child workflow instead (react-child.ts).
+  const handOff = summary === undefined;
+  const res = await reactLoop(ctx, agent, scope, {
+    key,
+    ...(mayContinue && { run }),
+    ...(handOff && { handOff }),
+  });
   return res.output;
 }

@@ -50,7 +50,8 @@ export async function batonSubAgent(
     ...(input.options && { options: input.options }),
   };
   return runPattern(input.agent.name, opts, async (ctx) => ({
-    output: await runAgent(ctx, input.agent, input.task),
+    // A long ReAct sub-agent hands its turns to a child workflow once its history is long (react-child.ts).
+    output: await runAgent(ctx, input.agent, input.task, { handOff: true }),
   }));
 }
 

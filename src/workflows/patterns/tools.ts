@@ -235,7 +235,7 @@ async function runToolCall(
   call: { name: string; arguments: Record<string, unknown> },
   settings: ToolCallSettings,
 ): Promise<ToolCallResult> {
-  const idempotencyKey = `${workflowInfo().workflowId}/${key}#${ctx.state.nextToolCall(key)}`;
+  const idempotencyKey = `${ctx.toolKeyRunId ?? workflowInfo().workflowId}/${key}#${ctx.state.nextToolCall(key)}`;
   const idempotent = !tools.nonIdempotent?.has(call.name);
   const req: ToolCallRequest = {
     name: call.name,
