@@ -29,7 +29,9 @@ export const DEFAULT_TASK_QUEUE = 'baton';
 export const PREBUILT_BUNDLE_FILE = 'workflow-bundle.js';
 
 /** Baton's workflows module (src/workflows, or dist/workflows in a build), the root of its bundle. */
-export const BATON_WORKFLOWS_MODULE: string = require.resolve('./workflows');
+export function batonWorkflowsModule(): string {
+  return require.resolve('./workflows');
+}
 
 /**
  * The bundler options every bundle of Baton's own workflows is built with (`npm run build`'s
@@ -42,7 +44,7 @@ export const BATON_WORKFLOWS_MODULE: string = require.resolve('./workflows');
  * modules, test/integration/workflow-preload.test.ts runs two runs side by side with it.
  */
 export function batonBundlerOptions(): { preloadModules: string[] } {
-  return { preloadModules: [BATON_WORKFLOWS_MODULE] };
+  return { preloadModules: [batonWorkflowsModule()] };
 }
 
 /**
@@ -162,7 +164,7 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
       ? { workflowBundle: { codePath: prebuilt } }
       : opts.workflowsPath
         ? { workflowsPath: opts.workflowsPath }
-        : { workflowsPath: BATON_WORKFLOWS_MODULE, bundlerOptions: batonBundlerOptions() };
+        : { workflowsPath: batonWorkflowsModule(), bundlerOptions: batonBundlerOptions() };
   const slots = opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500;
   // BATON_CODEC_KEYS (in opts.env, else this process's) encrypts payloads and the memo at rest.
   const dataConverter = dataConverterFromEnv(opts.env ?? process.env);

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { batonBundlerOptions, BATON_WORKFLOWS_MODULE, PREBUILT_BUNDLE_FILE } from '../worker';
+import { batonBundlerOptions, batonWorkflowsModule, PREBUILT_BUNDLE_FILE } from '../worker';
 
 const MAP_TAG = '//# sourceMappingURL=data:';
 
@@ -29,7 +29,7 @@ export function withoutSourcesContent(code: string): string {
 
 async function main(): Promise<void> {
   const { code } = await bundleWorkflowCode({
-    workflowsPath: BATON_WORKFLOWS_MODULE,
+    workflowsPath: batonWorkflowsModule(),
     logger: new DefaultLogger('WARN'),
     // Baton's workflow modules evaluated once per workflow context, shared by all runs (see batonBundlerOptions).
     ...batonBundlerOptions(),

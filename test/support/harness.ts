@@ -17,7 +17,7 @@ import { dataConverterFromEnv } from '../../src/codec';
 import { TRACING_WORKFLOW_MODULE, type Tracing } from '../../src/telemetry';
 import {
   batonBundlerOptions,
-  BATON_WORKFLOWS_MODULE,
+  batonWorkflowsModule,
   createWorker,
   type BatonWorkerOptions,
 } from '../../src/worker';
@@ -39,7 +39,7 @@ export function bundleFor(
       workflowInterceptorModules,
       logger: new DefaultLogger('WARN'),
       // Baton's own workflows are bundled as `baton worker` ships them: preloaded, shared by runs.
-      ...(workflowsPath === BATON_WORKFLOWS_MODULE && batonBundlerOptions()),
+      ...(workflowsPath === batonWorkflowsModule() && batonBundlerOptions()),
     });
     bundles.set(key, bundle);
   }
