@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { BatonClient } from '../src/client';
+import { batonBundlerOptions } from '../src/worker';
 import { acquireTemporal, DEV_SERVER_DYNAMIC_CONFIG, freePort, type TemporalHandle } from '../src/server';
 import type { EnsembleDefinition } from '../src/types';
 import type { BenchWorkerConfig } from './approval-worker';
@@ -41,7 +42,7 @@ interface Settings {
   maxSemiSpaceMb: number;
   /** glibc malloc arenas of the worker process (MALLOC_ARENA_MAX); 0: glibc's default (8 per core). */
   mallocArenas: number;
-  /** Modules the Baton bundle shares across runs instead of loading per run (bundleWorkflowCode's preloadModules). */
+  /** Modules the Baton bundle shares across runs instead of loading per run (bundleWorkflowCode's preloadModules); default: as shipped (batonBundlerOptions). */
   preloadModules: string[];
   sides: Side[];
 }
@@ -416,7 +417,8 @@ function markdown(s: Settings, results: Partial<Record<Side, SideResult>>, tempo
     `${results.cli ? '`baton worker` runs with its own defaults (no flags, no environment settings); the bare side gets the same values: ' : 'Worker settings (both sides): '}maxCachedWorkflows ${s.maxCachedWorkflows}, maxConcurrentWorkflowTaskExecutions ${s.maxConcurrentWorkflowTaskExecutions}, ` +
       `workflowThreadPoolSize ${s.workflowThreadPoolSize}, maxConcurrentWorkflowTaskPolls ${s.maxConcurrentWorkflowTaskPolls}, ` +
       `nonStickyToStickyPollRatio ${s.nonStickyToStickyPollRatio}, reuseV8Context (SDK default), prebuilt workflow bundle` +
-      `${s.preloadModules.length ? ` (Baton's with preloadModules ${s.preloadModules.join(', ')})` : ''}; ` +
+      ` (Baton's ${s.preloadModules.length ? `with preloadModules ${s.preloadModules.join(', ')}` : 'with its workflow modules preloaded, as shipped'})` +
+      '; ' +
       `process: ${s.maxOldSpaceMb ? `node --max-old-space-size=${s.maxOldSpaceMb}` : 'node (default heap limit)'}` +
       `${s.maxSemiSpaceMb ? ` --max-semi-space-size=${s.maxSemiSpaceMb}` : ''}` +
       `${s.mallocArenas ? `, MALLOC_ARENA_MAX=${s.mallocArenas}` : ''}. Runs started ${s.startConcurrency} at a time.`,
@@ -450,7 +452,13 @@ async function main(): Promise<void> {
       ['baton', require.resolve('../src/workflows')],
       ['bare', require.resolve('./bare/approval-workflow')],
     ] as const) {
-      const preload = side === 'baton' && s.preloadModules.length ? { preloadModules: s.preloadModules } : {};
+      // Baton's bundle as `npm run build` makes it (its workflow modules preloaded), unless --preload says otherwise.
+      const preload =
+        side !== 'baton'
+          ? {}
+          : s.preloadModules.length
+            ? { preloadModules: s.preloadModules }
+            : batonBundlerOptions();
       const { code } = await bundleWorkflowCode({ workflowsPath: path, logger, ...preload });
       bundles[side] = join(tmp, `${side}-workflows.js`);
       writeFileSync(bundles[side], code);

@@ -829,20 +829,30 @@ export class BatonClient {
    * Pass the `digest` of the gate as you showed it to the person (PendingApproval.digest, from
    * {@link pendingApprovals} or {@link listPendingApprovals}): if the gate now shows something
    * else the decision is refused (ApprovalRefusedError, reason `stale`). Without a digest the
-   * client assumes you showed nothing: it reads the gate's current digest (the named gate, or the
-   * only waiting one) and sends that, so a decision made without looking binds to what the gate
-   * shows at this moment. When it cannot read it (no worker answers), the decision goes without a
-   * digest, which the run accepts only while exactly one gate waits.
+   * client assumes you showed nothing, so the decision binds to what the gate shows when it
+   * arrives: it is sent as is, which the run accepts while exactly one gate waits (recording the
+   * digest of what that gate shows); while several wait the run asks for a digest, and the client
+   * reads the named gate's current one and sends the decision again with it. A parked run's usual
+   * decision is one round trip, with no read before it.
    */
   async decide(runId: string, decision: DecisionInput): Promise<ApprovalDecision> {
-    const digest = decision.digest ?? (await this.currentDigest(runId, decision.gate));
-    const args: DecisionInput = {
-      ...decision,
-      ...(digest !== undefined && { digest }),
-      decidedAt: decision.decidedAt ?? new Date().toISOString(),
-    };
+    const decidedAt = decision.decidedAt ?? new Date().toISOString();
+    const send = (digest: string | undefined) =>
+      this.handle(runId).executeUpdate(decideUpdate, {
+        args: [{ ...decision, ...(digest !== undefined && { digest }), decidedAt }],
+      });
     try {
-      return await this.handle(runId).executeUpdate(decideUpdate, { args: [args] });
+      if (decision.digest !== undefined) return await send(decision.digest);
+      try {
+        return await send(undefined);
+      } catch (err) {
+        // Several gates wait, so the run wants the digest the decision is about (refused as
+        // invalid, nothing written): read the named gate's current one and send it with that.
+        if (refusal(runId, err)?.reason !== 'invalid') throw err;
+        const digest = await this.currentDigest(runId, decision.gate);
+        if (digest === undefined) throw err;
+        return await send(digest);
+      }
     } catch (err) {
       let refused = refusal(runId, err);
       // The server answers "not found" for an ended run too, in wording that varies: ask whether it exists.

@@ -28,6 +28,25 @@ export const DEFAULT_TASK_QUEUE = 'baton';
 /** Baton's workflows bundled by `npm run build` (dist/workflow-bundle.js), used when present. */
 export const PREBUILT_BUNDLE_FILE = 'workflow-bundle.js';
 
+/** Baton's workflows module (src/workflows, or dist/workflows in a build), the root of its bundle. */
+export function batonWorkflowsModule(): string {
+  return require.resolve('./workflows');
+}
+
+/**
+ * The bundler options every bundle of Baton's own workflows is built with (`npm run build`'s
+ * prebuilt bundle, `createWorker` bundling src/workflows, the test harness): Baton's workflow
+ * modules are preloaded (the SDK's `preloadModules`), so the worker's workflow context evaluates
+ * them once and every run shares them, instead of one copy of each module per cached or replayed
+ * run. That is safe only because no module in that bundle keeps state of its own between runs
+ * (no module-level `let`, no module-level Map or cache filled by a run; the two module-level
+ * WeakMaps are keyed by a run's own RunState): test/unit/workflow-preload.test.ts checks the
+ * modules, test/integration/workflow-preload.test.ts runs two runs side by side with it.
+ */
+export function batonBundlerOptions(): { preloadModules: string[] } {
+  return { preloadModules: [batonWorkflowsModule()] };
+}
+
 /**
  * How long a stopping worker lets its running model and tool calls finish (default 10 minutes:
  * longer than a typical model call, so a rolling deploy never pays for a call twice).
@@ -143,7 +162,9 @@ export async function createWorker(opts: BatonWorkerOptions): Promise<Worker> {
     ? { workflowBundle: opts.workflowBundle }
     : usePrebuilt
       ? { workflowBundle: { codePath: prebuilt } }
-      : { workflowsPath: opts.workflowsPath ?? require.resolve('./workflows') };
+      : opts.workflowsPath
+        ? { workflowsPath: opts.workflowsPath }
+        : { workflowsPath: batonWorkflowsModule(), bundlerOptions: batonBundlerOptions() };
   const slots = opts.maxConcurrentActivities ?? fromEnv.maxConcurrentActivities ?? 500;
   // BATON_CODEC_KEYS (in opts.env, else this process's) encrypts payloads and the memo at rest.
   const dataConverter = dataConverterFromEnv(opts.env ?? process.env);

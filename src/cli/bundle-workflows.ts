@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { PREBUILT_BUNDLE_FILE } from '../worker';
+import { batonBundlerOptions, batonWorkflowsModule, PREBUILT_BUNDLE_FILE } from '../worker';
 
 const MAP_TAG = '//# sourceMappingURL=data:';
 
@@ -29,8 +29,10 @@ export function withoutSourcesContent(code: string): string {
 
 async function main(): Promise<void> {
   const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
+    workflowsPath: batonWorkflowsModule(),
     logger: new DefaultLogger('WARN'),
+    // Baton's workflow modules evaluated once per workflow context, shared by all runs (see batonBundlerOptions).
+    ...batonBundlerOptions(),
   });
   const out = join(__dirname, '..', PREBUILT_BUNDLE_FILE);
   const slim = withoutSourcesContent(code);

@@ -15,7 +15,12 @@ import type { ToolDefinition } from '../../src/activities/tools';
 import { BatonClient } from '../../src/client';
 import { dataConverterFromEnv } from '../../src/codec';
 import { TRACING_WORKFLOW_MODULE, type Tracing } from '../../src/telemetry';
-import { createWorker, type BatonWorkerOptions } from '../../src/worker';
+import {
+  batonBundlerOptions,
+  batonWorkflowsModule,
+  createWorker,
+  type BatonWorkerOptions,
+} from '../../src/worker';
 import { FakeModelServer } from './fake-model-server';
 import { testTemporal, testLogLevel } from './temporal-env';
 
@@ -33,6 +38,8 @@ export function bundleFor(
       workflowsPath,
       workflowInterceptorModules,
       logger: new DefaultLogger('WARN'),
+      // Baton's own workflows are bundled as `baton worker` ships them: preloaded, shared by runs.
+      ...(workflowsPath === batonWorkflowsModule() && batonBundlerOptions()),
     });
     bundles.set(key, bundle);
   }
