@@ -181,7 +181,8 @@ describe('deciding by Update', () => {
       by: 'alice',
       comment: 'ship it',
       decidedAt: expect.any(String),
-      // What alice was shown: the client read the gate's digest and sent it with the decision.
+      // The gate's digest: the client sent no digest, so the run bound the decision to its only
+      // waiting gate and recorded that gate's digest.
       digest: pending.digest,
       via: 'update',
     });
