@@ -132,36 +132,6 @@ export class InvalidRequestError extends Error {
   }
 }
 
-/** How many definitions that passed the schema {@link definitionIssues} remembers (the latest ones). */
-const PASSED_DEFINITIONS_KEPT = 32;
-/** Definitions that passed the schema lately, as JSON (what a run is sent), oldest first. */
-const passedDefinitions = new Set<string>();
-
-/**
- * A definition's problems under the schema runs check their input with (paths under
- * `definition`). One whose JSON, what the run is sent, passed lately is not parsed again: a
- * service starting many runs of one ensemble pays for the schema once, not on every start.
- */
-export function definitionIssues(definition: EnsembleDefinition): DefinitionIssue[] {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(definition);
-  } catch {
-    json = undefined; // not JSON (a cycle, a BigInt): the schema says what is wrong
-  }
-  if (json !== undefined && passedDefinitions.delete(json)) {
-    passedDefinitions.add(json); // now the latest
-    return [];
-  }
-  const issues = checkDefinition(definition, 'definition');
-  if (issues.length === 0 && json !== undefined) {
-    passedDefinitions.add(json);
-    if (passedDefinitions.size > PASSED_DEFINITIONS_KEPT)
-      passedDefinitions.delete(passedDefinitions.values().next().value!);
-  }
-  return issues;
-}
-
 /** Memo key holding who started a run (StartOptions.startedBy). */
 export const STARTED_BY_MEMO = 'BatonStartedBy';
 
@@ -434,7 +404,7 @@ export class BatonClient {
   /** Start a run. With a `runId` that already names a run, returns that run instead of starting another. */
   async start(definition: EnsembleDefinition, input: string, opts: StartOptions = {}): Promise<RunHandle> {
     // The same schema the run checks its input with: refuse here, before anything starts.
-    const issues = definitionIssues(definition);
+    const issues = checkDefinition(definition, 'definition');
     if (opts.options !== undefined) {
       const checked = runOptionsSchema.safeParse(opts.options);
       if (!checked.success) issues.push(...issuesOf(checked.error, 'options'));
