@@ -2,7 +2,6 @@
  * `baton demo` (what `npm start` runs): a Temporal server (started if none is configured), a
  * worker in this process, and one durable run, printed step by step with its usage.
  */
-import { Connection } from '@temporalio/client';
 import { BatonClient } from '../client';
 import { chain } from '../define';
 import { acquireTemporal, type TemporalHandle } from '../server';
@@ -39,7 +38,6 @@ export async function runDemo(
   const trap = trapInterrupt();
   let temporal: TemporalHandle | undefined;
   let worker: LocalWorker | undefined;
-  let connection: Connection | undefined;
   let baton: BatonClient | undefined;
   const until = <T>(p: Promise<T>): Promise<T> =>
     Promise.race([p, trap.interrupted, ...(worker ? [worker.crashed] : [])]);
@@ -54,9 +52,13 @@ export async function runDemo(
     worker = await until(
       startLocalWorker(temporal.connectionOptions, { namespace: temporal.namespace, taskQueue }),
     );
-    // The same options as the worker's: a Temporal Cloud cluster needs its TLS or API key here too.
-    connection = await until(Connection.connect(temporal.connectionOptions));
-    baton = await BatonClient.connect({ connection, namespace: temporal.namespace, taskQueue });
+    // On the worker's connection (its TLS or API key too): the run starts eagerly, its first
+    // workflow task going straight to that worker.
+    baton = await BatonClient.connect({
+      connection: worker.connection,
+      namespace: temporal.namespace,
+      taskQueue,
+    });
     const definition = chain(
       'demo-blog-post',
       [
@@ -100,11 +102,11 @@ export async function runDemo(
     log(usageLine(result));
     return result;
   } finally {
-    const [client, conn, server] = [baton, connection, temporal];
+    // The client first (its event streams end), then the worker and the connection they shared.
+    const [client, server] = [baton, temporal];
     await closeAll([
-      ['stopping the local worker', worker?.stop],
       ['closing the client', client && (() => client.close())],
-      ['closing the Temporal connection', conn && (() => conn.close())],
+      ['stopping the local worker', worker?.stop],
       ['stopping the dev server', server && (() => server.stop())],
     ]);
     trap.dispose();

@@ -3,10 +3,11 @@
  * process, connections) need to stop cleanly: Ctrl-C handling, a watched local worker, and a
  * cleanup where one failing step does not skip the others.
  */
-import type { NativeConnectionOptions, Worker } from '@temporalio/worker';
+import type { NativeConnection, NativeConnectionOptions, Worker } from '@temporalio/worker';
 import { BatonClient } from '../client';
+import { dataConverterFromEnv } from '../codec';
 import { acquireTemporal, type TemporalConnectionOptions, type TemporalHandle } from '../server';
-import { createWorker, type BatonWorkerOptions } from '../worker';
+import { createWorker, DEFAULT_TASK_QUEUE, type BatonWorkerOptions } from '../worker';
 import { configuredTemporal, connectExisting, connectNative } from './connect';
 
 /** The command was stopped by SIGINT or SIGTERM (exit code 130). */
@@ -61,6 +62,8 @@ export function trapInterrupt(): InterruptTrap {
 }
 
 export interface LocalWorker {
+  /** The worker's connection: a client made on it starts runs eagerly (closed by `stop`, after the worker). */
+  connection: NativeConnection;
   /** Rejects with a LocalWorkerError if the worker stops before `stop()`; race the command's work against it. */
   crashed: Promise<never>;
   /** Shut the worker down (once, and only if it runs), wait for it, close its connection. */
@@ -112,7 +115,7 @@ export async function startLocalWorker(
     // A failure while shutting down reaches nobody through `crashed`: say it here.
     if (failure) throw failure;
   };
-  return { crashed, stop: () => (stopped ??= stop()) };
+  return { connection, crashed, stop: () => (stopped ??= stop()) };
 }
 
 /**
@@ -132,6 +135,9 @@ export async function closeAll(
   }
 }
 
+/** What the worker a command runs in its own process is given (the session adds connection, namespace and task queue). */
+export type LocalWorkerOptions = Omit<BatonWorkerOptions, 'connection' | 'namespace' | 'taskQueue'>;
+
 /**
  * What `baton run` and `baton eval` open and must let go of: a Temporal server (an existing one
  * when TEMPORAL_ADDRESS is set, else a dev server for this command), a client, and maybe a worker
@@ -148,20 +154,27 @@ export class CommandSession {
     return Promise.race([p, this.trap.interrupted, ...(this.worker ? [this.worker.crashed] : [])]);
   }
 
-  /** Connect: to TEMPORAL_ADDRESS's server when `external`, else to a dev server started here. */
+  /**
+   * Connect: to TEMPORAL_ADDRESS's server when `external`, else to a dev server started here.
+   * With `worker`, a worker starts in this process first and the client is made on its
+   * connection, so the runs it starts start eagerly (their first workflow task goes straight to
+   * that worker, not through the task queue).
+   */
   async connect(o: {
     external: boolean;
     taskQueue?: string;
     log: (line: string) => void;
     /** Told once a dev server was started for this command. */
     onDevServer?: (temporal: TemporalHandle) => void;
+    /** Start a worker in this process, and make the client on its connection. */
+    worker?: LocalWorkerOptions;
   }): Promise<BatonClient> {
+    if (o.worker) return this.connectWithWorker({ ...o, worker: o.worker });
     if (o.external) {
       this.client = await this.until(connectExisting(o.taskQueue ? { taskQueue: o.taskQueue } : {}));
       return this.client;
     }
-    const temporal = (this.temporal = await this.until(acquireTemporal({ log: o.log })));
-    o.onDevServer?.(temporal);
+    const temporal = await this.devServer(o);
     this.client = await this.until(
       BatonClient.connect({
         address: temporal.address,
@@ -172,8 +185,54 @@ export class CommandSession {
     return this.client;
   }
 
-  /** A worker in this process on the client's task queue (call after `connect`). */
-  async startWorker(opts: Omit<BatonWorkerOptions, 'connection' | 'namespace' | 'taskQueue'>): Promise<void> {
+  private async devServer(o: {
+    log: (line: string) => void;
+    onDevServer?: (temporal: TemporalHandle) => void;
+  }): Promise<TemporalHandle> {
+    const temporal = (this.temporal = await this.until(acquireTemporal({ log: o.log })));
+    o.onDevServer?.(temporal);
+    return temporal;
+  }
+
+  private async connectWithWorker(o: {
+    external: boolean;
+    taskQueue?: string;
+    log: (line: string) => void;
+    onDevServer?: (temporal: TemporalHandle) => void;
+    worker: LocalWorkerOptions;
+  }): Promise<BatonClient> {
+    // BATON_CODEC_KEYS is checked before anything connects: a bad key is bad input, not a network problem.
+    const dataConverter = dataConverterFromEnv(process.env);
+    let connectionOptions: TemporalConnectionOptions;
+    let namespace: string;
+    if (o.external) {
+      const configured = configuredTemporal();
+      connectionOptions = configured.options as TemporalConnectionOptions;
+      namespace = configured.namespace;
+    } else {
+      const temporal = await this.devServer(o);
+      connectionOptions = temporal.connectionOptions;
+      namespace = temporal.namespace;
+    }
+    // The task queue the client would pick by itself (BatonClient's default).
+    const taskQueue = o.taskQueue ?? process.env.BATON_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
+    this.worker = await this.until(
+      startLocalWorker(connectionOptions, { namespace, taskQueue, ...o.worker }),
+    );
+    // The client does not own the worker's connection: `close` closes it after the worker stops.
+    this.client = await this.until(
+      BatonClient.connect({
+        connection: this.worker.connection,
+        namespace,
+        taskQueue,
+        ...(dataConverter && { dataConverter }),
+      }),
+    );
+    return this.client;
+  }
+
+  /** A worker in this process on the client's task queue (call after `connect`, when it was not given a worker). */
+  async startWorker(opts: LocalWorkerOptions): Promise<void> {
     const baton = this.client!;
     const connectionOptions =
       this.temporal?.connectionOptions ?? (configuredTemporal().options as TemporalConnectionOptions);
@@ -186,11 +245,15 @@ export class CommandSession {
     );
   }
 
+  /**
+   * Let go in order: the client first (its event streams end; a connection of its own closes),
+   * then the worker and its connection (which the client may have used), then the dev server.
+   */
   async close(): Promise<void> {
     const { worker, client, temporal } = this;
     await closeAll([
+      ['closing the client', client && (() => client.close())],
       ['stopping the local worker', worker?.stop],
-      ['closing the Temporal connection', client && (() => client.close())],
       ['stopping the dev server', temporal && (() => temporal.stop())],
     ]);
     this.trap.dispose();

@@ -187,17 +187,16 @@ async function runCommand(ensemble: string, inputArg: string | undefined, f: Run
             `temporal: dev server for this run at ${temporal.address} (its runs end with this command; \`baton server\` keeps them)`,
           );
       },
+      // A worker of this process, with the client on its connection: the run starts eagerly.
+      ...(localWorker && {
+        worker: {
+          tools,
+          allowedEndpoints,
+          ...(resources && { scripts: resources.scripts, mcpServers: resources.mcpServers }),
+        },
+      }),
     });
-
-    if (localWorker) {
-      await session.startWorker({
-        tools,
-        allowedEndpoints,
-        ...(resources && { scripts: resources.scripts, mcpServers: resources.mcpServers }),
-      });
-    } else {
-      await warnWithoutWorkers(baton);
-    }
+    if (!localWorker) await warnWithoutWorkers(baton);
 
     const handle = await until(
       baton.start(definition, input, {
