@@ -38,12 +38,8 @@ const MAX_REQUEST_CHARS = 1_500_000;
 const MAX_STORED_REQUEST_CHARS = 64_000_000;
 // Runs that started before: a request over MAX_REQUEST_CHARS failed the step.
 const LARGE_REQUEST_PATCH = 'baton-large-requests-by-reference';
-/**
- * Awaited where a call used to await an async function that returned at once. Made on first use,
- * not when the module loads: a workflow evaluates its modules afresh for every run, and each
- * promise made in workflow code costs a stack trace under Temporal's promise hook.
- */
-let settledPromise: Promise<void> | undefined;
+/** Awaited where a call used to await an async function that returned at once. */
+const SETTLED: Promise<void> = Promise.resolve();
 
 const DEFAULTS = {
   timeout: '5 minutes',
@@ -145,7 +141,7 @@ export async function callModel(
   if (state.ledger.limited) reservation = await acquire(state, stepName, worst);
   else {
     reservation = state.ledger.reserve(worst);
-    await (settledPromise ??= Promise.resolve());
+    await SETTLED;
   }
   // No reservation under a budget: a run recorded before the ledger, which counted successful calls only.
   const legacy = reservation === undefined;
