@@ -24,7 +24,7 @@ import { runToolAgent } from './patterns/react-agent';
 import type { RunState } from './run-state';
 import { runScriptStep } from './script';
 import { runShards, shardSizeFor } from './shards';
-import { runAgentCall } from './step';
+import { runAgentCall, startPlainAgentCall } from './step';
 import { renderTemplate, type TemplateScope } from './template';
 
 /** What every step of one run shares. */
@@ -42,158 +42,265 @@ const describeCondition = (c: Condition) =>
   `${c.ref} ${c.op}${c.value !== undefined ? ` ${JSON.stringify(c.value)}` : ''}`;
 
 /**
+ * Runs from this marker on take the lean course through a graph: a step's successors start from
+ * the callback that settles it (no wake promise per turn), a plain agent step's model call is
+ * scheduled without the async functions around it (startPlainAgentCall), and the run skips the
+ * awaits that had nothing to wait for. Every promise made in workflow code costs a stack trace
+ * under Temporal's promise hook; a three-step chain makes about half as many. Commands are the
+ * same, but parallel branches may issue them in another order, so older runs keep their course.
+ */
+export const LEAN_STEPS_PATCH = 'baton-lean-step-promises';
+
+/**
  * Run a graph of steps and return each step's output by name. `outer` holds outputs of steps
  * outside this graph (a loop body sees the steps before the loop); `prefix` names steps in progress.
  * When a step fails, no new step starts, the ones already running finish (their results are
  * kept), and the first failure is thrown as a StepError.
  */
-export async function runGraph(
+export function runGraph(
   ctx: GraphContext,
   steps: StepDefinition[],
   outer: Record<string, string> = {},
   prefix = '',
   loop?: TemplateScope['loop'],
 ): Promise<Record<string, string>> {
-  const outputs: Record<string, string> = {};
-  const settled = new Map<string, Settled>();
-  const running = new Map<string, Promise<void>>();
-  const failures: StepError[] = [];
+  const g = new Graph(ctx, steps, outer, prefix, loop);
+  return patched(LEAN_STEPS_PATCH) ? runLean(g) : runClassic(g);
+}
+
+/** The course of runs recorded before LEAN_STEPS_PATCH: one wake promise awaited per turn. */
+async function runClassic(g: Graph): Promise<Record<string, string>> {
+  // One waiter woken by whichever step settles next; racing every running promise on each
+  // turn would attach O(n²) callbacks in a wide fan-out.
+  let wake: (() => void) | undefined;
+  g.onSettle = () => wake?.();
+  for (;;) {
+    g.startReady(false);
+    if (g.running.size === 0) break;
+    await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
+  }
+  return g.result();
+}
+
+/** LEAN_STEPS_PATCH: ready steps start from the callback that settled the last one. */
+function runLean(g: Graph): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    let pumping = false;
+    let ended = false;
+    const pump = () => {
+      // A step settled while steps start (skipped, reused): the loop in startReady sees it.
+      if (pumping || ended) return;
+      pumping = true;
+      try {
+        g.startReady(true);
+      } catch (err) {
+        ended = true;
+        reject(err as Error);
+        return;
+      } finally {
+        pumping = false;
+      }
+      if (g.running.size > 0) return;
+      ended = true;
+      try {
+        resolve(g.result());
+      } catch (err) {
+        reject(err as Error);
+      }
+    };
+    g.onSettle = pump;
+    pump();
+  });
+}
+
+/** One run of a graph of steps: what has settled, what runs, and how a ready step starts. */
+class Graph {
+  readonly outputs: Record<string, string> = {};
+  private readonly settled = new Map<string, Settled>();
+  readonly running = new Set<string>();
+  private readonly failures: StepError[] = [];
+  private readonly local: Set<string>;
+  private pending: StepDefinition[];
+  private releasedBecause: string | undefined;
   // When a step fails, the run stops acting: every gate still waiting (approval steps and tool
   // gates inside agent steps alike) is released, no gate can be decided, and no new model or tool
   // call starts (RunState.halt). Runs that failed before this existed released only approval
   // steps, by cancelling them; they replay that way.
-  const gates = new Map<string, CancellationScope>();
-  const released = new Set<string>();
-  const waitingGates = () => [...gates.keys()].filter((name) => running.has(name) && !released.has(name));
-  const releaseGates = (failedStep: string) => {
+  private readonly gates = new Map<string, CancellationScope>();
+  private readonly released = new Set<string>();
+  /** Called once a started step has settled and its outcome is recorded (not for skipped or reused steps). */
+  onSettle: () => void = () => undefined;
+
+  constructor(
+    private readonly ctx: GraphContext,
+    steps: StepDefinition[],
+    private readonly outer: Record<string, string>,
+    private readonly prefix: string,
+    private readonly loop: TemplateScope['loop'] | undefined,
+  ) {
+    this.local = new Set(steps.map((s) => s.name));
+    this.pending = [...steps];
+  }
+
+  private waitingGates(): string[] {
+    return [...this.gates.keys()].filter((name) => this.running.has(name) && !this.released.has(name));
+  }
+
+  private releaseGates(failedStep: string): void {
     if (patched('baton-halt-on-failure')) {
-      ctx.state.halt(`step '${failedStep}' failed`, new Date().toISOString());
-      releasedBecause ??= failedStep;
+      this.ctx.state.halt(`step '${failedStep}' failed`, new Date().toISOString());
+      this.releasedBecause ??= failedStep;
       return;
     }
     // Runs started before the halt kept to one of two older behaviours: release approval steps by
     // cancelling them (marker 'release-gates-when-a-step-fails'), or, before that, keep them waiting.
     // Asked only when a gate waits, so other runs get no marker.
-    if (waitingGates().length === 0 || !patched('release-gates-when-a-step-fails')) return;
-    for (const name of waitingGates()) {
-      released.add(name);
-      gates.get(name)!.cancel();
+    if (this.waitingGates().length === 0 || !patched('release-gates-when-a-step-fails')) return;
+    for (const name of this.waitingGates()) {
+      this.released.add(name);
+      this.gates.get(name)!.cancel();
     }
-    releasedBecause ??= failedStep;
-  };
-  let releasedBecause: string | undefined;
-  const local = new Set(steps.map((s) => s.name));
+    this.releasedBecause ??= failedStep;
+  }
+
   // Dependencies outside this graph (loop bodies naming outer steps) are done by construction;
   // a name known nowhere keeps its step from ever starting, which is reported below.
-  const ready = (s: StepDefinition) =>
-    s.dependsOn.every((d) =>
-      local.has(d) ? settled.has(d) : Object.prototype.hasOwnProperty.call(outer, d),
+  private ready(s: StepDefinition): boolean {
+    return s.dependsOn.every((d) =>
+      this.local.has(d) ? this.settled.has(d) : Object.prototype.hasOwnProperty.call(this.outer, d),
     );
-  let pending = [...steps];
+  }
 
-  // One waiter woken by whichever step settles next; racing every running promise on each
-  // turn would attach O(n²) callbacks in a wide fan-out.
-  let wake: (() => void) | undefined;
-  const settle = (s: StepDefinition, how: Settled) => {
-    settled.set(s.name, how);
+  private settle(s: StepDefinition, how: Settled): void {
+    this.settled.set(s.name, how);
     // A skipped step reads as empty text downstream, so a join after a router sees every branch.
-    if (how === 'skipped') outputs[s.name] = '';
-    running.delete(s.name);
-    wake?.();
-  };
+    if (how === 'skipped') this.outputs[s.name] = '';
+    this.running.delete(s.name);
+  }
 
-  for (;;) {
-    // Start every ready step; skipping one can make others ready, so repeat until nothing moves.
+  /** Start every ready step; skipping one can make others ready, so repeat until nothing moves. */
+  startReady(lean: boolean): void {
+    const { ctx, outputs, prefix, outer, loop } = this;
     let moved = true;
-    while (moved && failures.length === 0 && ctx.state.stopped === undefined) {
+    while (moved && this.failures.length === 0 && ctx.state.stopped === undefined) {
       moved = false;
-      for (const s of pending.filter(ready)) {
-        pending = pending.filter((p) => p !== s);
+      for (const s of this.pending.filter((p) => this.ready(p))) {
+        this.pending = this.pending.filter((p) => p !== s);
         moved = true;
         const key = prefix + s.name;
         const reused = prefix === '' ? ctx.run?.resume?.reuse[s.name] : undefined;
         if (reused !== undefined && !(s.kind === 'approval' && !sameGate(ctx, s, { ...outer, ...outputs }))) {
           // Completed in the run this one retries, forks or continues: its output stands.
           outputs[s.name] = reused;
-          settle(s, 'completed');
+          this.settle(s, 'completed');
           continue;
         }
-        const localDeps = s.dependsOn.filter((d) => local.has(d));
-        if (localDeps.length > 0 && localDeps.every((d) => settled.get(d) === 'skipped')) {
+        const localDeps = s.dependsOn.filter((d) => this.local.has(d));
+        if (localDeps.length > 0 && localDeps.every((d) => this.settled.get(d) === 'skipped')) {
           ctx.state.skip(key, 'every step it depends on was skipped');
-          settle(s, 'skipped');
+          this.settle(s, 'skipped');
           continue;
         }
         const known = { ...outer, ...outputs };
         if (s.when && !evaluateCondition(s.when, known)) {
           ctx.state.skip(key, `condition '${describeCondition(s.when)}' was false`);
-          settle(s, 'skipped');
+          this.settle(s, 'skipped');
           continue;
         }
         ctx.state.start(key);
         const scope: TemplateScope = { input: ctx.input, steps: known, ...(loop && { loop }) };
-        const gate = s.kind === 'approval' ? new CancellationScope() : undefined;
-        if (gate) gates.set(s.name, gate);
-        const work = gate ? gate.run(() => runStep(ctx, s, key, scope)) : runStep(ctx, s, key, scope);
-        const run = work.then(
-          (out) => {
+        const completed = (out: string) => {
+          try {
             outputs[s.name] = out;
             ctx.state.complete(key, out);
-            settle(s, 'completed');
-          },
-          (err: unknown) => {
-            if (err instanceof ContinueAsNew) {
-              // Not a failure: the run goes on as a new execution with the same id.
-              failures.push(new StepError(key, { type: 'ContinueAsNew', message: 'continued as new' }, err));
-              settle(s, 'failed');
-              return;
-            }
-            if (released.has(s.name) && isCancellation(err)) {
-              ctx.state.skip(key, `released without a decision: step '${releasedBecause}' failed`);
-              settle(s, 'skipped');
-              return;
-            }
-            if (describeError(err).type === RUN_STOPPED && ctx.state.stopped !== undefined) {
-              // Stopped because another step failed: a released gate, a call that was not started.
-              const wasGate = /released without a decision/.test(describeError(err).message);
-              ctx.state.skip(
-                key,
-                `${wasGate ? 'released without a decision' : 'stopped before it finished'}: ${ctx.state.stopped}`,
-              );
-              settle(s, 'skipped');
-              return;
-            }
-            settle(s, 'failed');
-            // A loop whose body failed fails too, with the body step's error.
-            ctx.state.fail(key, describeError(err));
-            const failure = err instanceof StepError ? err : new StepError(key, describeError(err), err);
-            failures.push(failure);
-            if (!isCancellation(err)) releaseGates(failure.step);
-          },
-        );
-        running.set(s.name, run);
+            this.settle(s, 'completed');
+          } finally {
+            this.onSettle();
+          }
+        };
+        // onSettle only once the failure is recorded: the lean course may end the graph from it.
+        const failed = (err: unknown) => {
+          try {
+            this.stepFailed(s, key, err);
+          } finally {
+            this.onSettle();
+          }
+        };
+        this.running.add(s.name);
+        if (lean && startPlainStep(ctx, s, key, scope, completed, failed)) continue;
+        const gate = s.kind === 'approval' ? new CancellationScope() : undefined;
+        if (gate) this.gates.set(s.name, gate);
+        const work = gate ? gate.run(() => runStep(ctx, s, key, scope)) : runStep(ctx, s, key, scope);
+        void work.then(completed, failed);
       }
     }
-    if (running.size === 0) break;
-    await new Promise<void>((resolve) => (wake = resolve));
-    wake = undefined;
   }
 
-  if (failures.length) {
-    const passThrough = failures.find(
-      (f) => f.original instanceof ContinueAsNew || isCancellation(f.original),
-    );
-    throw passThrough ? passThrough.original : failures[0];
+  private stepFailed(s: StepDefinition, key: string, err: unknown): void {
+    const { ctx } = this;
+    if (err instanceof ContinueAsNew) {
+      // Not a failure: the run goes on as a new execution with the same id.
+      this.failures.push(new StepError(key, { type: 'ContinueAsNew', message: 'continued as new' }, err));
+      this.settle(s, 'failed');
+      return;
+    }
+    if (this.released.has(s.name) && isCancellation(err)) {
+      ctx.state.skip(key, `released without a decision: step '${this.releasedBecause}' failed`);
+      this.settle(s, 'skipped');
+      return;
+    }
+    if (describeError(err).type === RUN_STOPPED && ctx.state.stopped !== undefined) {
+      // Stopped because another step failed: a released gate, a call that was not started.
+      const wasGate = /released without a decision/.test(describeError(err).message);
+      ctx.state.skip(
+        key,
+        `${wasGate ? 'released without a decision' : 'stopped before it finished'}: ${ctx.state.stopped}`,
+      );
+      this.settle(s, 'skipped');
+      return;
+    }
+    this.settle(s, 'failed');
+    // A loop whose body failed fails too, with the body step's error.
+    ctx.state.fail(key, describeError(err));
+    const failure = err instanceof StepError ? err : new StepError(key, describeError(err), err);
+    this.failures.push(failure);
+    if (!isCancellation(err)) this.releaseGates(failure.step);
   }
-  if (pending.length) {
-    // Static checks refuse cycles before a run starts; this guards definitions built by hand.
-    throw ApplicationFailure.create({
-      type: 'InvalidDefinition',
-      nonRetryable: true,
-      message: `steps ${pending.map((p) => `'${p.name}'`).join(', ')} can never start: their depends_on form a cycle or name a missing step`,
-    });
+
+  /** The outputs once nothing runs; throws the first failure, or names steps that could never start. */
+  result(): Record<string, string> {
+    const { failures, pending } = this;
+    if (failures.length) {
+      const passThrough = failures.find(
+        (f) => f.original instanceof ContinueAsNew || isCancellation(f.original),
+      );
+      throw passThrough ? passThrough.original : failures[0];
+    }
+    if (pending.length) {
+      // Static checks refuse cycles before a run starts; this guards definitions built by hand.
+      throw ApplicationFailure.create({
+        type: 'InvalidDefinition',
+        nonRetryable: true,
+        message: `steps ${pending.map((p) => `'${p.name}'`).join(', ')} can never start: their depends_on form a cycle or name a missing step`,
+      });
+    }
+    return this.outputs;
   }
-  return outputs;
+}
+
+/** LEAN_STEPS_PATCH: a plain agent step (one model call, nothing around it) starts its call at once. */
+function startPlainStep(
+  ctx: GraphContext,
+  s: StepDefinition,
+  key: string,
+  scope: TemplateScope,
+  completed: (out: string) => void,
+  failed: (err: unknown) => void,
+): boolean {
+  if (s.kind !== 'agent' || s.fanOut || s.tools?.length || s.recall || s.remember) return false;
+  if (s.inputKey !== undefined) return false;
+  return startPlainAgentCall(ctx.state, key, s, scope, ctx.options, completed, failed);
 }
 
 /**

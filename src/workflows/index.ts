@@ -13,10 +13,10 @@ import {
 import type { RunInputActivities } from '../activities/run-input';
 import { progressQuery, stepOutputQuery, type RunInput, type RunOptions, type RunResult } from './api';
 import { installApprovalHandlers } from './approval';
-import { runGraph } from './ensemble';
+import { LEAN_STEPS_PATCH, runGraph } from './ensemble';
 import { failRun } from './errors';
 import { RunState } from './run-state';
-import { checkWorkerAllows } from './script';
+import { checkWorkerAllows, workerCheckFor } from './script';
 
 // Input not checked by BatonClient is checked by a local activity (the definition schema is zod,
 // kept out of this bundle). Runs that started before checked it in workflow code: a valid input
@@ -75,8 +75,10 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     // An empty input takes the definition's default (llm-orc's default_task); no command changes.
     const runInput = input.input === '' && def.defaultInput !== undefined ? def.defaultInput : input.input;
     if (def.mcpServers) state.mcpServers = def.mcpServers;
-    // Scripts and MCP servers the worker does not allow fail the run here, before any step.
-    await checkWorkerAllows(def);
+    // Scripts and MCP servers the worker does not allow fail the run here, before any step. From
+    // LEAN_STEPS_PATCH on a run with neither does not await a check that schedules nothing.
+    const lean = patched(LEAN_STEPS_PATCH);
+    if (!lean || workerCheckFor(def) !== undefined) await checkWorkerAllows(def);
     const outputs = await runGraph(
       { state, input: runInput, run: input, ...(options && { options }) },
       def.steps,
@@ -85,7 +87,7 @@ export async function batonRun(input: RunInput): Promise<RunResult> {
     state.output = outputStep !== undefined ? (outputs[outputStep] ?? '') : '';
     state.status = 'completed';
     // Let a decision handler that is still running finish before the run's result is fixed.
-    await condition(allHandlersFinished);
+    if (!lean || !allHandlersFinished()) await condition(allHandlersFinished);
     return state.bounded() as RunResult;
   } catch (err) {
     throw failRun(state, err);

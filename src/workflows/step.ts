@@ -143,6 +143,25 @@ export async function callModel(
     reservation = state.ledger.reserve(worst);
     await SETTLED;
   }
+  // No reservation under a budget: a run recorded before the ledger, which counted successful calls only.
+  const legacy = reservation === undefined;
+  let res: ModelResponse;
+  try {
+    res = await scheduleModelCall(stepName, req, settings);
+  } catch (err) {
+    if (!legacy) failedCall(state, reservation, err, worst);
+    throw err;
+  }
+  answeredCall(state, stepName, reservation, res, worst, legacy);
+  return res;
+}
+
+/** Schedule a model call's activity (local with `localActivities`); the SDK's promise of its answer. */
+function scheduleModelCall(
+  stepName: string,
+  req: ModelRequest,
+  settings: CallSettings,
+): Promise<ModelResponse> {
   const options = modelActivityOptions(req.profile.timeout, settings, settings.summary ?? stepName);
   // Local activities skip the server round trip per call; see RunOptions.localActivities for the trade-off.
   const acts = settings.options?.localActivities
@@ -153,26 +172,33 @@ export async function callModel(
         ...(options.summary && { summary: options.summary }),
       })
     : proxyActivities<ModelActivities>(options);
-  // No reservation under a budget: a run recorded before the ledger, which counted successful calls only.
-  const legacy = reservation === undefined;
-  let res: ModelResponse;
-  try {
-    // The step's name travels with the call so its streamed events say whose tokens they are.
-    res = await acts.callModel({
-      ...req,
-      step: options.summary ?? stepName,
-      ...(settings.options?.streamRunId !== undefined && { streamRunId: settings.options.streamRunId }),
-    });
-  } catch (err) {
-    if (!legacy) state.ledger.settle(reservation, unansweredCost(unansweredAttemptsOf(err), worst));
-    throw err;
-  }
+  // The step's name travels with the call so its streamed events say whose tokens they are.
+  return acts.callModel({
+    ...req,
+    step: options.summary ?? stepName,
+    ...(settings.options?.streamRunId !== undefined && { streamRunId: settings.options.streamRunId }),
+  });
+}
+
+/** A call that came back with an answer: settle its reservation to what it cost, count it against its step. */
+function answeredCall(
+  state: RunState,
+  stepName: string,
+  reservation: Reservation | undefined,
+  res: ModelResponse,
+  worst: Money,
+  legacy = false,
+): void {
   state.ledger.settle(
     reservation,
     addUnanswered(moneyOf(res.usage, res.costUsd), legacy ? 0 : (res.unansweredAttempts ?? 0), worst),
   );
   state.record(stepName, res);
-  return res;
+}
+
+/** A call that failed: its attempts that ended without an answer count at the call's worst case. */
+function failedCall(state: RunState, reservation: Reservation | undefined, err: unknown, worst: Money): void {
+  state.ledger.settle(reservation, unansweredCost(unansweredAttemptsOf(err), worst));
 }
 
 function unansweredCost(n: number, worst: Money): Money {
@@ -300,6 +326,52 @@ export function runAgentCall(
 }
 
 const textOf = (res: ModelResponse) => res.text;
+
+/**
+ * The lean course of a plain agent step (one model call, no output schema, no fallbacks, no
+ * budget, no recorded answers), for runs from LEAN_STEPS_PATCH on: the call is scheduled at once
+ * and its answer handed to `onText` from the one `.then` on the SDK's promise, where callModel
+ * went through an async function, two awaits and a `.then` (each a promise, and each promise
+ * costs a stack trace under Temporal's promise hook). What is scheduled and counted is the same.
+ * Returns false, having done nothing, for any other step: the caller runs it the usual way.
+ */
+export function startPlainAgentCall(
+  state: RunState,
+  stepKey: string,
+  step: AgentStep,
+  scope: TemplateScope,
+  options: RunOptions | undefined,
+  onText: (text: string) => void,
+  onError: (err: unknown) => void,
+): boolean {
+  if (step.outputSchema || step.profile.fallbacks?.length || state.ledger.limited) return false;
+  if (options?.recordedAnswers !== undefined || state.stopped !== undefined) return false;
+  let req: ModelRequest;
+  try {
+    req = { profile: step.profile, messages: agentMessages(step, scope) };
+  } catch {
+    return false; // the usual course fails the step with the template's error
+  }
+  if (JSON.stringify(req).length > MAX_REQUEST_CHARS) return false;
+  const settings: CallSettings = {
+    ...(step.timeout !== undefined && { timeout: step.timeout }),
+    ...(step.retry && { retry: step.retry }),
+    ...(options && { options }),
+  };
+  const worst = worstCaseOf(req);
+  const reservation = state.ledger.reserve(worst);
+  void scheduleModelCall(stepKey, req, settings).then(
+    (res) => {
+      answeredCall(state, stepKey, reservation, res, worst);
+      onText(res.text);
+    },
+    (err: unknown) => {
+      failedCall(state, reservation, err, worst);
+      onError(err);
+    },
+  );
+  return true;
+}
 
 /** A model call whose reply must fit the step's output schema (see withRepairs). */
 async function structuredCall(
