@@ -55,12 +55,16 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-/** Start `baton worker` (from dist/; run `npm run build` first) and wait until it polls. */
+/**
+ * Start `baton worker` (from dist/; run `npm run build` first) and wait until it polls. With a
+ * `metricsAddress` it runs with BATON_METRICS_PORT, which is not a default: with metrics on, the
+ * worker also keeps the gates gauges, listing every parked run from visibility every 15 s.
+ */
 export async function startCliWorker(
   address: string,
   namespace: string,
   taskQueue: string,
-  metricsAddress: string,
+  metricsAddress?: string,
 ): Promise<ChildProcess> {
   const root = join(__dirname, '..');
   if (!existsSync(join(root, 'dist', 'workflow-bundle.js')))
@@ -69,10 +73,16 @@ export async function startCliWorker(
     ...process.env,
     TEMPORAL_ADDRESS: address,
     TEMPORAL_NAMESPACE: namespace,
-    BATON_METRICS_PORT: metricsAddress,
+    ...(metricsAddress && { BATON_METRICS_PORT: metricsAddress }),
     BATON_LOG_LEVEL: 'WARN',
   };
-  for (const k of ['BATON_FROM_SOURCE', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'BATON_MAX_CACHED_WORKFLOWS'])
+  for (const k of [
+    'BATON_FROM_SOURCE',
+    'NODE_OPTIONS',
+    'MALLOC_ARENA_MAX',
+    'BATON_MAX_CACHED_WORKFLOWS',
+    ...(metricsAddress ? [] : ['BATON_METRICS_PORT']),
+  ])
     delete env[k];
   // For looking inside (e.g. a --require that logs heap statistics); the measured runs leave it unset.
   if (process.env.BENCH_CLI_NODE_OPTIONS) env.NODE_OPTIONS = process.env.BENCH_CLI_NODE_OPTIONS;

@@ -266,9 +266,18 @@ async function runSide(
 ): Promise<SideResult> {
   const taskQueue = `bench-approvals-${side}-${process.pid}`;
   const metricsAddress = `127.0.0.1:${await freePort()}`;
+  // `baton worker` on its defaults runs without metrics (BATON_METRICS_PORT also starts the gates
+  // gauges, a visibility listing of every parked run every 15 s); BENCH_CLI_METRICS=1 turns them on.
+  const cliMetrics = side === 'cli' && process.env.BENCH_CLI_METRICS === '1';
+  const tasksFromMetrics = side !== 'cli' || cliMetrics;
   const worker =
     side === 'cli'
-      ? await startCliWorker(ctx.temporal.address, ctx.temporal.namespace, taskQueue, metricsAddress)
+      ? await startCliWorker(
+          ctx.temporal.address,
+          ctx.temporal.namespace,
+          taskQueue,
+          cliMetrics ? metricsAddress : undefined,
+        )
       : await startWorker(
           ctx.script,
           {
@@ -325,21 +334,29 @@ async function runSide(
     });
     const startSeconds = (performance.now() - t0) / 1000;
 
-    // Parked: the worker has completed every run's first workflow task (the gate is open).
-    let done = await workflowTasksDone(metricsAddress);
-    while (done.tasks < s.runs) {
-      await new Promise((r) => setTimeout(r, 250));
-      done = await workflowTasksDone(metricsAddress);
+    // Parked: the worker has completed every run's first workflow task (the gate is open). Without
+    // the worker's metrics: every run shows its open gate in visibility (BatonPendingApprovals).
+    const parkedQuery = `TaskQueue = '${taskQueue}' AND BatonPendingApprovals IS NOT NULL`;
+    const parked = async () =>
+      tasksFromMetrics
+        ? (await workflowTasksDone(metricsAddress)).tasks
+        : (await ctx.client.workflow.count(parkedQuery)).count;
+    for (let n = await parked(), polls = 0; n < s.runs; n = await parked()) {
+      // Without search attributes on the server (BATON_SEARCH_ATTRIBUTES) this never ends: say so.
+      if (++polls % 30 === 0 && !tasksFromMetrics) log(`${side}: ${n} of ${s.runs} show their gate`);
+      await new Promise((r) => setTimeout(r, tasksFromMetrics ? 250 : 1000));
     }
     const parkSeconds = (performance.now() - t0) / 1000;
     log(`${side}: all ${s.runs} parked after ${round(parkSeconds)} s; settling`);
     await new Promise((r) => setTimeout(r, 5000));
     const settled = memory(pid).rss;
-    const cachedWorkflowsSettled = (await workflowTasksDone(metricsAddress)).cached;
+    const cachedWorkflowsSettled = tasksFromMetrics ? (await workflowTasksDone(metricsAddress)).cached : NaN;
 
     // Approve a sample one at a time: from the call to the update's answer, and to the run's end.
     const accepted: number[] = [];
     const movedOn: number[] = [];
+    const phase = performance.now();
+    const slow: string[] = [];
     for (const i of sampleIndexes(s.runs, s.sample)) {
       const handle = ctx.client.workflow.getHandle(runId(i));
       const a = performance.now();
@@ -349,6 +366,15 @@ async function runSide(
       accepted.push(performance.now() - a);
       await ended;
       movedOn.push(performance.now() - a);
+      // When the slow ones came (ms into the approval phase): clustered, something else was running.
+      if (movedOn.at(-1)! >= 100) slow.push(`${round(a - phase, 0)}:${round(movedOn.at(-1)!, 0)}`);
+    }
+    log(`${side}: approvals taking >= 100 ms (start into the phase:ms): ${slow.join(' ') || 'none'}`);
+    if (side !== 'bare') {
+      // What one refresh of the gates gauges (BATON_METRICS_PORT) costs with this many runs parked.
+      const c = performance.now();
+      const n = await baton.countPendingApprovals({ taskQueue });
+      log(`${side}: countPendingApprovals (${n.runs} runs) took ${round(performance.now() - c, 0)} ms`);
     }
     const after = memory(pid);
     const r: SideResult = {
@@ -414,7 +440,7 @@ function markdown(s: Settings, results: Partial<Record<Side, SideResult>>, tempo
     '',
     verdict,
     '',
-    `${results.cli ? '`baton worker` runs with its own defaults (no flags, no environment settings); the bare side gets the same values: ' : 'Worker settings (both sides): '}maxCachedWorkflows ${s.maxCachedWorkflows}, maxConcurrentWorkflowTaskExecutions ${s.maxConcurrentWorkflowTaskExecutions}, ` +
+    `${results.cli ? `\`baton worker\` runs with its own defaults (no flags, no environment settings${process.env.BENCH_CLI_METRICS === '1' ? ' but BATON_METRICS_PORT: metrics and the gates gauges on' : ''}); the bare side gets the same values: ` : 'Worker settings (both sides): '}maxCachedWorkflows ${s.maxCachedWorkflows}, maxConcurrentWorkflowTaskExecutions ${s.maxConcurrentWorkflowTaskExecutions}, ` +
       `workflowThreadPoolSize ${s.workflowThreadPoolSize}, maxConcurrentWorkflowTaskPolls ${s.maxConcurrentWorkflowTaskPolls}, ` +
       `nonStickyToStickyPollRatio ${s.nonStickyToStickyPollRatio}, reuseV8Context (SDK default), prebuilt workflow bundle` +
       ` (Baton's ${s.preloadModules.length ? `with preloadModules ${s.preloadModules.join(', ')}` : 'with its workflow modules preloaded, as shipped'})` +
