@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import {
   api,
   runPath,
@@ -22,21 +22,32 @@ export function ApprovalsPage() {
   const [decided, setDecided] = useState<(ApprovalDecision & { runId: string })[]>([]);
   const [error, setError] = useState<string>();
 
+  // Each run's gates as it last answered: a run that answers slowly (its worker busy or gone) keeps
+  // what it showed and does not hold back the other runs' gates.
+  const known = useRef(new Map<string, Waiting[]>());
+
   usePoll(async () => {
     try {
       const listed = await api<ApprovalListing[]>('GET', '/approvals');
       // The listing is a summary; the run's progress has each gate's draft, arguments and digest.
       const runs = [...new Set(listed.map((l) => l.runId))];
-      const progress = await Promise.all(
-        runs.map((id) => api<RunProgress>('GET', runPath(id)).catch(() => undefined)),
-      );
-      const out: Waiting[] = [];
-      runs.forEach((runId, i) => {
-        const ensemble = listed.find((l) => l.runId === runId)?.ensemble;
-        for (const gate of progress[i]?.pendingApprovals ?? []) out.push({ runId, ensemble, gate });
-      });
-      setWaiting(out);
+      for (const id of [...known.current.keys()]) if (!runs.includes(id)) known.current.delete(id);
+      const show = () => setWaiting(runs.flatMap((id) => known.current.get(id) ?? []));
+      // "Nothing is waiting" only when nothing is; otherwise the first answers fill the page.
+      if (runs.length === 0 || runs.some((id) => known.current.has(id))) show();
       setError(undefined);
+      await Promise.all(
+        runs.map(async (runId) => {
+          const progress = await api<RunProgress>('GET', runPath(runId)).catch(() => undefined);
+          if (!progress) return;
+          const ensemble = listed.find((l) => l.runId === runId)?.ensemble;
+          known.current.set(
+            runId,
+            (progress.pendingApprovals ?? []).map((gate) => ({ runId, ensemble, gate })),
+          );
+          show();
+        }),
+      );
     } catch (e) {
       setError((e as Error).message);
     }
