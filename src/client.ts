@@ -14,6 +14,9 @@ import {
   type WorkflowExecutionInfo,
   type WorkflowHandle,
 } from '@temporalio/client';
+// The SDK's own row conversion (not re-exported; @temporalio/* is pinned to one exact version),
+// so listRuns can keep going past a row whose memo it cannot decode.
+import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
 import { ApplicationFailure, WorkflowNotFoundError, type DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -118,6 +121,11 @@ export interface RunListing {
   started: string;
   /** Who started it, when the starter said (StartOptions.startedBy). */
   startedBy?: string;
+  /**
+   * Why the run's memo (its ensemble name, who started it) could not be read: it was encrypted
+   * with a key this client does not have (set BATON_CODEC_KEYS as the workers have it).
+   */
+  unreadable?: string;
 }
 
 /** A request the client refuses before anything starts: it says what is wrong and what to do. */
@@ -619,20 +627,62 @@ export class BatonClient {
     const limit = opts.limit ?? 20;
     const status = opts.status ? ` AND ExecutionStatus = '${opts.status}'` : '';
     const rows: RunListing[] = [];
-    for await (const w of this.temporal.workflow.list({
-      query: `WorkflowType = '${RUN_WORKFLOW}'${status}`,
-    })) {
+    for await (const w of this.listExecutions(`WorkflowType = '${RUN_WORKFLOW}'${status}`)) {
       if (rows.length >= limit) break;
       const startedBy = w.memo?.[STARTED_BY_MEMO];
       rows.push({
         runId: w.workflowId,
-        ensemble: await this.ensembleOf(w),
+        ensemble: w.memoError === undefined ? await this.ensembleOf(w) : '',
         status: w.status.name,
         started: w.startTime.toISOString(),
         ...(typeof startedBy === 'string' && { startedBy }),
+        ...(w.memoError !== undefined && { unreadable: w.memoError }),
       });
     }
     return rows;
+  }
+
+  /**
+   * Visibility rows for `query`, as the SDK's `workflow.list` gives them, except that a row whose
+   * memo this client cannot decode (a run encrypted with a key the client lacks, or by a codec it
+   * does not have) does not end the listing: it comes without its memo, `memoError` saying why.
+   */
+  private async *listExecutions(
+    query: string,
+  ): AsyncGenerator<WorkflowExecutionInfo & { memoError?: string }> {
+    const { namespace, loadedDataConverter } = this.temporal.options;
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      let page;
+      try {
+        page = await this.temporal.workflowService.listWorkflowExecutions({
+          namespace,
+          query,
+          nextPageToken,
+        });
+      } catch (err) {
+        throw new Error(`listing runs in namespace '${namespace}' failed: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      for (const raw of page.executions ?? []) {
+        let row: WorkflowExecutionInfo & { memoError?: string };
+        try {
+          row = await executionInfoFromRaw(raw, loadedDataConverter, raw, namespace);
+        } catch (err) {
+          // The same row without its memo (a spread would drop the fields protobufjs keeps on the prototype).
+          const bare = Object.assign(Object.create(raw) as typeof raw, { memo: null });
+          row = {
+            ...(await executionInfoFromRaw(bare, loadedDataConverter, raw, namespace)),
+            memoError:
+              `its memo cannot be decoded here (${(err as Error).message}); it was likely encrypted with a key ` +
+              'this client does not have: set BATON_CODEC_KEYS as the workers have it',
+          };
+        }
+        yield row;
+      }
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
   }
 
   /** The input a run was started with (definition, input, options), read from its history. */
@@ -954,7 +1004,7 @@ export class BatonClient {
   async listPendingApprovals(): Promise<PendingApprovalListing[]> {
     const query = await this.waitingRunsQuery();
     const out: PendingApprovalListing[] = [];
-    for await (const wf of this.temporal.workflow.list({ query })) {
+    for await (const wf of this.listExecutions(query)) {
       const memo = wf.memo ?? {};
       const listed = Array.isArray(memo[PENDING_APPROVALS_MEMO])
         ? (memo[PENDING_APPROVALS_MEMO] as PendingApprovalSummary[])
@@ -992,12 +1042,14 @@ export class BatonClient {
         : `TaskQueue = '${opts.taskQueue.replace(/'/g, "\\'")}' AND (${all})`;
     let runs = 0;
     let gates = 0;
-    for await (const wf of this.temporal.workflow.list({ query })) {
+    for await (const wf of this.listExecutions(query)) {
       const memo = wf.memo ?? {};
       const listed = Array.isArray(memo[PENDING_APPROVALS_MEMO]) ? memo[PENDING_APPROVALS_MEMO].length : 0;
       const count =
         typeof memo[PENDING_APPROVAL_COUNT_MEMO] === 'number' ? memo[PENDING_APPROVAL_COUNT_MEMO] : 0;
-      const n = Math.max(count, listed);
+      // A run whose memo this client cannot decode still counts by its search attribute.
+      const attr = wf.typedSearchAttributes?.get(SEARCH_ATTRIBUTES.pendingApprovals) ?? [];
+      const n = Math.max(count, listed, attr.length);
       if (n === 0) continue;
       runs += 1;
       gates += n;
@@ -1032,8 +1084,10 @@ export class BatonClient {
       });
       const payload = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
       if (!payload) return '';
-      const input = this.temporal.options.loadedDataConverter.payloadConverter.fromPayload(payload) as
-        Partial<RunInput> | undefined;
+      // History holds payloads as stored: decrypt them (BATON_CODEC_KEYS) before converting.
+      const converter = this.temporal.options.loadedDataConverter;
+      const [decoded] = await decodePayloads(converter, [payload]);
+      const input = converter.payloadConverter.fromPayload(decoded!) as Partial<RunInput> | undefined;
       const name = input?.definition?.name;
       return typeof name === 'string' ? name : '';
     } catch {

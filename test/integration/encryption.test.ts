@@ -53,12 +53,13 @@ const definition: EnsembleDefinition = {
 
 async function eventually<T>(fn: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
+  let last: unknown;
   while (Date.now() < end) {
-    const v = await fn().catch(() => undefined);
+    const v = await fn().catch((e: unknown) => ((last = e), undefined));
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }
 
 /**
@@ -252,3 +253,70 @@ maybe(
     }
   },
 );
+
+test('a client without the key still lists runs and approvals: an encrypted run is marked unreadable, not fatal', async () => {
+  h = await startHarness({ codecKeys: k1 });
+  h.fake.on('Draft about', { text: 'ENCRYPTED-DRAFT' });
+  const { runId } = await h.baton.start(definition, 'x', { runId: `unreadable-${Date.now()}` });
+  await eventually(
+    async () => (await h!.baton.listPendingApprovals()).find((g) => g.runId === runId),
+    'the gate in listPendingApprovals',
+  );
+  // Beside it on the same server, a run of a worker and client without keys.
+  const plain = await startHarness();
+  plain.fake.on('Draft about', { text: 'PLAIN-DRAFT' });
+  const plainDefinition: EnsembleDefinition = { ...definition, name: 'plain-beside' };
+  const other = await plain.baton.start(plainDefinition, 'y', { runId: `readable-${Date.now()}` });
+  try {
+    const rows = await eventually(async () => {
+      const r = await plain.baton.listRuns({ limit: 1000 });
+      return r.some((x) => x.runId === runId) && r.some((x) => x.runId === other.runId) ? r : undefined;
+    }, 'both runs in the keyless listRuns');
+    const encrypted = rows.find((r) => r.runId === runId)!;
+    expect(encrypted).toMatchObject({ ensemble: '', status: 'RUNNING' });
+    expect(encrypted.unreadable).toMatch(/BATON_CODEC_KEYS/);
+    expect(rows.find((r) => r.runId === other.runId)).toMatchObject({ ensemble: 'plain-beside' });
+    expect(rows.find((r) => r.runId === other.runId)!.unreadable).toBeUndefined();
+    // The keyless approvals listing goes on past the encrypted run to the plain one.
+    const gates = await eventually(async () => {
+      const g = await plain.baton.listPendingApprovals();
+      return g.some((x) => x.runId === other.runId) ? g : undefined;
+    }, "the plain run's gate in the keyless listPendingApprovals");
+    expect(gates.find((g) => g.runId === other.runId)).toMatchObject({
+      gate: 'review',
+      ensemble: 'plain-beside',
+      summary: 'PLAIN-DRAFT',
+    });
+    expect(gates.some((g) => g.runId === runId)).toBe(false);
+    // The gauge's count still counts the encrypted run's gate, by its search attribute.
+    expect(await plain.baton.countPendingApprovals({ taskQueue: h.taskQueue })).toEqual({
+      runs: 1,
+      gates: 1,
+    });
+    // `baton list` without keys shows it, marked.
+    const listed = await promisify(execFile)(
+      process.execPath,
+      [join(__dirname, '..', '..', 'bin', 'baton.js'), 'list', '--limit', '1000'],
+      {
+        env: {
+          PATH: process.env.PATH,
+          BATON_FROM_SOURCE: '1',
+          TEMPORAL_ADDRESS: h.address,
+          TEMPORAL_NAMESPACE: h.namespace,
+        },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
+    expect(listed.stdout.split('\n').find((l) => l.endsWith(` ${runId}`))).toMatch(
+      /RUNNING\s+\(unreadable\)\s/,
+    );
+    // With the key, the same listing reads the encrypted run's ensemble.
+    expect((await h.baton.listRuns({ limit: 1000 })).find((r) => r.runId === runId)).toMatchObject({
+      ensemble: 'at-rest',
+    });
+  } finally {
+    await h.baton.cancel(runId);
+    await plain.baton.cancel(other.runId);
+    await plain.close();
+  }
+});

@@ -419,7 +419,9 @@ export function registerRunCommands(program: Command): void {
         if (o.output === 'json') out(JSON.stringify(rows, null, 2));
         else
           for (const r of rows)
-            out(`${r.started}  ${r.status.padEnd(10)} ${r.ensemble.padEnd(20)} ${r.runId}`);
+            out(
+              `${r.started}  ${r.status.padEnd(10)} ${(r.unreadable ? '(unreadable)' : r.ensemble).padEnd(20)} ${r.runId}`,
+            );
       } finally {
         await baton.close();
       }
