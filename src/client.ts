@@ -17,7 +17,12 @@ import {
 // The SDK's own row conversion (not re-exported; @temporalio/* is pinned to one exact version),
 // so listRuns can keep going past a row whose memo it cannot decode.
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
-import { ApplicationFailure, WorkflowNotFoundError, type DataConverter } from '@temporalio/common';
+import {
+  ApplicationFailure,
+  WorkflowNotFoundError,
+  type DataConverter,
+  type QueryDefinition,
+} from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
@@ -254,6 +259,12 @@ export interface BatonClientOptions {
    * OTEL_EXPORTER_OTLP_ENDPOINT is set, else no tracing. `false`: none.
    */
   tracing?: Tracing | false;
+  /**
+   * How long a query to a run (its progress, its waiting gates) waits for a
+   * worker to answer, in milliseconds (default 10,000). A run whose worker is gone then fails
+   * its query in that time, instead of after the server's own limit (about 30 s).
+   */
+  queryTimeoutMs?: number;
 }
 
 /**
@@ -347,6 +358,8 @@ export class BatonClient {
   private bus?: EventBus;
   /** Stops every open {@link events} follower; aborted by {@link close}. */
   private readonly following = new Set<AbortController>();
+  /** BatonClientOptions.queryTimeoutMs. */
+  private readonly queryTimeoutMs: number;
 
   /** Where {@link events} reads from: BatonClientOptions.events, else eventBusFromEnv (made on first use). */
   get eventBus(): EventBus {
@@ -359,12 +372,13 @@ export class BatonClient {
 
   constructor(
     readonly temporal: Client,
-    opts: { taskQueue?: string; searchAttributes?: boolean } = {},
+    opts: { taskQueue?: string; searchAttributes?: boolean; queryTimeoutMs?: number } = {},
     private readonly ownedConnection?: Connection | ConnectionLike,
     /** Flushed on close, so a short-lived process (the CLI) does not lose its spans. */
     private readonly tracing?: Tracing,
   ) {
     this.taskQueue = opts.taskQueue ?? process.env.BATON_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
+    this.queryTimeoutMs = opts.queryTimeoutMs ?? 10_000;
     // A worker's NativeConnection: its worker (same process) can take a run's first task at once.
     const internal = (
       temporal.connection as { [InternalConnectionLikeSymbol]?: { supportsEagerStart?: boolean } }
@@ -401,6 +415,7 @@ export class BatonClient {
       {
         ...(opts.taskQueue && { taskQueue: opts.taskQueue }),
         ...(opts.searchAttributes !== undefined && { searchAttributes: opts.searchAttributes }),
+        ...(opts.queryTimeoutMs !== undefined && { queryTimeoutMs: opts.queryTimeoutMs }),
       },
       opts.connection ? undefined : connection,
       tracing,
@@ -547,6 +562,13 @@ export class BatonClient {
     };
   }
 
+  /** A query to a run, bounded by queryTimeoutMs: a run whose worker is gone fails it in that time. */
+  private query<R, A extends unknown[]>(runId: string, def: QueryDefinition<R, A>, ...args: A): Promise<R> {
+    return this.temporal.withDeadline(Date.now() + this.queryTimeoutMs, () =>
+      this.handle(runId).query(def, ...args),
+    );
+  }
+
   /** Progress as recorded (result, failure details) or as a worker answers it; undefined when neither can. */
   private async readProgress(
     runId: string,
@@ -556,12 +578,13 @@ export class BatonClient {
     // A running run answers its query; an ended one is read from history, so no worker is needed.
     if (status.name === 'RUNNING') {
       try {
-        return { progress: await handle.query(progressQuery), status: status.name, error: '' };
+        return { progress: await this.query(runId, progressQuery), status: status.name, error: '' };
       } catch (err) {
         // A running run answers through a worker; say which task queue needs one.
         const taskQueue = (await handle.describe()).taskQueue;
         throw new ProgressUnavailableError(
-          `run ${runId} is running, but no worker answered its progress query (${(err as Error).message}); ` +
+          `run ${runId} is running, but no worker answered its progress query within ${this.queryTimeoutMs / 1000} s ` +
+            `(${(err as Error).message}); ` +
             `start a worker on task queue '${taskQueue}' (\`baton worker --task-queue ${taskQueue}\`)`,
         );
       }
@@ -572,7 +595,7 @@ export class BatonClient {
       if (err instanceof RunFailedError && err.progress)
         return { progress: err.progress, status: status.name, error: err.message };
       // Cancelled or terminated runs carry no progress in their failure; a worker can still replay it.
-      const queried = await handle.query(progressQuery).catch(() => undefined);
+      const queried = await this.query(runId, progressQuery).catch(() => undefined);
       const message = `run ${status.name.toLowerCase()}`;
       if (queried)
         return {
@@ -783,6 +806,7 @@ export class BatonClient {
    * a worker must be running to answer).
    */
   async stepOutput(runId: string, step: string): Promise<string | undefined> {
+    // Not bounded by queryTimeoutMs: for an ended run a worker replays its whole history to answer.
     return (await this.handle(runId).query(stepOutputQuery, step)) ?? undefined;
   }
 
@@ -946,9 +970,7 @@ export class BatonClient {
       if (hit) return hit.digest;
     }
     // Many gates, or a run that lists them without digests (started before they were listed): ask it.
-    const pending = await this.handle(runId)
-      .query(pendingApprovalsQuery)
-      .catch(() => undefined);
+    const pending = await this.query(runId, pendingApprovalsQuery).catch(() => undefined);
     if (!pending) return undefined;
     return decisionTarget(pending, gate)?.digest;
   }
@@ -987,7 +1009,7 @@ export class BatonClient {
   /** The gates of one run waiting for a decision, with the full draft or tool call. */
   async pendingApprovals(runId: string): Promise<PendingApproval[]> {
     try {
-      return await this.handle(runId).query(pendingApprovalsQuery);
+      return await this.query(runId, pendingApprovalsQuery);
     } catch (err) {
       throw refusal(runId, err) ?? err;
     }
@@ -1016,9 +1038,7 @@ export class BatonClient {
       let gates: PendingApprovalSummary[] = listed;
       if (count > listed.length || attr.length > listed.length) {
         // More gates wait than the memo lists: the run's query has them all.
-        const all = await this.handle(wf.workflowId)
-          .query(pendingApprovalsQuery)
-          .catch(() => undefined);
+        const all = await this.query(wf.workflowId, pendingApprovalsQuery).catch(() => undefined);
         if (all) gates = all.map(({ draft: _d, tool: _t, ...rest }) => rest);
       }
       if (gates.length === 0) continue;

@@ -158,7 +158,8 @@ export async function startHarness(
       // Event streams a test (or an HTTP server on this client) left open stop first: none of
       // their state reads may still be in flight when the connection closes.
       await baton.close();
-      worker.shutdown();
+      // A test may have stopped the worker already (to leave its runs without one).
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await nativeConnection.close();
       await connection.close();
