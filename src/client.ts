@@ -1025,8 +1025,10 @@ export class BatonClient {
    */
   async listPendingApprovals(): Promise<PendingApprovalListing[]> {
     const query = await this.waitingRunsQuery();
-    const out: PendingApprovalListing[] = [];
+    const runs: (() => Promise<PendingApprovalListing[]>)[] = [];
     for await (const wf of this.listExecutions(query)) {
+      // Its gates cannot be read here (encrypted with a key this client lacks): leave it out.
+      if (wf.memoError !== undefined) continue;
       const memo = wf.memo ?? {};
       const listed = Array.isArray(memo[PENDING_APPROVALS_MEMO])
         ? (memo[PENDING_APPROVALS_MEMO] as PendingApprovalSummary[])
@@ -1035,16 +1037,27 @@ export class BatonClient {
         typeof memo[PENDING_APPROVAL_COUNT_MEMO] === 'number' ? memo[PENDING_APPROVAL_COUNT_MEMO] : 0;
       const attr = wf.typedSearchAttributes?.get(SEARCH_ATTRIBUTES.pendingApprovals) ?? [];
       if (listed.length === 0 && count === 0 && attr.length === 0) continue;
-      let gates: PendingApprovalSummary[] = listed;
-      if (count > listed.length || attr.length > listed.length) {
-        // More gates wait than the memo lists: the run's query has them all.
-        const all = await this.query(wf.workflowId, pendingApprovalsQuery).catch(() => undefined);
-        if (all) gates = all.map(({ draft: _d, tool: _t, ...rest }) => rest);
-      }
-      if (gates.length === 0) continue;
-      const ensemble = await this.ensembleOf(wf);
-      for (const g of gates) out.push({ runId: wf.workflowId, ...(ensemble && { ensemble }), ...g });
+      runs.push(async () => {
+        let gates: PendingApprovalSummary[] = listed;
+        if (count > listed.length || attr.length > listed.length) {
+          // More gates wait than the memo lists: the run's query has them all (if its worker
+          // answers within queryTimeoutMs; otherwise the memo's list stands).
+          const all = await this.query(wf.workflowId, pendingApprovalsQuery).catch(() => undefined);
+          if (all) gates = all.map(({ draft: _d, tool: _t, ...rest }) => rest);
+        }
+        if (gates.length === 0) return [];
+        const ensemble = await this.ensembleOf(wf);
+        return gates.map((g) => ({ runId: wf.workflowId, ...(ensemble && { ensemble }), ...g }));
+      });
     }
+    // The runs' reads go eight at a time: a run whose worker is gone holds one lane for at most
+    // queryTimeoutMs while the others go on.
+    const out: PendingApprovalListing[] = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < runs.length) out.push(...(await runs[next++]!()));
+    };
+    await Promise.all(Array.from({ length: Math.min(8, runs.length) }, lane));
     return out.sort((a, b) => a.since.localeCompare(b.since) || a.runId.localeCompare(b.runId));
   }
 

@@ -61,6 +61,13 @@ function ensureUiBuilt(): void {
   if (r.status !== 0) throw new Error(`npm run build:ui failed: ${r.stderr || r.stdout}`);
 }
 
+/** Close an API server: a page still open keeps polling on its connections, so end them too. */
+async function closeServer(s: Server): Promise<void> {
+  const closed = new Promise((r) => s.close(r));
+  s.closeAllConnections();
+  await closed;
+}
+
 async function call(method: string, p: string, body?: unknown, key = ALICE) {
   const res = await fetch(`${base}${p}`, {
     method,
@@ -83,7 +90,7 @@ beforeAll(async () => {
 }, 20 * 60_000);
 afterAll(async () => {
   await browser?.close();
-  await new Promise((r) => server?.close(r));
+  if (server) await closeServer(server);
   await h?.close();
 });
 beforeEach(async () => {
@@ -452,7 +459,70 @@ test('an API without keys (loopback) shows the pages without a sign-in; decision
     await page.locator('ul.decided li', { hasText: 'approved by local-user' }).waitFor();
     expect((await h.baton.result(runId)).decisions?.[0]?.by).toBe('local-user');
   } finally {
-    await new Promise((r) => open.close(r));
+    await closeServer(open);
+  }
+});
+
+test('runs whose worker is gone do not hold back the inbox: a new gate shows beside eight of them', async () => {
+  // Eight runs parked at a gate, then their worker stops: only a worker answers their progress.
+  const gone = await startHarness();
+  const orphans: string[] = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      const { runId } = await gone.baton.start(
+        {
+          name: 'orphaned',
+          steps: [
+            {
+              kind: 'approval',
+              name: 'ok',
+              dependsOn: [],
+              present: `orphan ${i}`,
+              deadline: '1h',
+              onTimeout: 'reject',
+            },
+          ],
+        },
+        'x',
+        { runId: `webui-orphan-${i}-${Date.now()}` },
+      );
+      orphans.push(runId);
+    }
+    for (;;) {
+      const listed = new Set((await h.baton.listPendingApprovals()).map((g) => g.runId));
+      if (orphans.every((id) => listed.has(id))) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await gone.close();
+  }
+  const open = createHttpServer(h.baton, { env: {}, localPrincipal: 'local-user' });
+  await new Promise<void>((r) => open.listen(0, '127.0.0.1', r));
+  try {
+    h.fake.on('beside draft', { text: 'beside' });
+    const runId = `webui-beside-${Date.now()}`;
+    await call('POST', '/runs', { ensemble: ensemble('beside'), input: 'x', runId });
+    for (;;) {
+      if ((await h.baton.listPendingApprovals()).some((g) => g.runId === runId)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const page = await context.newPage();
+    // Each orphan's read waits for a worker until the API gives up on it; count those that end.
+    let orphanReadsEnded = 0;
+    page.on('response', (r) => {
+      if (r.url().includes('/runs/webui-orphan-')) orphanReadsEnded += 1;
+    });
+    await page.goto(`http://127.0.0.1:${(open.address() as AddressInfo).port}/ui/#/approvals`);
+    const card = page.locator(`article.gate[data-run="${runId}"]`);
+    await card.waitFor();
+    // The new run's gate showed without waiting behind the orphans' reads.
+    expect(orphanReadsEnded).toBe(0);
+    await card.locator('button', { hasText: 'Approve' }).click();
+    await page.locator('ul.decided li', { hasText: 'approved by local-user' }).waitFor();
+    expect((await h.baton.result(runId)).output).toBeDefined();
+  } finally {
+    await closeServer(open);
+    for (const id of orphans) await h.baton.temporal.workflow.getHandle(id).terminate('test cleanup');
   }
 });
 

@@ -1,4 +1,4 @@
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   api,
   runPath,
@@ -9,6 +9,14 @@ import {
 } from './api';
 import { DecisionLine, GateCard } from './gate';
 import { usePoll } from './poll';
+
+/** How long a run whose progress read failed is left before it is read again. */
+const RETRY_FAILED_MS = 30_000;
+/**
+ * At most this many runs' reads at once, leaving two of the browser's six connections to an API
+ * for the listing and for decisions while reads of runs whose worker is gone wait their time out.
+ */
+const MAX_READS = 4;
 
 interface Waiting {
   runId: string;
@@ -25,33 +33,56 @@ export function ApprovalsPage() {
   // Each run's gates as it last answered: a run that answers slowly (its worker busy or gone) keeps
   // what it showed and does not hold back the other runs' gates.
   const known = useRef(new Map<string, Waiting[]>());
+  const [listed, setListed] = useState<ApprovalListing[]>();
 
   usePoll(async () => {
     try {
-      const listed = await api<ApprovalListing[]>('GET', '/approvals');
-      // The listing is a summary; the run's progress has each gate's draft, arguments and digest.
-      const runs = [...new Set(listed.map((l) => l.runId))];
-      for (const id of [...known.current.keys()]) if (!runs.includes(id)) known.current.delete(id);
-      const show = () => setWaiting(runs.flatMap((id) => known.current.get(id) ?? []));
-      // "Nothing is waiting" only when nothing is; otherwise the first answers fill the page.
-      if (runs.length === 0 || runs.some((id) => known.current.has(id))) show();
+      setListed(await api<ApprovalListing[]>('GET', '/approvals'));
       setError(undefined);
-      await Promise.all(
-        runs.map(async (runId) => {
-          const progress = await api<RunProgress>('GET', runPath(runId)).catch(() => undefined);
-          if (!progress) return;
-          const ensemble = listed.find((l) => l.runId === runId)?.ensemble;
-          known.current.set(
-            runId,
-            (progress.pendingApprovals ?? []).map((gate) => ({ runId, ensemble, gate })),
-          );
-          show();
-        }),
-      );
     } catch (e) {
       setError((e as Error).message);
     }
   }, 3000);
+
+  // The listing is a summary; the run's progress has each gate's draft, arguments and digest.
+  // One read per run at a time, apart from the listing's poll, and at most MAX_READS at once; a run
+  // whose read failed (its worker gone) is asked again only after RETRY_FAILED_MS, so its reads do
+  // not hold the browser's connections while other runs' gates wait to be shown.
+  const reading = useRef(new Set<string>());
+  const failedAt = useRef(new Map<string, number>());
+  const listedRuns = useRef<string[]>([]);
+  useEffect(() => {
+    if (!listed) return;
+    const runs = [...new Set(listed.map((l) => l.runId))];
+    listedRuns.current = runs;
+    for (const id of [...known.current.keys()]) if (!runs.includes(id)) known.current.delete(id);
+    const show = () => setWaiting(listedRuns.current.flatMap((id) => known.current.get(id) ?? []));
+    // "Nothing is waiting" only when nothing is; otherwise the first answers fill the page.
+    if (runs.length === 0 || runs.some((id) => known.current.has(id))) show();
+    // Newest first: a run that has waited long is the likelier one to have lost its worker.
+    for (const runId of [...runs].reverse()) {
+      if (reading.current.size >= MAX_READS) break;
+      if (reading.current.has(runId)) continue;
+      const failed = failedAt.current.get(runId);
+      if (failed !== undefined && Date.now() - failed < RETRY_FAILED_MS) continue;
+      reading.current.add(runId);
+      const ensemble = listed.find((l) => l.runId === runId)?.ensemble;
+      api<RunProgress>('GET', runPath(runId))
+        .then(
+          (progress) => {
+            failedAt.current.delete(runId);
+            if (!listedRuns.current.includes(runId)) return;
+            known.current.set(
+              runId,
+              (progress.pendingApprovals ?? []).map((gate) => ({ runId, ensemble, gate })),
+            );
+            show();
+          },
+          () => failedAt.current.set(runId, Date.now()),
+        )
+        .finally(() => reading.current.delete(runId));
+    }
+  }, [listed]);
 
   return (
     <section>
