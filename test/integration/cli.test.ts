@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FakeModelServer } from '../support/fake-model-server';
-import { testLogLevel, testTemporal } from '../support/temporal-env';
+import { terminateRuns, testLogLevel, testTemporal } from '../support/temporal-env';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'baton.js');
@@ -271,6 +271,8 @@ test('Ctrl-C while following a run stops the local worker and exits 130', async 
   expect(r.stderr).toMatch(
     /baton: interrupted \(SIGINT\); run gated-\S+ stays on the server \(`baton status gated-\S+`\)\n$/,
   );
+  // It stays parked with no worker: end it, so other files' listings do not meet it.
+  await terminateRuns([/run (gated-\S+) stays/.exec(r.stderr)![1]!]);
 });
 
 describe('with a worker in the test process: replay, retry, fork, approvals', () => {

@@ -38,3 +38,23 @@ export function testLogLevel(): 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' {
   const level = (process.env.BATON_TEST_LOG_LEVEL ?? 'ERROR').toUpperCase();
   return (['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const).find((l) => l === level) ?? 'ERROR';
 }
+
+/**
+ * End runs a test leaves parked on purpose (for example with their worker gone): every test file
+ * shares the server's namespace, and another file's listings would otherwise meet them.
+ */
+export async function terminateRuns(runIds: string[], reason = 'test cleanup'): Promise<void> {
+  const { Client, Connection } = await import('@temporalio/client');
+  const { connectionOptions, namespace } = testTemporal();
+  const connection = await Connection.connect(connectionOptions);
+  try {
+    const client = new Client({ connection, namespace });
+    for (const id of runIds)
+      await client.workflow
+        .getHandle(id)
+        .terminate(reason)
+        .catch(() => undefined); // already ended
+  } finally {
+    await connection.close();
+  }
+}
