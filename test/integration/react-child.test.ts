@@ -10,50 +10,32 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { temporal } from '@temporalio/proto';
-import { createTool, type ToolContext } from '../../src/activities/tools';
+import { createTool } from '../../src/activities/tools';
 import { RunFailedError } from '../../src/client';
 import { defaultPayloadDir } from '../../src/payloads/store';
 import { replayHistory } from '../../src/replay';
-import type { AgentStep, EnsembleDefinition, ModelProfile, StepDefinition } from '../../src/types';
+import type { EnsembleDefinition, StepDefinition } from '../../src/types';
 import { runBaton } from '../support/cli';
 import { startHarness, workflowBundle, type Harness } from '../support/harness';
+import {
+  agent,
+  chainOf as chainOf_,
+  createWalker,
+  EVENTS,
+  marker,
+  profile,
+  scriptAgent as scriptAgent_,
+  toolResults,
+  until,
+  USAGE,
+} from '../support/react-walker';
 import { collect, shownText } from '../support/streams';
 
-/** $1 an output token, nothing for input: a call reserves exactly maxTokens dollars, and costs its output tokens. */
-const profile: ModelProfile = {
-  name: 'oa',
-  provider: 'openai',
-  model: 'gpt-test',
-  maxTokens: 10,
-  pricing: { inputPerMTok: 0, outputPerMTok: 1_000_000 },
-};
-const USAGE = { input: 7, output: 10 };
-const EVENTS = 150;
+const walker = createWalker();
+const { calls } = walker;
+const scriptAgent = (m: string, turns: number) => scriptAgent_(h.fake, m, turns);
+const chainOf = (workflowId: string) => chainOf_(h.baton.temporal, workflowId);
 
-/** Every call of the `step` tool: its n and its idempotency key. */
-const calls: { n: number; key: string }[] = [];
-/** Calls of `step` from this one on wait until the test lets them go (or the call is cancelled). */
-let holdFrom = Infinity;
-let release: () => void = () => {};
-let held = Promise.resolve();
-/** A new hold for each test (one test's release lets its own calls go). */
-const hold = () => (held = new Promise<void>((resolve) => (release = resolve)));
-
-const step = createTool({
-  name: 'step',
-  description: 'Take step n.',
-  input: z.object({ n: z.number() }),
-  run: async ({ n }, ctx: ToolContext) => {
-    calls.push({ n, key: ctx.idempotencyKey });
-    if (calls.length >= holdFrom)
-      await new Promise<void>((resolve) => {
-        void held.then(resolve);
-        ctx.signal.addEventListener('abort', () => resolve());
-      });
-    return `took step ${n}`;
-  },
-});
 const sign = createTool({
   name: 'sign',
   description: 'Sign the result (needs approval).',
@@ -64,46 +46,16 @@ const sign = createTool({
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ tools: [step, sign] });
+  h = await startHarness({ tools: [walker.tool, sign] });
 });
 afterAll(async () => {
-  release();
+  walker.release();
   await h?.close();
 });
 beforeEach(() => {
   h.fake.reset();
-  calls.length = 0;
-  holdFrom = Infinity;
-  void hold();
+  walker.reset();
 });
-
-const marker = (what: string) => `${what}-${Math.random().toString(36).slice(2, 9)}`;
-const toolResults = (req: { messages: { role: string }[] }) =>
-  req.messages.filter((m) => m.role === 'tool').length;
-
-/** The model calls `step` with n = 1, 2, ... until it has seen `turns` results, then answers. */
-function scriptAgent(m: string, turns: number): void {
-  h.fake.on(m, (req) => {
-    const done = toolResults(req);
-    return done >= turns
-      ? { text: `finished after ${done} steps`, usage: USAGE }
-      : { toolCalls: [{ id: `c${done + 1}`, name: 'step', arguments: { n: done + 1 } }], usage: USAGE };
-  });
-}
-
-function agent(m: string, extra: Partial<AgentStep> = {}): AgentStep {
-  return {
-    kind: 'agent',
-    name: 'walker',
-    dependsOn: [],
-    profile,
-    prompt: `${m}: walk`,
-    tools: [{ name: 'step' }],
-    maxIterations: 100,
-    retry: { initialInterval: '100ms', maximumInterval: '200ms', maximumAttempts: 2 },
-    ...extra,
-  };
-}
 
 /** A step beside the agent that runs until the test decides it. */
 const waiting: StepDefinition = {
@@ -115,37 +67,12 @@ const waiting: StepDefinition = {
   onTimeout: 'reject',
 };
 
-type History = temporal.api.history.v1.IHistory;
-
-/** Every execution of a workflow id, first to last: from the latest, back along continue-as-new. */
-async function chainOf(workflowId: string): Promise<History[]> {
-  const client = h.baton.temporal;
-  const out: History[] = [];
-  let runIdOf: string | undefined;
-  do {
-    const history = await client.workflow.getHandle(workflowId, runIdOf).fetchHistory();
-    out.unshift(history);
-    runIdOf =
-      history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
-  } while (runIdOf);
-  return out;
-}
-
 /** The child workflows a run's (latest) history started, by id. */
 async function childStarts(runId: string): Promise<string[]> {
   const history = await h.baton.temporal.workflow.getHandle(runId).fetchHistory();
   return (history.events ?? [])
     .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)
     .filter((w): w is string => typeof w === 'string');
-}
-
-async function until<T>(what: string, read: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const v = await read();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const walkerDone = (runId: string) =>
@@ -189,11 +116,11 @@ test('beside a step that still runs, a 60-turn ReAct step goes on in a child: th
   );
 
   // One step in progress and in the result: all its calls, usage and cost, counted once.
-  const walker = result.steps.filter((s) => s.name.startsWith('walker'));
-  expect(walker).toHaveLength(1);
-  expect(walker[0]).toMatchObject({ status: 'completed', calls: 61, toolCalls: 60 });
-  expect(walker[0]!.usage).toMatchObject({ inputTokens: 61 * 7, outputTokens: 61 * 10 });
-  expect(walker[0]!.costUsd).toBe(610);
+  const walkerSteps = result.steps.filter((s) => s.name.startsWith('walker'));
+  expect(walkerSteps).toHaveLength(1);
+  expect(walkerSteps[0]).toMatchObject({ status: 'completed', calls: 61, toolCalls: 60 });
+  expect(walkerSteps[0]!.usage).toMatchObject({ inputTokens: 61 * 7, outputTokens: 61 * 10 });
+  expect(walkerSteps[0]!.costUsd).toBe(610);
   expect(result.costUsd).toBe(610);
   const cli = await runBaton(['status', runId, '-o', 'json'], {
     cwd: mkdtempSync(join(tmpdir(), 'baton-react-child-')),
@@ -284,7 +211,7 @@ test('a budget for exactly 25 calls stops at the run’s budget gate after 25 ca
 test('cancelling the run cancels the child: no further model or tool call', async () => {
   const m = marker('cancel');
   scriptAgent(m, 60);
-  holdFrom = 40;
+  walker.holdFrom = 40;
   const def: EnsembleDefinition = { name: 'react-child-cancel', steps: [agent(m), waiting] };
   const runId = `react-child-cancel-${Date.now()}`;
   await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
@@ -302,7 +229,7 @@ test('cancelling the run cancels the child: no further model or tool call', asyn
   );
   expect((await child.describe()).status.name).toBe('CANCELLED');
   const made = h.fake.count(m);
-  release();
+  walker.release();
   await new Promise((r) => setTimeout(r, 1_000));
   expect(h.fake.count(m)).toBe(made);
   expect(made).toBe(40);
@@ -392,7 +319,7 @@ test('a fan-out instance stays in the run (the instances share the step’s tool
 test('when another step fails while the child runs, the child is cancelled and the run fails without further calls', async () => {
   const m = marker('halt');
   scriptAgent(m, 60);
-  holdFrom = 40;
+  walker.holdFrom = 40;
   const def: EnsembleDefinition = { name: 'react-child-halt', steps: [agent(m), waiting] };
   const runId = `react-child-halt-${Date.now()}`;
   await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
@@ -408,14 +335,14 @@ test('when another step fails while the child runs, the child is cancelled and t
   );
   expect((await child.describe()).status.name).toBe('CANCELLED');
   const made = h.fake.count(m);
-  release();
+  walker.release();
   await new Promise((r) => setTimeout(r, 1_000));
   expect(h.fake.count(m)).toBe(made);
   expect(made).toBe(40);
   expect(calls).toHaveLength(40);
-  const walker = (await h.baton.progress(runId)).steps.find((s) => s.name === 'walker');
+  const walkerStep = (await h.baton.progress(runId)).steps.find((s) => s.name === 'walker');
   // As in the run: the step stopped because another failed.
-  expect(walker).toMatchObject({
+  expect(walkerStep).toMatchObject({
     status: 'skipped',
     reason: expect.stringContaining('stopped before it finished'),
   });

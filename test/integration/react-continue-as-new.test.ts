@@ -7,115 +7,42 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
-import type { temporal } from '@temporalio/proto';
-import { createTool, type ToolContext } from '../../src/activities/tools';
 import { RunFailedError } from '../../src/client';
 import { defaultPayloadDir } from '../../src/payloads/store';
 import { replayHistory } from '../../src/replay';
-import type { AgentStep, EnsembleDefinition, ModelProfile } from '../../src/types';
+import type { EnsembleDefinition } from '../../src/types';
 import { runBaton } from '../support/cli';
 import { startHarness, workflowBundle, type Harness } from '../support/harness';
+import {
+  agent,
+  chainOf as chainOf_,
+  createWalker,
+  EVENTS,
+  marker,
+  profile,
+  scriptAgent as scriptAgent_,
+  toolResults,
+  until,
+  USAGE,
+} from '../support/react-walker';
 
-/** $1 an output token, nothing for input: a call reserves exactly maxTokens dollars, and costs its output tokens. */
-const profile: ModelProfile = {
-  name: 'oa',
-  provider: 'openai',
-  model: 'gpt-test',
-  maxTokens: 10,
-  pricing: { inputPerMTok: 0, outputPerMTok: 1_000_000 },
-};
-const USAGE = { input: 7, output: 10 };
-const EVENTS = 150;
-
-/** Every call of the `step` tool: its n and its idempotency key. */
-const calls: { n: number; key: string }[] = [];
-/** Calls of `step` from this one on wait until the test lets them go (or the call is cancelled). */
-let holdFrom = Infinity;
-let release: () => void = () => {};
-const held = new Promise<void>((resolve) => (release = resolve));
-
-const step = createTool({
-  name: 'step',
-  description: 'Take step n.',
-  input: z.object({ n: z.number() }),
-  run: async ({ n }, ctx: ToolContext) => {
-    calls.push({ n, key: ctx.idempotencyKey });
-    if (calls.length >= holdFrom)
-      await new Promise<void>((resolve) => {
-        void held.then(resolve);
-        ctx.signal.addEventListener('abort', () => resolve());
-      });
-    return `took step ${n}`;
-  },
-});
+const walker = createWalker();
+const { calls } = walker;
+const scriptAgent = (m: string, turns: number) => scriptAgent_(h.fake, m, turns);
+const chainOf = (runId: string) => chainOf_(h.baton.temporal, runId);
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ tools: [step] });
+  h = await startHarness({ tools: [walker.tool] });
 });
 afterAll(async () => {
-  release();
+  walker.release();
   await h?.close();
 });
 beforeEach(() => {
   h.fake.reset();
-  calls.length = 0;
-  holdFrom = Infinity;
+  walker.reset();
 });
-
-const marker = (what: string) => `${what}-${Math.random().toString(36).slice(2, 9)}`;
-const toolResults = (req: { messages: { role: string }[] }) =>
-  req.messages.filter((m) => m.role === 'tool').length;
-
-/** The model calls `step` with n = 1, 2, ... until it has seen `turns` results, then answers. */
-function scriptAgent(m: string, turns: number): void {
-  h.fake.on(m, (req) => {
-    const done = toolResults(req);
-    return done >= turns
-      ? { text: `finished after ${done} steps`, usage: USAGE }
-      : { toolCalls: [{ id: `c${done + 1}`, name: 'step', arguments: { n: done + 1 } }], usage: USAGE };
-  });
-}
-
-function agent(m: string, extra: Partial<AgentStep> = {}): AgentStep {
-  return {
-    kind: 'agent',
-    name: 'walker',
-    dependsOn: [],
-    profile,
-    prompt: `${m}: walk`,
-    tools: [{ name: 'step' }],
-    maxIterations: 100,
-    retry: { initialInterval: '100ms', maximumInterval: '200ms', maximumAttempts: 2 },
-    ...extra,
-  };
-}
-
-type History = temporal.api.history.v1.IHistory;
-
-/** Every execution of a run id, first to last: from the latest, back along continue-as-new. */
-async function chainOf(runId: string): Promise<History[]> {
-  const client = h.baton.temporal;
-  const out: History[] = [];
-  let runIdOf: string | undefined;
-  do {
-    const history = await client.workflow.getHandle(runId, runIdOf).fetchHistory();
-    out.unshift(history);
-    runIdOf =
-      history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
-  } while (runIdOf);
-  return out;
-}
-
-async function until<T>(what: string, read: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const v = await read();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test('a 60-turn ReAct step continues as new and completes with the same answer, each tool call made once, one step in progress', async () => {
   const m = marker('walk');
@@ -247,7 +174,7 @@ test('a budget for exactly 25 calls stops at the budget gate after 25 calls, acr
 test('cancelling the run mid-chain cancels the step: no further model or tool call', async () => {
   const m = marker('cancel');
   scriptAgent(m, 60);
-  holdFrom = 40;
+  walker.holdFrom = 40;
   const def: EnsembleDefinition = { name: 'react-can-cancel', steps: [agent(m)] };
   const runId = `react-can-cancel-${Date.now()}`;
   await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
@@ -259,7 +186,7 @@ test('cancelling the run mid-chain cancels the step: no further model or tool ca
   const described = await h.baton.temporal.workflow.getHandle(runId).describe();
   expect(described.status.name).toBe('CANCELLED');
   const made = h.fake.count(m);
-  release();
+  walker.release();
   await new Promise((r) => setTimeout(r, 1_000));
   expect(h.fake.count(m)).toBe(made);
   expect(made).toBe(40);
