@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { WorkflowHandle } from '@temporalio/client';
 import { createTool } from '../../src/activities/tools';
 import { RunFailedError } from '../../src/client';
 import { defaultPayloadDir } from '../../src/payloads/store';
@@ -208,22 +209,24 @@ test('a budget for exactly 25 calls stops at the run’s budget gate after 25 ca
   expect(h.fake.count(m)).toBe(30);
 }, 300_000);
 
-test('cancelling the run cancels the child: no further model or tool call', async () => {
-  const m = marker('cancel');
+/**
+ * A 60-turn walker beside the waiting gate, started and held at its 40th tool call (by then in a
+ * child): the run, its marker, the children it started and the latest child's handle.
+ */
+async function startHeldInChild(tag: string) {
+  const m = marker(tag);
   scriptAgent(m, 60);
   walker.holdFrom = 40;
-  const def: EnsembleDefinition = { name: 'react-child-cancel', steps: [agent(m), waiting] };
-  const runId = `react-child-cancel-${Date.now()}`;
+  const def: EnsembleDefinition = { name: `react-child-${tag}`, steps: [agent(m), waiting] };
+  const runId = `react-child-${tag}-${Date.now()}`;
   await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
   await until('the 40th tool call', () => (calls.length >= 40 ? true : undefined));
   const started = await childStarts(runId);
-  expect(started[0]).toBe(`${runId}/walker/react`);
-  const child = h.baton.temporal.workflow.getHandle(started[started.length - 1]!);
-  expect((await child.describe()).status.name).toBe('RUNNING');
-  await h.baton.cancel(runId);
-  const err = await h.baton.result(runId).catch((e: unknown) => e);
-  expect(err).toBeInstanceOf(Error);
-  expect((await h.baton.temporal.workflow.getHandle(runId).describe()).status.name).toBe('CANCELLED');
+  return { m, runId, started, child: h.baton.temporal.workflow.getHandle(started[started.length - 1]!) };
+}
+
+/** The child closes cancelled, and once its held call is let go, no further model or tool call is made. */
+async function expectChildStoppedAt40(m: string, child: WorkflowHandle) {
   await until('the child to close', async () =>
     (await child.describe()).status.name === 'RUNNING' ? undefined : true,
   );
@@ -234,6 +237,17 @@ test('cancelling the run cancels the child: no further model or tool call', asyn
   expect(h.fake.count(m)).toBe(made);
   expect(made).toBe(40);
   expect(calls).toHaveLength(40);
+}
+
+test('cancelling the run cancels the child: no further model or tool call', async () => {
+  const { m, runId, started, child } = await startHeldInChild('cancel');
+  expect(started[0]).toBe(`${runId}/walker/react`);
+  expect((await child.describe()).status.name).toBe('RUNNING');
+  await h.baton.cancel(runId);
+  const err = await h.baton.result(runId).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(Error);
+  expect((await h.baton.temporal.workflow.getHandle(runId).describe()).status.name).toBe('CANCELLED');
+  await expectChildStoppedAt40(m, child);
 }, 300_000);
 
 test('a step in a loop body hands off too, and the loop goes on with the tool-call counter where the child left it', async () => {
@@ -317,29 +331,12 @@ test('a fan-out instance stays in the run (the instances share the step’s tool
 }, 300_000);
 
 test('when another step fails while the child runs, the child is cancelled and the run fails without further calls', async () => {
-  const m = marker('halt');
-  scriptAgent(m, 60);
-  walker.holdFrom = 40;
-  const def: EnsembleDefinition = { name: 'react-child-halt', steps: [agent(m), waiting] };
-  const runId = `react-child-halt-${Date.now()}`;
-  await h.baton.start(def, 'go', { runId, options: { continueAsNewAfterEvents: EVENTS } });
-  await until('the 40th tool call', () => (calls.length >= 40 ? true : undefined));
-  const started = await childStarts(runId);
-  const child = h.baton.temporal.workflow.getHandle(started[started.length - 1]!);
+  const { m, runId, child } = await startHeldInChild('halt');
   await h.baton.reject(runId, { gate: 'sign-off', by: 'alice', comment: 'no' });
   const err = (await h.baton.result(runId).catch((e: unknown) => e)) as RunFailedError;
   expect(err).toBeInstanceOf(RunFailedError);
   expect(err.message).toContain('sign-off');
-  await until('the child to close', async () =>
-    (await child.describe()).status.name === 'RUNNING' ? undefined : true,
-  );
-  expect((await child.describe()).status.name).toBe('CANCELLED');
-  const made = h.fake.count(m);
-  walker.release();
-  await new Promise((r) => setTimeout(r, 1_000));
-  expect(h.fake.count(m)).toBe(made);
-  expect(made).toBe(40);
-  expect(calls).toHaveLength(40);
+  await expectChildStoppedAt40(m, child);
   const walkerStep = (await h.baton.progress(runId)).steps.find((s) => s.name === 'walker');
   // As in the run: the step stopped because another failed.
   expect(walkerStep).toMatchObject({
