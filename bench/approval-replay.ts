@@ -23,9 +23,9 @@ import {
 } from '@temporalio/worker';
 import { BatonClient } from '../src/client';
 import { acquireTemporal } from '../src/server';
-import type { EnsembleDefinition } from '../src/types';
 import { batonBundlerOptions, batonWorkflowsModule, createWorker } from '../src/worker';
 import { approveUpdate } from './bare/approval-workflow';
+import { approvalDefinition } from './approval-definition';
 
 const log = (s: string) => void process.stderr.write(`${s}\n`);
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
@@ -64,19 +64,7 @@ async function main(): Promise<void> {
       workflowBundle: bundles.bare!,
     });
     const baton = await BatonClient.connect({ connection, namespace: temporal.namespace, taskQueue });
-    const definition: EnsembleDefinition = {
-      name: 'bench-approval',
-      steps: [
-        {
-          kind: 'approval',
-          name: 'approve',
-          dependsOn: [],
-          present: '{{input}}',
-          deadline: '24 hours',
-          onTimeout: 'reject',
-        },
-      ],
-    };
+    const definition = approvalDefinition;
     const draft = "Draft 1: a short text waiting for a person's approval.";
     const histories: Record<'baton' | 'bare', temporal.api.history.v1.IHistory> = {} as never;
     await Promise.all(

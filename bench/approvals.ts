@@ -11,19 +11,19 @@
  * bench/results/approvals.json (with a `markdown` table for docs/benchmarks.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { BatonClient } from '../src/client';
 import { batonBundlerOptions } from '../src/worker';
 import { acquireTemporal, DEV_SERVER_DYNAMIC_CONFIG, freePort, type TemporalHandle } from '../src/server';
-import type { EnsembleDefinition } from '../src/types';
 import type { BenchWorkerConfig } from './approval-worker';
 import { approveUpdate } from './bare/approval-workflow';
 import { CLI_SETTINGS, startCliWorker, treeMemory } from './approvals-cli';
+import { approvalDefinition } from './approval-definition';
 
 interface Settings {
   runs: number;
@@ -182,9 +182,31 @@ async function buildWorkerScript(dir: string): Promise<string> {
     packages: 'external',
     outfile,
     logLevel: 'warning',
+    plugins: [sourcePathsPlugin],
   });
   return outfile;
 }
+
+/**
+ * Baton's source names some modules by `require.resolve('./x')` (the workflow modules and
+ * interceptors the SDK's bundler loads by path). Bundled into one file those relative paths would
+ * point beside the bundle: write each as the absolute path of its source file instead.
+ */
+const sourcePathsPlugin: import('esbuild').Plugin = {
+  name: 'baton-source-paths',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('require.resolve(')) return undefined;
+      const contents = text.replace(/require\.resolve\((['"])(\.[^'"]+)\1\)/g, (whole, _q, spec: string) => {
+        const base = join(dirname(args.path), spec);
+        const found = [`${base}.ts`, join(base, 'index.ts'), base].find((f) => existsSync(f));
+        return found ? JSON.stringify(found) : whole;
+      });
+      return { contents, loader: 'ts' };
+    });
+  },
+};
 
 async function startWorker(
   script: string,
@@ -304,19 +326,7 @@ async function runSide(
       namespace: ctx.temporal.namespace,
       taskQueue,
     });
-    const definition: EnsembleDefinition = {
-      name: 'bench-approval',
-      steps: [
-        {
-          kind: 'approval',
-          name: 'approve',
-          dependsOn: [],
-          present: '{{input}}',
-          deadline: '24 hours',
-          onTimeout: 'reject',
-        },
-      ],
-    };
+    const definition = approvalDefinition;
     const runId = (i: number) => `bench-${side}-${process.pid}-${i}`;
     const start = async (i: number) => {
       const draft = `Draft ${i}: a short text waiting for a person's approval.`;
