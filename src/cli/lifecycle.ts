@@ -1,5 +1,5 @@
 /**
- * What commands that own resources (`baton run` and `baton demo`: a dev server, a worker in this
+ * What commands that own resources (`baton run`, `baton demo` and `baton eval`: a dev server, a worker in this
  * process, connections) need to stop cleanly: Ctrl-C handling, a watched local worker, and a
  * cleanup where one failing step does not skip the others.
  */
@@ -229,20 +229,6 @@ export class CommandSession {
       }),
     );
     return this.client;
-  }
-
-  /** A worker in this process on the client's task queue (call after `connect`, when it was not given a worker). */
-  async startWorker(opts: LocalWorkerOptions): Promise<void> {
-    const baton = this.client!;
-    const connectionOptions =
-      this.temporal?.connectionOptions ?? (configuredTemporal().options as TemporalConnectionOptions);
-    this.worker = await this.until(
-      startLocalWorker(connectionOptions, {
-        namespace: this.temporal?.namespace ?? baton.temporal.options.namespace,
-        taskQueue: baton.taskQueue,
-        ...opts,
-      }),
-    );
   }
 
   /**

@@ -107,3 +107,24 @@ test('baton demo starts its run eagerly on its own worker', async () => {
   expect(runId).toBeDefined();
   expect(await startedEagerly(runId!)).toBe(true);
 });
+
+test('baton eval with its own worker starts each case eagerly', async () => {
+  h.fake.on('eager first e1', { text: 'ONE' });
+  h.fake.on('eager first e2', { text: 'ONE' });
+  h.fake.on('eager second ONE', { text: 'TWO' });
+  writeFileSync(
+    join(dir, 'cases.jsonl'),
+    [
+      '{"id":"e1","input":"e1","assert":[{"type":"exact","value":"TWO"}]}',
+      '{"id":"e2","input":"e2","assert":[{"type":"exact","value":"TWO"}]}',
+    ].join('\n') + '\n',
+  );
+  const r = await baton(['eval', 'eager.yaml', '--dataset', 'cases.jsonl', '--local-worker', '--json'], {
+    BATON_TASK_QUEUE: `eager-eval-${Date.now()}`,
+  });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const report = JSON.parse(r.stdout) as { cases: { id: string; runId: string; status: string }[] };
+  expect(report.cases.map((c) => c.status)).toEqual(['passed', 'passed']);
+  for (const c of report.cases) expect(await startedEagerly(c.runId)).toBe(true);
+});

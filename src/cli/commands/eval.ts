@@ -117,8 +117,8 @@ async function evalCommand(ensemble: string | undefined, f: EvalFlags): Promise<
   const session = new CommandSession();
   const until = <T>(p: Promise<T>): Promise<T> => session.until(p);
   try {
-    const baton = await session.connect({ external, log: err });
-    if (localWorker) await session.startWorker({ tools });
+    // With a worker of this process, the client is made on its connection: cases start eagerly.
+    const baton = await session.connect({ external, log: err, ...(localWorker && { worker: { tools } }) });
     const report = async (r: object, text: string) => {
       if (f.out) writeFileSync(f.out, `${JSON.stringify(r, null, 2)}\n`);
       out(f.json ? JSON.stringify(r, null, 2) : text);
