@@ -1020,8 +1020,10 @@ export class BatonClient {
    * runs by the BatonPendingApprovals search attribute where it is registered (and, beside them,
    * runs started without Baton's search attributes, e.g. by `temporal workflow start`), else by
    * workflow type. A run's memo lists its gates while a few wait; with more, the full list is
-   * read from the run's pendingApprovals query (a worker answers it). Visibility is eventually
-   * consistent: a gate decided a moment ago may still be listed.
+   * read from the run's pendingApprovals query (a worker answers it within queryTimeoutMs, else
+   * the memo's list stands). A run whose memo this client cannot decode (encrypted with a key it
+   * lacks) is left out. Visibility is eventually consistent: a gate decided a moment ago may still
+   * be listed.
    */
   async listPendingApprovals(): Promise<PendingApprovalListing[]> {
     const query = await this.waitingRunsQuery();
