@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { BatonClient } from '../../src/client';
 import { freePort } from '../../src/server';
 import type { EnsembleDefinition } from '../../src/types';
-import { testTemporal } from '../support/temporal-env';
+import { terminateRuns, testTemporal } from '../support/temporal-env';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'baton.js');
 const { workerMemorySettings } = require('../../bin/worker-memory.js') as {
@@ -159,6 +159,8 @@ test('baton worker runs in a process with the heap limit and MALLOC_ARENA_MAX=2,
   w.child.kill('SIGTERM');
   expect(await w.exited).toBe(0);
   expect(alive(worker!)).toBe(false);
+  // Their worker is gone: end them, so other files' listings do not meet them.
+  await terminateRuns(ids);
 }, 300_000);
 
 test('started as a command, baton worker is one process: sh replaced by node with the heap limit and MALLOC_ARENA_MAX=2', async () => {

@@ -19,15 +19,17 @@ async function reportLeftRunning(handle: TemporalHandle): Promise<void> {
   try {
     const client = new Client({ connection, namespace: handle.namespace });
     const byQueue = new Map<string, number>();
-    for await (const raw of listRaw(client, "ExecutionStatus = 'Running'")) {
-      byQueue.set(raw, (byQueue.get(raw) ?? 0) + 1);
+    const example = new Map<string, string>();
+    for await (const { taskQueue, workflowId } of listRaw(client, "ExecutionStatus = 'Running'")) {
+      byQueue.set(taskQueue, (byQueue.get(taskQueue) ?? 0) + 1);
+      if (!example.has(taskQueue)) example.set(taskQueue, workflowId);
     }
     const total = [...byQueue.values()].reduce((a, b) => a + b, 0);
     if (total === 0) return;
     const top = [...byQueue.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 10)
-      .map(([q, n]) => `${q} ×${n}`)
+      .map(([q, n]) => `${q} ×${n} (e.g. ${example.get(q)})`)
       .join(', ');
     process.stderr.write(
       `tests left ${total} workflows running on the test server (by task queue: ${top})\n`,
@@ -37,8 +39,11 @@ async function reportLeftRunning(handle: TemporalHandle): Promise<void> {
   }
 }
 
-/** Task queues of the workflows matching `query` (raw rows: no memo decoding, so no codec needed). */
-async function* listRaw(client: import('@temporalio/client').Client, query: string): AsyncGenerator<string> {
+/** Task queue and id of the workflows matching `query` (raw rows: no memo decoding, so no codec needed). */
+async function* listRaw(
+  client: import('@temporalio/client').Client,
+  query: string,
+): AsyncGenerator<{ taskQueue: string; workflowId: string }> {
   let nextPageToken: Uint8Array | undefined;
   do {
     const page = await client.workflowService.listWorkflowExecutions({
@@ -46,7 +51,8 @@ async function* listRaw(client: import('@temporalio/client').Client, query: stri
       query,
       nextPageToken,
     });
-    for (const e of page.executions ?? []) yield e.taskQueue ?? '?';
+    for (const e of page.executions ?? [])
+      yield { taskQueue: e.taskQueue ?? '?', workflowId: e.execution?.workflowId ?? '?' };
     nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
   } while (nextPageToken);
 }
