@@ -17,6 +17,7 @@ import { replayHistory, fetchRunHistory } from '../../src/replay';
 import { locateTemporalBinary, startDevServer, type DevServer } from '../../src/server';
 import type { EnsembleDefinition, ModelProfile } from '../../src/types';
 import { startHarness, workflowBundle, type Harness } from '../support/harness';
+import { terminateRuns } from '../support/temporal-env';
 
 const profile: ModelProfile = { name: 'oa', provider: 'openai', model: 'gpt-test' };
 const binary = locateTemporalBinary();
@@ -315,8 +316,8 @@ test('a client without the key still lists runs and approvals: an encrypted run 
       ensemble: 'at-rest',
     });
   } finally {
-    await h.baton.cancel(runId);
-    await plain.baton.cancel(other.runId);
+    // Ended here, not cancelled: a cancel would need the workers, which close right after.
+    await terminateRuns([runId, other.runId]);
     await plain.close();
   }
 });
