@@ -34,6 +34,7 @@ import {
   type DefinitionIssue,
 } from './config/definition-schema';
 import { dataConverterFromEnv, decodePayloads } from './codec';
+import { pool } from './pool';
 import { resolveProfile } from './config/profiles';
 import { clientInterceptors, tracingFromEnv, type Tracing } from './telemetry';
 import { ZERO_USAGE, type EnsembleDefinition, type ModelProfile } from './types';
@@ -1054,12 +1055,7 @@ export class BatonClient {
     }
     // The runs' reads go eight at a time: a run whose worker is gone holds one lane for at most
     // queryTimeoutMs while the others go on.
-    const out: PendingApprovalListing[] = [];
-    let next = 0;
-    const lane = async () => {
-      while (next < runs.length) out.push(...(await runs[next++]!()));
-    };
-    await Promise.all(Array.from({ length: Math.min(8, runs.length) }, lane));
+    const out = (await pool(runs, 8, (read) => read())).flat();
     return out.sort((a, b) => a.since.localeCompare(b.since) || a.runId.localeCompare(b.runId));
   }
 

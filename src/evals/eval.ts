@@ -7,6 +7,7 @@
 import type { History } from '@temporalio/common/lib/proto-utils';
 import { BatonClient, RunFailedError } from '../client';
 import { decodePayloads } from '../codec';
+import { pool } from '../pool';
 import type { EnsembleDefinition, ModelProfile, ModelRequest, ModelResponse } from '../types';
 import type { RunProgress } from '../workflows/api';
 import { modelRequestDigest } from '../workflows/digest';
@@ -78,20 +79,6 @@ export interface EvalOptions {
 
 const round = (n: number) => Math.round(n * 1e8) / 1e8;
 const tokensOf = (p?: Pick<RunProgress, 'usage'>) => (p ? p.usage.inputTokens + p.usage.outputTokens : 0);
-
-/** Run `fn` over `items` with at most `limit` at once, keeping order. */
-async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
-}
 
 function withBudget(def: EnsembleDefinition, maxCostUsd?: number): EnsembleDefinition {
   if (maxCostUsd === undefined) return def;

@@ -61,6 +61,24 @@ function ensureUiBuilt(): void {
   if (r.status !== 0) throw new Error(`npm run build:ui failed: ${r.stderr || r.stdout}`);
 }
 
+/** The API without keys, answering on loopback as the local user (as `baton api` does without keys). */
+async function loopbackApi(): Promise<Server> {
+  const open = createHttpServer(h.baton, { env: {}, localPrincipal: 'local-user' });
+  await new Promise<void>((r) => open.listen(0, '127.0.0.1', r));
+  return open;
+}
+
+const urlOf = (s: Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+
+/** Wait until every one of these runs has a gate in the approvals listing. */
+async function untilGatesListed(runIds: string[]): Promise<void> {
+  for (;;) {
+    const listed = new Set((await h.baton.listPendingApprovals()).map((g) => g.runId));
+    if (runIds.every((id) => listed.has(id))) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Close an API server: a page still open keeps polling on its connections, so end them too. */
 async function closeServer(s: Server): Promise<void> {
   const closed = new Promise((r) => s.close(r));
@@ -86,7 +104,7 @@ beforeAll(async () => {
     env: {},
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = urlOf(server);
 }, 20 * 60_000);
 afterAll(async () => {
   await browser?.close();
@@ -444,14 +462,13 @@ test('a key with the read scope only sees the gate, and the page shows the API r
 });
 
 test('an API without keys (loopback) shows the pages without a sign-in; decisions are recorded as the local user', async () => {
-  const open = createHttpServer(h.baton, { env: {}, localPrincipal: 'local-user' });
-  await new Promise<void>((r) => open.listen(0, '127.0.0.1', r));
+  const open = await loopbackApi();
   try {
     h.fake.on('local draft', { text: 'local' });
     const runId = `webui-local-${Date.now()}`;
     await call('POST', '/runs', { ensemble: ensemble('local'), input: 'x', runId });
     const page = await context.newPage();
-    await page.goto(`http://127.0.0.1:${(open.address() as AddressInfo).port}/ui/#/approvals`);
+    await page.goto(`${urlOf(open)}/ui/#/approvals`);
     const card = page.locator(`article.gate[data-run="${runId}"]`);
     await card.waitFor();
     expect(await page.locator('form.signin').count()).toBe(0);
@@ -488,31 +505,23 @@ test('runs whose worker is gone do not hold back the inbox: a new gate shows bes
       );
       orphans.push(runId);
     }
-    for (;;) {
-      const listed = new Set((await h.baton.listPendingApprovals()).map((g) => g.runId));
-      if (orphans.every((id) => listed.has(id))) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await untilGatesListed(orphans);
   } finally {
     await gone.close();
   }
-  const open = createHttpServer(h.baton, { env: {}, localPrincipal: 'local-user' });
-  await new Promise<void>((r) => open.listen(0, '127.0.0.1', r));
+  const open = await loopbackApi();
   try {
     h.fake.on('beside draft', { text: 'beside' });
     const runId = `webui-beside-${Date.now()}`;
     await call('POST', '/runs', { ensemble: ensemble('beside'), input: 'x', runId });
-    for (;;) {
-      if ((await h.baton.listPendingApprovals()).some((g) => g.runId === runId)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await untilGatesListed([runId]);
     const page = await context.newPage();
     // Each orphan's read waits for a worker until the API gives up on it; count those that end.
     let orphanReadsEnded = 0;
     page.on('response', (r) => {
       if (r.url().includes('/runs/webui-orphan-')) orphanReadsEnded += 1;
     });
-    await page.goto(`http://127.0.0.1:${(open.address() as AddressInfo).port}/ui/#/approvals`);
+    await page.goto(`${urlOf(open)}/ui/#/approvals`);
     const card = page.locator(`article.gate[data-run="${runId}"]`);
     await card.waitFor();
     // The new run's gate showed without waiting behind the orphans' reads.

@@ -1,14 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import {
-  api,
-  runPath,
-  type ApprovalDecision,
-  type ApprovalListing,
-  type PendingApproval,
-  type RunProgress,
-} from './api';
+import { api, type ApprovalDecision, type ApprovalListing, type PendingApproval } from './api';
 import { DecisionLine, GateCard } from './gate';
-import { usePoll } from './poll';
+import { usePoll, useProgressReads } from './poll';
 
 /** How long a run whose progress read failed is left before it is read again. */
 const RETRY_FAILED_MS = 30_000;
@@ -44,12 +37,10 @@ export function ApprovalsPage() {
     }
   }, 3000);
 
-  // The listing is a summary; the run's progress has each gate's draft, arguments and digest.
-  // One read per run at a time, apart from the listing's poll, and at most MAX_READS at once; a run
-  // whose read failed (its worker gone) is asked again only after RETRY_FAILED_MS, so its reads do
-  // not hold the browser's connections while other runs' gates wait to be shown.
-  const reading = useRef(new Set<string>());
-  const failedAt = useRef(new Map<string, number>());
+  // The listing is a summary; the run's progress has each gate's draft, arguments and digest. At
+  // most MAX_READS at once, and a run that did not answer (its worker gone) is asked again only
+  // after RETRY_FAILED_MS, so other runs' gates do not wait behind its reads.
+  const read = useProgressReads({ max: MAX_READS, retryFailedMs: RETRY_FAILED_MS });
   const listedRuns = useRef<string[]>([]);
   useEffect(() => {
     if (!listed) return;
@@ -60,28 +51,15 @@ export function ApprovalsPage() {
     // "Nothing is waiting" only when nothing is; otherwise the first answers fill the page.
     if (runs.length === 0 || runs.some((id) => known.current.has(id))) show();
     // Newest first: a run that has waited long is the likelier one to have lost its worker.
-    for (const runId of [...runs].reverse()) {
-      if (reading.current.size >= MAX_READS) break;
-      if (reading.current.has(runId)) continue;
-      const failed = failedAt.current.get(runId);
-      if (failed !== undefined && Date.now() - failed < RETRY_FAILED_MS) continue;
-      reading.current.add(runId);
+    read([...runs].reverse(), (runId, progress) => {
+      if (!listedRuns.current.includes(runId)) return;
       const ensemble = listed.find((l) => l.runId === runId)?.ensemble;
-      api<RunProgress>('GET', runPath(runId))
-        .then(
-          (progress) => {
-            failedAt.current.delete(runId);
-            if (!listedRuns.current.includes(runId)) return;
-            known.current.set(
-              runId,
-              (progress.pendingApprovals ?? []).map((gate) => ({ runId, ensemble, gate })),
-            );
-            show();
-          },
-          () => failedAt.current.set(runId, Date.now()),
-        )
-        .finally(() => reading.current.delete(runId));
-    }
+      known.current.set(
+        runId,
+        (progress.pendingApprovals ?? []).map((gate) => ({ runId, ensemble, gate })),
+      );
+      show();
+    });
   }, [listed]);
 
   return (

@@ -1,6 +1,6 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, money, runPath, when, type RunListing, type RunProgress } from './api';
-import { usePoll } from './poll';
+import { useEffect, useState } from 'preact/hooks';
+import { api, money, when, type RunListing } from './api';
+import { usePoll, useProgressReads } from './poll';
 
 export function StatusBadge(props: { status: string }) {
   const s = props.status.toLowerCase();
@@ -23,21 +23,13 @@ export function RunsPage() {
   }, 3000);
 
   // The listing has no cost: read each run's progress (a run that is still going is read again).
-  // One read per run at a time: a run whose worker answers slowly (or is gone) is not asked again
-  // before it answers, so its reads do not pile up and hold the browser's connections.
-  const reading = useRef(new Set<string>());
+  const read = useProgressReads();
   useEffect(() => {
-    for (const r of runs ?? []) {
-      if (r.runId in costs && r.status !== 'RUNNING') continue;
-      if (reading.current.has(r.runId)) continue;
-      reading.current.add(r.runId);
-      api<RunProgress>('GET', runPath(r.runId))
-        .then(
-          (p) => setCosts((c) => ({ ...c, [r.runId]: p.costUsd })),
-          () => setCosts((c) => ({ ...c, [r.runId]: null })),
-        )
-        .finally(() => reading.current.delete(r.runId));
-    }
+    read(
+      (runs ?? []).filter((r) => !(r.runId in costs && r.status !== 'RUNNING')).map((r) => r.runId),
+      (runId, p) => setCosts((c) => ({ ...c, [runId]: p.costUsd })),
+      (runId) => setCosts((c) => ({ ...c, [runId]: null })),
+    );
   }, [runs]);
 
   return (
