@@ -1,7 +1,7 @@
 /**
- * What commands that own resources (`baton run`, `baton demo` and `baton eval`: a dev server, a worker in this
- * process, connections) need to stop cleanly: Ctrl-C handling, a watched local worker, and a
- * cleanup where one failing step does not skip the others.
+ * What commands that own resources (`baton run`, `baton demo` and `baton eval`: a dev server, a
+ * worker in this process, connections) need to stop cleanly: Ctrl-C handling, a watched local
+ * worker, and a cleanup where one failing step does not skip the others.
  */
 import type { NativeConnection, NativeConnectionOptions, Worker } from '@temporalio/worker';
 import { BatonClient } from '../client';

@@ -1,8 +1,7 @@
 /**
- * A run whose worker is gone: its progress and gates are read by query, which only a worker
- * answers. The client bounds each such query (queryTimeoutMs), so `progress` and the approvals
- * listing fail in that time with a message naming the task queue, instead of waiting for the
- * server's own limit; the listing still lists the gates its memo holds.
+ * A run whose worker is gone: its progress is read by query, which only a worker answers. The
+ * client bounds each such query (queryTimeoutMs), so `progress` fails in that time with a message
+ * naming the task queue, instead of waiting for the server's own limit (about 30 s).
  */
 import { BatonClient, ProgressUnavailableError } from '../../src/client';
 import type { EnsembleDefinition } from '../../src/types';
